@@ -1,0 +1,134 @@
+"""Consensus values: what validators sign, send and keep.
+
+Values only; encoding lives in `consensus.codec` and sign bytes in `consensus.signing`, so that
+a value can never be confused with its wire form. Every class is frozen and hashable. A block is
+opaque here: consensus decides on a `BlockId` (32-byte hash); `None` is the paper's nil.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+BlockId = bytes
+"""The 32-byte hash that identifies a proposed value (block)."""
+
+BLOCK_ID_SIZE = 32
+PUBLIC_KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+
+class Step(enum.IntEnum):
+    """The steps of a round, in the order a validator passes through them (paper line 11+)."""
+
+    PROPOSE = 0
+    PREVOTE = 1
+    PRECOMMIT = 2
+
+
+class VoteType(enum.IntEnum):
+    PREVOTE = 1
+    PRECOMMIT = 2
+
+    @property
+    def step(self) -> Step:
+        return Step.PREVOTE if self is VoteType.PREVOTE else Step.PRECOMMIT
+
+
+@attrs.frozen
+class Proposal:
+    """<PROPOSAL, h, r, v, vr> of the paper; `block_id` stands for v."""
+
+    height: int
+    round: int
+    valid_round: int  # -1 when the proposer had no validValue (paper line 22 path)
+    block_id: BlockId
+    proposer: bytes  # Ed25519 public key
+    signature: bytes = b""
+
+
+@attrs.frozen
+class Vote:
+    """<PREVOTE|PRECOMMIT, h, r, id(v)|nil>; `block_id is None` is a vote for nil."""
+
+    type: VoteType
+    height: int
+    round: int
+    block_id: BlockId | None
+    validator: bytes  # Ed25519 public key
+    signature: bytes = b""
+
+
+@attrs.frozen
+class Commit:
+    """The certificate that a block is final: precommits for it from > 2/3 of the power."""
+
+    height: int
+    round: int
+    block_id: BlockId
+    precommits: tuple[Vote, ...]
+
+
+@attrs.frozen
+class Validator:
+    public_key: bytes
+    power: int
+    name: str = ""
+
+
+@attrs.frozen
+class ValidatorSet:
+    """The validators of a height, sorted by public key (the address order used for ties)."""
+
+    validators: tuple[Validator, ...]
+
+    @property
+    def total_power(self) -> int:
+        return sum(v.power for v in self.validators)
+
+    def power_of(self, public_key: bytes) -> int:
+        """The voting power of `public_key`, 0 for a non-member."""
+        for validator in self.validators:
+            if validator.public_key == public_key:
+                return validator.power
+        return 0
+
+    def is_member(self, public_key: bytes) -> bool:
+        return self.power_of(public_key) > 0
+
+
+@attrs.frozen
+class DuplicateVoteEvidence:
+    """Two different signed votes by one validator for the same (height, round, type)."""
+
+    vote_a: Vote
+    vote_b: Vote
+
+
+@attrs.frozen
+class SignedRecord:
+    """The last message this validator signed: what the double-sign guard compares against."""
+
+    height: int
+    round: int
+    step: Step
+    sign_bytes: bytes
+    signature: bytes
+
+
+@attrs.frozen
+class SignState:
+    """All a validator must persist (synced) before a signature leaves it, to resume safely.
+
+    `last_signed` is None only before the validator has ever signed.
+    """
+
+    height: int
+    round: int
+    step: Step
+    locked_round: int = -1
+    locked_value: BlockId | None = None
+    valid_round: int = -1
+    valid_value: BlockId | None = None
+    last_signed: SignedRecord | None = None

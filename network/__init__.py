@@ -1,0 +1,1 @@
+"""The trio driver: TCP transport, peers, the validator node and its client API."""

@@ -1,0 +1,1 @@
+"""The deterministic simulator: the real replica on a virtual clock under seeded faults."""
