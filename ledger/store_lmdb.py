@@ -1,0 +1,286 @@
+"""The validator's durable store: one LMDB environment, one synced write transaction per height.
+
+A committed height (block, commit certificate, state writes, transaction results and the new
+height pointer) goes into LMDB in a single write transaction opened with `sync=True`, so after
+a crash at any instant reopening finds height h complete or absent, never a mix. Any LMDB
+failure (a full map, an I/O error) aborts the transaction and surfaces as `StoreError`; the
+store stays at the previous height and keeps working. The layout is in `ledger/store_keys.py`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import lmdb
+
+from consensus.interfaces import HeightRecord, StoreError
+from ledger.store_keys import (
+    DB_APP_HASHES,
+    DB_BLOCKS,
+    DB_COMMITS,
+    DB_META,
+    DB_NAMES,
+    DB_STATE,
+    DB_TX_RESULTS,
+    FORMAT_VERSION,
+    MAX_KEY_SIZE,
+    META_FORMAT_VERSION,
+    META_LAST_HEIGHT,
+    META_SIGN_STATE,
+    StoreClosedError,
+    StoreFormatError,
+    check_bytes,
+    check_next_height,
+    check_record,
+    decode_height,
+    encode_version,
+    height_key,
+    readable_height,
+)
+
+LOCK_FILE = "depositnet.lock"
+"""An advisory lock (flock) that keeps a second process or object from opening the store."""
+
+
+class LmdbStore:
+    """A `Store` in an LMDB environment (a directory). Open with `LmdbStore.open(path)`."""
+
+    def __init__(self, env: Any, dbs: dict[bytes, Any], lock_fd: int, path: str) -> None:
+        """Use `LmdbStore.open`; this only wires an already opened environment."""
+        self._env: Any = env
+        self._dbs = dbs
+        self._lock_fd = lock_fd
+        self._path = path
+        self._closed = False
+        self._last_height = self._read_last_height()
+
+    @classmethod
+    def open(
+        cls, path: str | os.PathLike[str], *, map_size: int = 1 << 30, create: bool = True
+    ) -> LmdbStore:
+        """Open (or with `create`, create) the store in directory `path`.
+
+        `map_size` is the most bytes the store may ever hold; reopening with a larger value
+        grows an existing store. Raises StoreError if the directory is missing (and not
+        `create`), already open, not a depositnet store, or of an unknown format version.
+        """
+        where = os.fspath(path)
+        if type(map_size) is not int or map_size <= 0:
+            raise StoreError(f"map_size must be a positive int, got {map_size!r}")
+        if not create and not os.path.isdir(where):
+            raise StoreError(f"no store at {where}: the directory does not exist")
+        if create:
+            os.makedirs(where, exist_ok=True)
+        lock_fd = _acquire_lock(where)
+        try:
+            env = lmdb.open(
+                where,
+                map_size=map_size,
+                subdir=True,
+                max_dbs=len(DB_NAMES),
+                sync=True,
+                metasync=True,
+                lock=True,
+                create=create,
+            )
+        except lmdb.Error as exc:
+            os.close(lock_fd)
+            raise StoreError(f"cannot open the store at {where}: {exc}") from exc
+        try:
+            dbs = _open_dbs(env, where, create)
+            return cls(env, dbs, lock_fd, where)
+        except BaseException:
+            env.close()
+            os.close(lock_fd)
+            raise
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def save_sign_state(self, data: bytes) -> None:
+        """Save the replica's sign state in one synced transaction; durable on return."""
+        self._check_open()
+        raw = check_bytes(data, "sign state")
+        try:
+            with self._env.begin(write=True) as txn:
+                txn.put(META_SIGN_STATE, raw, db=self._dbs[DB_META])
+        except lmdb.Error as exc:
+            raise _storage_error(exc, "the sign state", self._path, self._last_height) from exc
+
+    def save_height(self, record: HeightRecord) -> None:
+        """Write all of `record` and the new height in one synced transaction, or nothing."""
+        self._check_open()
+        checked = check_record(record)
+        check_next_height(self._last_height, checked.height)
+        key = height_key(checked.height)
+        state = self._dbs[DB_STATE]
+        results = self._dbs[DB_TX_RESULTS]
+        try:
+            with self._env.begin(write=True) as txn:
+                txn.put(key, checked.block, db=self._dbs[DB_BLOCKS])
+                txn.put(key, checked.commit, db=self._dbs[DB_COMMITS])
+                txn.put(key, checked.app_hash, db=self._dbs[DB_APP_HASHES])
+                for state_key, value in checked.writes:
+                    if value is None:
+                        txn.delete(state_key, db=state)
+                    else:
+                        txn.put(state_key, value, db=state)
+                for tx_id, result in checked.tx_results:
+                    txn.put(tx_id, result, db=results)
+                txn.put(META_LAST_HEIGHT, key, db=self._dbs[DB_META])
+        except lmdb.Error as exc:
+            what = f"height {checked.height}"
+            raise _storage_error(exc, what, self._path, self._last_height) from exc
+        self._last_height = checked.height
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def load_sign_state(self) -> bytes | None:
+        return self._get(DB_META, META_SIGN_STATE)
+
+    def last_height(self) -> int:
+        self._check_open()
+        return self._last_height
+
+    def load_block(self, height: int) -> bytes | None:
+        return self._get_height(DB_BLOCKS, height)
+
+    def load_commit(self, height: int) -> bytes | None:
+        return self._get_height(DB_COMMITS, height)
+
+    def load_app_hash(self, height: int) -> bytes | None:
+        return self._get_height(DB_APP_HASHES, height)
+
+    def load_tx_result(self, tx_id: bytes) -> bytes | None:
+        return self._get_key(DB_TX_RESULTS, check_bytes(tx_id, "tx_id"))
+
+    def get_state(self, key: bytes) -> bytes | None:
+        return self._get_key(DB_STATE, check_bytes(key, "state key"))
+
+    def iter_state(self, prefix: bytes = b"") -> Iterator[tuple[bytes, bytes]]:
+        """Entries under `prefix` in key order, from one read transaction (a snapshot taken
+        at the first `next()`); the transaction ends when the iterator is exhausted or closed."""
+        self._check_open()
+        raw = check_bytes(prefix, "prefix")
+        if len(raw) > MAX_KEY_SIZE:
+            return iter(())
+        return self._iter_state(raw)
+
+    def _iter_state(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        with self._env.begin(db=self._dbs[DB_STATE]) as txn, txn.cursor() as cursor:
+            found = cursor.set_range(prefix) if prefix else cursor.first()
+            while found:
+                key = cursor.key()
+                if not key.startswith(prefix):
+                    break
+                yield key, cursor.value()
+                found = cursor.next()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the environment and release the lock. Closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+        self._env.close()
+        os.close(self._lock_fd)
+
+    def __enter__(self) -> LmdbStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError(f"the store at {self._path} is closed")
+
+    def _get(self, db_name: bytes, key: bytes) -> bytes | None:
+        self._check_open()
+        with self._env.begin(db=self._dbs[db_name]) as txn:
+            value: bytes | None = txn.get(key)
+            return value
+
+    def _get_key(self, db_name: bytes, key: bytes) -> bytes | None:
+        if not 1 <= len(key) <= MAX_KEY_SIZE:
+            self._check_open()
+            return None
+        return self._get(db_name, key)
+
+    def _get_height(self, db_name: bytes, height: int) -> bytes | None:
+        if not readable_height(height):
+            self._check_open()
+            return None
+        return self._get(db_name, height_key(height))
+
+    def _read_last_height(self) -> int:
+        """Read the height pointer and check it against the blocks it points at."""
+        with self._env.begin() as txn:
+            raw = txn.get(META_LAST_HEIGHT, db=self._dbs[DB_META])
+            last = 0 if raw is None else decode_height(raw)
+            with txn.cursor(db=self._dbs[DB_BLOCKS]) as cursor:
+                top = decode_height(cursor.key()) if cursor.last() else 0
+        if top != last:
+            raise StoreFormatError(
+                f"store at {self._path} is inconsistent: last height {last} but highest block {top}"
+            )
+        return last
+
+
+def _acquire_lock(where: str) -> int:
+    fd = os.open(os.path.join(where, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        raise StoreError(
+            f"the store at {where} is already open (by this or another process)"
+        ) from exc
+    return fd
+
+
+def _open_dbs(env: Any, where: str, create: bool) -> dict[bytes, Any]:
+    """Open the named databases and check (or, for a new store, write) the format version."""
+    try:
+        with env.begin(write=True) as txn:
+            dbs = {name: env.open_db(name, txn=txn, create=create) for name in DB_NAMES}
+            meta = dbs[DB_META]
+            version = txn.get(META_FORMAT_VERSION, db=meta)
+            if version is None:
+                has_blocks = txn.stat(dbs[DB_BLOCKS])["entries"] > 0
+                if has_blocks or txn.get(META_LAST_HEIGHT, db=meta) is not None:
+                    raise StoreFormatError(f"store at {where} has data but no format version")
+                txn.put(META_FORMAT_VERSION, encode_version(FORMAT_VERSION), db=meta)
+            elif version != encode_version(FORMAT_VERSION):
+                shown = int.from_bytes(version, "big") if len(version) == 4 else version.hex()
+                raise StoreFormatError(
+                    f"store at {where} has format version {shown}; "
+                    f"this depositnet reads only version {FORMAT_VERSION}"
+                )
+    except lmdb.NotFoundError as exc:
+        raise StoreFormatError(f"store at {where} lacks its databases: {exc}") from exc
+    except lmdb.Error as exc:
+        raise StoreError(f"cannot open the databases of the store at {where}: {exc}") from exc
+    return dbs
+
+
+def _storage_error(exc: Exception, what: str, where: str, height: int) -> StoreError:
+    """A clear StoreError for an LMDB failure while saving `what`."""
+    if isinstance(exc, lmdb.MapFullError):
+        return StoreError(
+            f"store at {where} is full (LMDB map_size reached) while saving {what}; nothing was "
+            f"written and the store remains at height {height}. Reopen it with a larger map_size."
+        )
+    return StoreError(
+        f"storage error at {where} while saving {what} ({exc}); nothing was written and the "
+        f"store remains at height {height}"
+    )
