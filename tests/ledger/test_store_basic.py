@@ -236,3 +236,17 @@ def test_memory_snapshot_is_frozen_in_time() -> None:
     assert restored.get_state(b"k") == b"v"
     restored.save_height(_record(2, {b"k": b"x"}))
     assert store.get_state(b"k") == b"w"
+
+
+def test_iterator_is_a_snapshot_and_does_not_block_writes(store: Any) -> None:
+    store.save_height(_record(1, {b"a": b"1", b"b": b"2", b"c": b"3"}))
+    it = store.iter_state()
+    assert next(it) == (b"a", b"1")
+    store.save_height(_record(2, {b"b": None, b"d": b"4"}))
+    assert list(it) == [(b"b", b"2"), (b"c", b"3")]
+    assert list(store.iter_state()) == [(b"a", b"1"), (b"c", b"3"), (b"d", b"4")]
+    abandoned = store.iter_state(b"a")
+    assert next(abandoned) == (b"a", b"1")
+    del abandoned
+    store.save_height(_record(3, {b"a": None}))
+    assert store.get_state(b"a") is None
