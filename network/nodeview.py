@@ -1,0 +1,91 @@
+"""What the client API may ask of a running validator, and nothing more.
+
+The HTTP API (`network/api*.py`) depends only on this protocol, never on the node's internals, so
+it can be tested against a small fake and so that no API call can block consensus: every method
+here is synchronous and cheap (reads of in-memory state or of committed data in the store),
+except `wait_for_height`, which only waits on an event the node sets after each commit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Protocol
+
+import attrs
+
+from consensus.interfaces import TxAdmission
+from consensus.messages import ValidatorSet
+
+
+class TxState(enum.Enum):
+    PENDING = "pending"  # in this validator's mempool
+    COMMITTED = "committed"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class TxStatus:
+    state: TxState
+    height: int | None = None
+    index: int | None = None
+    code: str | None = None
+    message: str = ""
+
+
+@attrs.frozen
+class AccountSnapshot:
+    public_key: bytes
+    registered: bool
+    name: str
+    frozen: bool
+    kyc_expiry_height: int | None
+    balances: Mapping[str, int]  # currency code -> minor units
+    pending_redemptions: Mapping[str, int]
+
+
+@attrs.frozen
+class CommittedBlock:
+    height: int
+    block_id: bytes
+    block: bytes  # the encoded block (consensus.replica.block codec)
+    commit: bytes  # the encoded commit certificate (consensus.codec)
+
+
+@attrs.frozen
+class NodeStatus:
+    chain_id: str
+    node_key: bytes
+    height: int  # the last committed height
+    round: int  # the current consensus round at height + 1
+    step: str
+    peers: tuple[bytes, ...]
+    catching_up: bool
+    mempool_txs: int
+    mempool_bytes: int
+
+
+class NodeView(Protocol):
+    @property
+    def chain_id(self) -> str: ...
+
+    @property
+    def validators(self) -> ValidatorSet: ...
+
+    def submit_tx(self, tx: bytes) -> TxAdmission:
+        """Offer a client transaction to the mempool; the verdict comes back at once."""
+        ...
+
+    def tx_status(self, tx_id: bytes) -> TxStatus: ...
+
+    def account(self, public_key: bytes) -> AccountSnapshot: ...
+
+    def block(self, height: int) -> CommittedBlock | None: ...
+
+    def latest_height(self) -> int: ...
+
+    def status(self) -> NodeStatus: ...
+
+    async def wait_for_height(self, height: int) -> None:
+        """Return once a block at `height` or above is committed (callers add their own timeout)."""
+        ...
