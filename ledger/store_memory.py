@@ -127,7 +127,7 @@ class MemoryStore:
         return self._iter_state(raw)
 
     def _iter_state(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        items = sorted((k, v) for k, v in self._state.items() if k.startswith(prefix[:1]))
+        items = sorted((k, v) for k, v in self._state.items() if k.startswith(prefix))
         yield from items
 
     def close(self) -> None:
