@@ -1,0 +1,107 @@
+"""The mempool: admission, arrival-order reaping and removal after each block. Pure, no I/O.
+
+Admission runs the app's static checks (decoding, size, chain, signature once, window, a
+tx_id already committed) and then the pool's own: a tx_id already pending, and the bounds on
+count and bytes, refused with MEMPOOL_FULL (never evicting what is already admitted, so a
+flood cannot push out earlier clients' transactions). `add(tx, height)` takes the height the
+transaction would be proposed at (the committed height + 1). After block `height` commits,
+`update` drops its transactions and every transaction that can no longer be included
+(`valid_until_height <= height`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from consensus.interfaces import OK, TxAdmission
+from ledger.app import LedgerApp
+from ledger.codes import Code
+
+
+@attrs.frozen
+class _Entry:
+    tx: bytes
+    valid_until_height: int
+    body_hash: bytes
+
+
+@attrs.frozen
+class MempoolStatistics:
+    count: int
+    size_bytes: int
+    max_count: int
+    max_bytes: int
+
+
+class Mempool:
+    """Pending transactions of one validator (implements consensus.interfaces.Mempool)."""
+
+    def __init__(self, app: LedgerApp, *, max_count: int = 10_000, max_bytes: int = 8 << 20):
+        assert max_count > 0 and max_bytes > 0
+        self._app = app
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+        self._entries: dict[bytes, _Entry] = {}  # tx_id -> entry, in arrival order
+        self._size_bytes = 0
+
+    def add(self, tx: bytes, height: int) -> TxAdmission:
+        admission, dtx = self._app.admit(tx, height)
+        if dtx is None:
+            return admission
+        tx_id = dtx.tx.tx_id
+        pending = self._entries.get(tx_id)
+        if pending is not None:
+            if pending.body_hash == dtx.body_hash:
+                return TxAdmission(False, tx_id, Code.ALREADY_IN_MEMPOOL.value, "already pending")
+            return TxAdmission(
+                False, tx_id, Code.DUPLICATE_TX_ID.value, "a different pending tx has this id"
+            )
+        if len(self._entries) >= self.max_count or self._size_bytes + len(tx) > self.max_bytes:
+            return TxAdmission(
+                False,
+                tx_id,
+                Code.MEMPOOL_FULL.value,
+                f"the mempool holds {len(self._entries)} txs / {self._size_bytes} bytes",
+            )
+        self._entries[tx_id] = _Entry(tx, dtx.tx.valid_until_height, dtx.body_hash)
+        self._size_bytes += len(tx)
+        return TxAdmission(True, tx_id, OK)
+
+    def contains(self, tx_id: bytes) -> bool:
+        return tx_id in self._entries
+
+    def reap(self, max_bytes: int, max_count: int) -> list[bytes]:
+        """The oldest transactions, in arrival order, stopping at the first that doesn't fit."""
+        out: list[bytes] = []
+        total = 0
+        for entry in self._entries.values():
+            if len(out) >= max_count or total + len(entry.tx) > max_bytes:
+                break
+            out.append(entry.tx)
+            total += len(entry.tx)
+        return out
+
+    def update(self, height: int, committed_tx_ids: Sequence[bytes]) -> None:
+        for tx_id in committed_tx_ids:
+            self._remove(tx_id)
+        for tx_id in [t for t, e in self._entries.items() if e.valid_until_height <= height]:
+            self._remove(tx_id)
+
+    def _remove(self, tx_id: bytes) -> None:
+        entry = self._entries.pop(tx_id, None)
+        if entry is not None:
+            self._size_bytes -= len(entry.tx)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._size_bytes
+
+    def statistics(self) -> MempoolStatistics:
+        return MempoolStatistics(
+            len(self._entries), self._size_bytes, self.max_count, self.max_bytes
+        )

@@ -1,0 +1,228 @@
+"""Transaction values: what a client asks the ledger to do, one frozen class per kind.
+
+Values only; the wire form and the sign bytes live in `ledger.txcodec`, signing in
+`ledger.signing`. Every transaction travels in an envelope (`SignedTx`) carrying the
+client-chosen 16-byte `tx_id`, the signer's Ed25519 public key, the chain id, the last height
+at which it may commit (`valid_until_height`) and the signature. Participant accounts are
+named by their 32-byte public key; currencies by a code of 3-12 uppercase letters.
+
+The `Kind` numbers are the wire tags: never renumber them.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+TX_ID_SIZE = 16
+KEY_SIZE = 32
+SIGNATURE_SIZE = 64
+
+
+class Kind(enum.IntEnum):
+    """The wire tag of each transaction kind (grouped by the role that may send it)."""
+
+    # governor
+    ADD_CURRENCY = 1
+    SET_MINT_ALLOWANCE = 2
+    GRANT_ROLE = 3
+    REVOKE_ROLE = 4
+    # compliance
+    REGISTER_PARTICIPANT = 10
+    FREEZE = 11
+    UNFREEZE = 12
+    PAUSE = 13
+    UNPAUSE = 14
+    # issuer of a currency
+    MINT = 20
+    SETTLE_REDEMPTION = 21
+    REJECT_REDEMPTION = 22
+    # participant
+    TRANSFER = 30
+    REDEEM = 31
+
+
+class Role(enum.StrEnum):
+    """Roles a governor can grant or revoke (issuers are named per currency instead)."""
+
+    GOVERNOR = "GOVERNOR"
+    COMPLIANCE = "COMPLIANCE"
+
+
+# ---------------------------------------------------------------- governor
+
+
+@attrs.frozen
+class AddCurrency:
+    code: str
+    scale: int  # minor-unit decimals, 0..18 (USD: 2)
+    issuer: bytes  # the key allowed to mint and settle redemptions
+
+
+@attrs.frozen
+class SetMintAllowance:
+    issuer: bytes  # must be the currency's issuer
+    currency: str
+    amount: int  # the new allowance (replaces the old one); 0 stops minting
+
+
+@attrs.frozen
+class GrantRole:
+    role: str  # a Role value
+    key: bytes
+
+
+@attrs.frozen
+class RevokeRole:
+    role: str
+    key: bytes
+
+
+# ---------------------------------------------------------------- compliance
+
+
+@attrs.frozen
+class RegisterParticipant:
+    """Onboard (or update) a KYC'd participant; its frozen flag is kept on update."""
+
+    key: bytes
+    name: str
+    kyc_expiry_height: int  # the last height at which it may send or receive
+
+
+@attrs.frozen
+class Freeze:
+    key: bytes
+
+
+@attrs.frozen
+class Unfreeze:
+    key: bytes
+
+
+@attrs.frozen
+class Pause:
+    currency: str
+
+
+@attrs.frozen
+class Unpause:
+    currency: str
+
+
+# ---------------------------------------------------------------- issuer
+
+
+@attrs.frozen
+class Mint:
+    to: bytes
+    currency: str
+    amount: int
+    deposit_ref: str  # the bank's reference of the backing deposit; usable once
+
+
+@attrs.frozen
+class SettleRedemption:
+    """Burn a pending redemption: the bank has paid the money out (`payout_ref`, usable once)."""
+
+    redemption_id: bytes  # the tx_id of the REDEEM transaction
+    payout_ref: str
+
+
+@attrs.frozen
+class RejectRedemption:
+    """Refuse a pending redemption: its tokens return to the holder."""
+
+    redemption_id: bytes
+    reason: str
+
+
+# ---------------------------------------------------------------- participant
+
+
+@attrs.frozen
+class Transfer:
+    sender: bytes  # must be the signer
+    recipient: bytes
+    currency: str
+    amount: int
+    memo: str = ""
+
+
+@attrs.frozen
+class Redeem:
+    """Move `amount` of the signer's tokens into a pending redemption (id = this tx_id)."""
+
+    currency: str
+    amount: int
+
+
+Body = (
+    AddCurrency
+    | SetMintAllowance
+    | GrantRole
+    | RevokeRole
+    | RegisterParticipant
+    | Freeze
+    | Unfreeze
+    | Pause
+    | Unpause
+    | Mint
+    | SettleRedemption
+    | RejectRedemption
+    | Transfer
+    | Redeem
+)
+
+KIND_OF: dict[type, Kind] = {
+    AddCurrency: Kind.ADD_CURRENCY,
+    SetMintAllowance: Kind.SET_MINT_ALLOWANCE,
+    GrantRole: Kind.GRANT_ROLE,
+    RevokeRole: Kind.REVOKE_ROLE,
+    RegisterParticipant: Kind.REGISTER_PARTICIPANT,
+    Freeze: Kind.FREEZE,
+    Unfreeze: Kind.UNFREEZE,
+    Pause: Kind.PAUSE,
+    Unpause: Kind.UNPAUSE,
+    Mint: Kind.MINT,
+    SettleRedemption: Kind.SETTLE_REDEMPTION,
+    RejectRedemption: Kind.REJECT_REDEMPTION,
+    Transfer: Kind.TRANSFER,
+    Redeem: Kind.REDEEM,
+}
+BODY_OF: dict[Kind, type] = {kind: cls for cls, kind in KIND_OF.items()}
+
+
+def kind_of(body: Body) -> Kind:
+    return KIND_OF[type(body)]
+
+
+@attrs.frozen
+class UnsignedTx:
+    """Everything a signature covers (with the chain id and a domain tag)."""
+
+    tx_id: bytes  # 16 client-chosen bytes; commits at most once
+    signer: bytes  # Ed25519 public key
+    valid_until_height: int  # the last height at which it may commit
+    body: Body
+
+
+@attrs.frozen
+class SignedTx:
+    """A decoded, well-formed transaction envelope (not necessarily correctly signed)."""
+
+    chain_id: str
+    tx_id: bytes
+    signer: bytes
+    valid_until_height: int
+    body: Body
+    signature: bytes
+
+    @property
+    def kind(self) -> Kind:
+        return kind_of(self.body)
+
+    @property
+    def unsigned(self) -> UnsignedTx:
+        return UnsignedTx(self.tx_id, self.signer, self.valid_until_height, self.body)

@@ -1,0 +1,264 @@
+"""The one canonical wire form of a transaction, and the bytes its signature covers.
+
+Wire form (msgpack, the canonical encoding `msgpack.packb(..., use_bin_type=True)` produces):
+
+    [version=1, chain_id: str, kind: int, tx_id: bin16, signer: bin32,
+     valid_until_height: uint, [body fields in declaration order], signature: bin64]
+
+Sign bytes: `SIGN_DOMAIN` followed by the same array without the signature, so the chain id,
+the kind and every field are covered. Decoding accepts exactly one byte string per transaction:
+it re-encodes what it read and refuses anything that differs (longer integer forms, str8 where
+fixstr fits, floats, maps), trailing bytes, truncated input, wrong types and `bool` where an
+integer is expected. Every refusal is a `TxDecodeError` with a stable code from `ledger.codes`.
+Limits that come from genesis (size, memo, window) are checked in `ledger.validation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import msgpack
+
+from ledger.amounts import MAX_AMOUNT, MAX_U64, AmountError, check_amount
+from ledger.codes import Code
+from ledger.tx import (
+    BODY_OF,
+    KEY_SIZE,
+    SIGNATURE_SIZE,
+    TX_ID_SIZE,
+    Body,
+    Kind,
+    Role,
+    SignedTx,
+    UnsignedTx,
+    kind_of,
+)
+
+VERSION = 1
+SIGN_DOMAIN = b"depositnet/tx/v1\x00"
+CURRENCY_RE = re.compile(r"[A-Z]{3,12}")
+CHAIN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_NAME_BYTES = 64
+MAX_REF_BYTES = 64
+MAX_TEXT_BYTES = 4096  # memo and reason; genesis caps the memo further
+MAX_SCALE = 18
+
+
+class TxDecodeError(ValueError):
+    """Bytes that are not a well-formed transaction; `code` is a stable `Code`."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+
+@attrs.frozen
+class DecodedTx:
+    """A decoded transaction with the bytes its signature covers and its body hash."""
+
+    tx: SignedTx
+    sign_bytes: bytes
+    body_hash: bytes  # blake2b-256 of sign_bytes: "same tx_id, same body?" compares these
+    size: int  # length of the wire bytes
+
+
+# ---------------------------------------------------------------- field checks
+
+
+def _fail(code: Code, field: str, message: str) -> TxDecodeError:
+    return TxDecodeError(code, f"{field}: {message}")
+
+
+def _bytes_of(size: int) -> Callable[[str, object], bytes]:
+    def check(field: str, value: object) -> bytes:
+        if type(value) is not bytes:
+            raise _fail(Code.WRONG_TYPE, field, f"expected bytes, got {type(value).__name__}")
+        if len(value) != size:
+            raise _fail(Code.BAD_FIELD, field, f"expected {size} bytes, got {len(value)}")
+        return value
+
+    return check
+
+
+def _str_of(max_bytes: int, min_bytes: int = 0) -> Callable[[str, object], str]:
+    def check(field: str, value: object) -> str:
+        if type(value) is not str:
+            raise _fail(Code.WRONG_TYPE, field, f"expected a string, got {type(value).__name__}")
+        size = len(value.encode("utf-8"))
+        if not min_bytes <= size <= max_bytes:
+            raise _fail(
+                Code.BAD_FIELD, field, f"length {size} bytes is outside {min_bytes}..{max_bytes}"
+            )
+        return value
+
+    return check
+
+
+def _uint(limit: int) -> Callable[[str, object], int]:
+    def check(field: str, value: object) -> int:
+        if type(value) is not int:
+            raise _fail(Code.WRONG_TYPE, field, f"expected an integer, got {type(value).__name__}")
+        if not 0 <= value <= limit:
+            raise _fail(Code.BAD_FIELD, field, f"{value} is outside 0..{limit}")
+        return value
+
+    return check
+
+
+def _amount(allow_zero: bool) -> Callable[[str, object], int]:
+    def check(field: str, value: object) -> int:
+        try:
+            return check_amount(value, allow_zero=allow_zero)
+        except AmountError as exc:
+            raise _fail(Code(exc.code), field, str(exc)) from None
+
+    return check
+
+
+def _currency(field: str, value: object) -> str:
+    if type(value) is not str:
+        raise _fail(Code.WRONG_TYPE, field, f"expected a string, got {type(value).__name__}")
+    if not CURRENCY_RE.fullmatch(value):
+        raise _fail(Code.BAD_FIELD, field, f"{value!r} is not 3-12 uppercase letters A-Z")
+    return value
+
+
+def _role(field: str, value: object) -> str:
+    if type(value) is not str:
+        raise _fail(Code.WRONG_TYPE, field, f"expected a string, got {type(value).__name__}")
+    if value not in {r.value for r in Role}:
+        raise _fail(Code.BAD_FIELD, field, f"unknown role {value!r}")
+    return value
+
+
+_KEY = _bytes_of(KEY_SIZE)
+_ID = _bytes_of(TX_ID_SIZE)
+_NAME = _str_of(MAX_NAME_BYTES, 1)
+_REF = _str_of(MAX_REF_BYTES, 1)
+_TEXT = _str_of(MAX_TEXT_BYTES)
+
+FIELD_CHECKS: dict[Kind, tuple[Callable[[str, object], Any], ...]] = {
+    Kind.ADD_CURRENCY: (_currency, _uint(MAX_SCALE), _KEY),
+    Kind.SET_MINT_ALLOWANCE: (_KEY, _currency, _amount(allow_zero=True)),
+    Kind.GRANT_ROLE: (_role, _KEY),
+    Kind.REVOKE_ROLE: (_role, _KEY),
+    Kind.REGISTER_PARTICIPANT: (_KEY, _NAME, _uint(MAX_U64)),
+    Kind.FREEZE: (_KEY,),
+    Kind.UNFREEZE: (_KEY,),
+    Kind.PAUSE: (_currency,),
+    Kind.UNPAUSE: (_currency,),
+    Kind.MINT: (_KEY, _currency, _amount(allow_zero=False), _REF),
+    Kind.SETTLE_REDEMPTION: (_ID, _REF),
+    Kind.REJECT_REDEMPTION: (_ID, _TEXT),
+    Kind.TRANSFER: (_KEY, _KEY, _currency, _amount(allow_zero=False), _TEXT),
+    Kind.REDEEM: (_currency, _amount(allow_zero=False)),
+}
+FIELD_NAMES: dict[Kind, tuple[str, ...]] = {
+    kind: tuple(f.name for f in attrs.fields(cls)) for kind, cls in BODY_OF.items()
+}
+assert all(len(FIELD_NAMES[k]) == len(FIELD_CHECKS[k]) for k in Kind)
+
+
+# ---------------------------------------------------------------- encode
+
+
+def _body_fields(body: Body) -> list[object]:
+    return [getattr(body, name) for name in attrs.fields_dict(type(body))]
+
+
+def _unsigned_array(chain_id: str, tx: UnsignedTx | SignedTx) -> list[object]:
+    return [
+        VERSION,
+        chain_id,
+        int(kind_of(tx.body)),
+        tx.tx_id,
+        tx.signer,
+        tx.valid_until_height,
+        _body_fields(tx.body),
+    ]
+
+
+def sign_bytes_of(chain_id: str, unsigned: UnsignedTx | SignedTx) -> bytes:
+    """The bytes a signature over `unsigned` covers on `chain_id`."""
+    return SIGN_DOMAIN + msgpack.packb(_unsigned_array(chain_id, unsigned), use_bin_type=True)
+
+
+def to_wire(tx: SignedTx) -> bytes:
+    """The canonical wire bytes of `tx` (values are written as given; decoding validates)."""
+    return msgpack.packb([*_unsigned_array(tx.chain_id, tx), tx.signature], use_bin_type=True)
+
+
+# ---------------------------------------------------------------- decode
+
+
+def _unpack(data: bytes) -> object:
+    try:
+        return msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except msgpack.ExtraData:
+        raise TxDecodeError(Code.TRAILING_BYTES, "bytes follow the transaction") from None
+    except Exception as exc:  # msgpack raises many types on garbage; all mean "malformed"
+        raise TxDecodeError(Code.MALFORMED, f"not a msgpack value ({exc})") from None
+
+
+def _repack(value: object) -> bytes | None:
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except Exception:
+        return None
+
+
+def decode_tx(data: bytes) -> DecodedTx:
+    """Decode canonical wire bytes, or raise TxDecodeError naming the first problem."""
+    if type(data) is not bytes:
+        raise TxDecodeError(Code.WRONG_TYPE, "a transaction is bytes")
+    value = _unpack(data)
+    if _repack(value) != data:
+        raise TxDecodeError(Code.NON_CANONICAL, "not the canonical msgpack encoding")
+    if type(value) is not list or len(value) != 8:
+        raise TxDecodeError(Code.MALFORMED, "expected an array of 8 items")
+    version, chain_id, kind_raw, tx_id, signer, valid_until, fields, signature = value
+    if type(version) is not int or version != VERSION:
+        raise TxDecodeError(Code.BAD_VERSION, f"unsupported version {version!r}")
+    if type(chain_id) is not str or not CHAIN_ID_RE.fullmatch(chain_id):
+        raise _fail(Code.BAD_FIELD, "chain_id", "expected 1-64 characters [A-Za-z0-9._-]")
+    if type(kind_raw) is not int or kind_raw not in Kind._value2member_map_:
+        raise TxDecodeError(Code.UNKNOWN_KIND, f"unknown transaction kind {kind_raw!r}")
+    kind = Kind(kind_raw)
+    tx_id = _ID("tx_id", tx_id)
+    signer = _KEY("signer", signer)
+    valid_until = _uint(MAX_U64)("valid_until_height", valid_until)
+    signature = _bytes_of(SIGNATURE_SIZE)("signature", signature)
+    checks = FIELD_CHECKS[kind]
+    if type(fields) is not list or len(fields) != len(checks):
+        raise TxDecodeError(
+            Code.MALFORMED, f"{kind.name} takes a list of {len(checks)} body fields"
+        )
+    names = FIELD_NAMES[kind]
+    body = BODY_OF[kind](*(check(n, v) for check, n, v in zip(checks, names, fields, strict=True)))
+    tx = SignedTx(chain_id, tx_id, signer, valid_until, body, signature)
+    unsigned = msgpack.packb(value[:7], use_bin_type=True)
+    sign_bytes = SIGN_DOMAIN + unsigned
+    body_hash = hashlib.blake2b(sign_bytes, digest_size=32).digest()
+    return DecodedTx(tx=tx, sign_bytes=sign_bytes, body_hash=body_hash, size=len(data))
+
+
+def from_wire(data: bytes) -> SignedTx:
+    """Decode canonical wire bytes into a `SignedTx` (raises TxDecodeError)."""
+    return decode_tx(data).tx
+
+
+__all__ = [
+    "MAX_AMOUNT",
+    "SIGN_DOMAIN",
+    "DecodedTx",
+    "TxDecodeError",
+    "decode_tx",
+    "from_wire",
+    "sign_bytes_of",
+    "to_wire",
+]
