@@ -1,0 +1,455 @@
+"""The Tendermint consensus core: Algorithm 1 of arXiv 1807.04938 as a sans-IO state machine.
+
+Theory of operation
+-------------------
+One `ConsensusCore` runs one validator's view of one height at a time. Its state is the paper's:
+`round`, `step` (PROPOSE < PREVOTE < PRECOMMIT), lockedValue/lockedRound, validValue/validRound,
+plus the message log of the height (`HeightLog`) and the double-sign guard (`SignGuard`).
+
+Input arrives through `handle(event, now_ms)`; the reply is the list of effects a driver must
+execute in order. Dispatch is a (step, input kind) table, `_DISPATCH`. Each entry either ignores
+the input (a stale timeout, a late proposal value) or admits it: messages are checked for shape,
+height, membership/proposer and signature (once, here) and stored. Rejected input yields
+`InputRejected` and leaves state unchanged.
+
+After anything is admitted, `_progress()` evaluates the paper's upon-rules to a fixed point (as
+h11 does with state-triggered transitions), in this order: decide (line 49) for rounds that
+received something, round skip (55), then the rules of the current round (22/28, 36, 34, 44,
+47). Each firing changes state, so the loop ends. Rules that need valid(v) wait for a
+`ValidityVerdict`; the core asks once per block id with `RequestValidity`.
+
+Own messages: everything signed goes through `_sign()`, which consults the guard, emits
+`PersistSignState` (carrying the new state) and then `Broadcast`, and feeds the message back into
+the log, exactly as if it had arrived from the network. Steps change *before* signing, so the
+persisted state is always the state after the signature.
+
+Deviation from the letter of the paper, for an asynchronous driver: a proposer still waiting for
+its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
+everyone else, so a slow or silent driver costs a round, not liveness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from consensus import events as ev
+from consensus.admission import hrs_problem, is_block_id, proposal_problem, vote_problem
+from consensus.codec import validate_validator_set
+from consensus.crypto import ED25519, SignatureScheme, Signer
+from consensus.events import Effect, Event
+from consensus.guard import SignGuard
+from consensus.height_log import HeightLog
+from consensus.messages import (
+    BlockId,
+    Commit,
+    DuplicateVoteEvidence,
+    Proposal,
+    SignState,
+    Step,
+    ValidatorSet,
+    Vote,
+    VoteType,
+)
+from consensus.proposer import proposer
+from consensus.rules import Rules
+from consensus.signing import (
+    message_step,
+    proposal_from_sign_bytes,
+    proposal_sign_bytes,
+    verify_proposal,
+    verify_vote,
+    vote_sign_bytes,
+)
+from consensus.timeouts import TimeoutConfig
+from consensus.votes import AddResult
+
+DEFAULT_TIMEOUTS = TimeoutConfig()
+
+KNOWN_BUGS = frozenset(
+    {
+        "no_lock_check_line22",
+        "double_count_vote",
+        "send_before_persist",
+        "skip_valid_update_line36",
+        "repropose_locked_value",
+    }
+)
+
+
+class ConsensusCore(Rules):
+    """One validator's Tendermint state machine; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        chain_id: str,
+        validators: ValidatorSet,
+        signer: Signer | None,
+        scheme: SignatureScheme = ED25519,
+        timeouts: TimeoutConfig = DEFAULT_TIMEOUTS,
+        sign_state: SignState | None = None,
+        bugs: frozenset[str] = frozenset(),
+    ) -> None:
+        if type(chain_id) is not str or not chain_id:
+            raise ValueError("chain_id must be a non-empty str")
+        validate_validator_set(validators)
+        if not isinstance(timeouts, TimeoutConfig):
+            raise ValueError("timeouts must be a TimeoutConfig")
+        if sign_state is not None and not isinstance(sign_state, SignState):
+            raise ValueError("sign_state must be a SignState or None")
+        unknown = set(bugs) - KNOWN_BUGS
+        if unknown:
+            raise ValueError(f"unknown planted bugs: {sorted(unknown)}")
+        self.chain_id = chain_id
+        self.validators = validators
+        self.scheme = scheme
+        self.timeouts = timeouts
+        self.bugs = frozenset(bugs)
+        self._restored = sign_state
+        last = sign_state.last_signed if sign_state is not None else None
+        self._me = signer.public_key if signer is not None else None
+        can_sign = signer is not None and validators.is_member(signer.public_key)
+        self._guard = SignGuard(signer, last) if signer is not None and can_sign else None
+        self._last_signed_at_start = last
+        self._height = sign_state.height if sign_state is not None else 0
+        self._started = False
+        self._now_ms = 0
+        self._out: list[Effect] = []
+        self._reset_height()
+
+    def _reset_height(self) -> None:
+        self._round = 0
+        self._step = Step.PROPOSE
+        self._locked_round, self._locked_value = -1, None
+        self._valid_round, self._valid_value = -1, None
+        self._log = HeightLog(
+            self.validators.total_power, double_count="double_count_vote" in self.bugs
+        )
+        self._decided: BlockId | None = None
+        self._decide_count = 0
+        self._own: list[Proposal | Vote] = []
+        self._awaiting_value = False
+        self._dirty: set[int] = set()
+        self._fired: set[tuple[int, int]] = set()  # (paper line, round) of once-per-round rules
+
+    # ------------------------------------------------------------ public state
+
+    @property
+    def height(self) -> int:
+        return self._height
+
+    @property
+    def round(self) -> int:
+        return self._round
+
+    @property
+    def step(self) -> Step:
+        return self._step
+
+    @property
+    def decided(self) -> BlockId | None:
+        return self._decided
+
+    @property
+    def sign_state(self) -> SignState:
+        return SignState(
+            height=self._height,
+            round=self._round,
+            step=self._step,
+            locked_round=self._locked_round,
+            locked_value=self._locked_value,
+            valid_round=self._valid_round,
+            valid_value=self._valid_value,
+            last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
+        )
+
+    # ------------------------------------------------------------ entry points
+
+    def start_height(self, height: int, now_ms: int) -> list[Effect]:
+        """Enter `height` (paper StartRound(0)), resuming a restored sign state at that height."""
+        if type(height) is not int or height < 1:
+            raise ValueError(f"height must be an int >= 1, got {height!r}")
+        if self._started and height <= self._height:
+            raise ValueError(f"already at height {self._height}; cannot start {height}")
+        restored = self._restored
+        last = self.sign_state.last_signed
+        if (restored is not None and height < restored.height) or (
+            last is not None and height < last.height
+        ):
+            raise ValueError(f"the sign state is beyond height {height}: refusing to go back")
+        self._begin(now_ms)
+        self._height = height
+        self._reset_height()
+        start_round = 0
+        if restored is not None and restored.height == height:
+            start_round = restored.round
+            self._locked_round, self._locked_value = restored.locked_round, restored.locked_value
+            self._valid_round, self._valid_value = restored.valid_round, restored.valid_value
+        self._restored = None
+        self._started = True
+        self._start_round(start_round)
+        self._progress()
+        return self._finish()
+
+    def handle(self, event: Event, now_ms: int) -> list[Effect]:
+        """Apply one event; return the effects to execute, in order. Never raises on bad input."""
+        if type(now_ms) is not int or now_ms < 0:
+            return [ev.InputRejected("now_ms must be a non-negative int")]
+        if not self._started:
+            return [ev.InputRejected("start_height() has not been called")]
+        kind, problem = _kind_of(event)
+        if problem is not None:
+            return [ev.InputRejected(problem)]
+        self._begin(now_ms)
+        _DISPATCH[(self._step, kind)](self, event)
+        return self._finish()
+
+    def _begin(self, now_ms: int) -> None:
+        self._now_ms = now_ms
+        self._out = []
+
+    def _finish(self) -> list[Effect]:
+        out, self._out = self._out, []
+        return out
+
+    def _reject(self, reason: str, sender: bytes | None = None) -> None:
+        self._out.append(ev.InputRejected(reason, sender))
+
+    # ------------------------------------------------------------ handlers
+
+    def _on_proposal(self, event: ev.ProposalReceived) -> None:
+        """Admit a proposal (for lines 22, 28, 36, 49); one per round, from proposer(h, r)."""
+        p = event.proposal
+        if p.height != self._height:
+            return self._reject(f"proposal for height {p.height} at {self._height}", p.proposer)
+        known = self._log.proposals.get(p.round)
+        if known == p:
+            return None
+        if known is not None:
+            return self._reject("a different proposal for this round exists", p.proposer)
+        if p.proposer != proposer(self.validators, p.height, p.round):
+            return self._reject("not the proposer of this round", p.proposer)
+        if not self._log.admits_round(p.proposer, p.round, self._round):
+            return self._reject("too many future rounds from this sender", p.proposer)
+        if not verify_proposal(self.scheme, self.chain_id, p):
+            return self._reject("bad proposal signature", p.proposer)
+        self._store_proposal(p)
+        self._progress()
+        return None
+
+    def _store_proposal(self, p: Proposal) -> None:
+        self._log.proposals[p.round] = p
+        self._log.note_sender(p.round, p.proposer, self.validators.power_of(p.proposer))
+        self._dirty.add(p.round)
+        if p.block_id not in self._log.verdicts and p.block_id not in self._log.requested:
+            self._log.requested.add(p.block_id)
+            self._out.append(ev.RequestValidity(self._height, p.block_id))
+
+    def _on_vote(self, event: ev.VoteReceived) -> None:
+        """Admit a vote (for lines 28, 34, 36, 44, 47, 49, 55); equivocation becomes evidence."""
+        v = event.vote
+        if v.height != self._height:
+            return self._reject(f"vote for height {v.height} at {self._height}", v.validator)
+        if self._log.has_vote(v) and "double_count_vote" not in self.bugs:
+            return None
+        power = self.validators.power_of(v.validator)
+        if power == 0:
+            return self._reject("vote from a non-member", v.validator)
+        if not self._log.admits_round(v.validator, v.round, self._round):
+            return self._reject("too many future rounds from this sender", v.validator)
+        if not verify_vote(self.scheme, self.chain_id, v):
+            return self._reject("bad vote signature", v.validator)
+        self._add_vote(v, power)
+        self._progress()
+        return None
+
+    def _add_vote(self, v: Vote, power: int) -> None:
+        result = self._log.add_vote(v, power)
+        if result is AddResult.CONFLICT:
+            self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
+        elif result is AddResult.ADDED or "double_count_vote" in self.bugs:
+            self._dirty.add(v.round)
+
+    def _on_timeout_propose(self, event: ev.TimeoutElapsed) -> None:
+        """Lines 57-60: no acceptable proposal in time, prevote nil."""
+        if self._is_current(event) and self._decided is None:
+            self._step = Step.PREVOTE
+            self._sign_vote(VoteType.PREVOTE, None)
+            self._progress()
+
+    def _on_timeout_prevote(self, event: ev.TimeoutElapsed) -> None:
+        """Lines 61-64: no prevote quorum for a value in time, precommit nil."""
+        if self._is_current(event) and self._decided is None:
+            self._step = Step.PRECOMMIT
+            self._sign_vote(VoteType.PRECOMMIT, None)
+            self._progress()
+
+    def _on_timeout_precommit(self, event: ev.TimeoutElapsed) -> None:
+        """Lines 65-67: the round failed to decide, start the next one (any step)."""
+        if event.height == self._height and event.round == self._round and not self._decided:
+            self._start_round(self._round + 1)
+            self._progress()
+
+    def _is_current(self, event: ev.TimeoutElapsed) -> bool:
+        return (event.height, event.round) == (self._height, self._round)
+
+    def _on_value(self, event: ev.ProposalValueSupplied) -> None:
+        """Lines 18-19: the driver's getValue() answer; propose it if we still wait for it."""
+        current = (event.height, event.round) == (self._height, self._round)
+        if not (current and self._awaiting_value and self._decided is None):
+            return None
+        if not is_block_id(event.block_id):
+            return self._reject("a proposal value is a 32-byte block id")
+        self._awaiting_value = False
+        self._log.verdicts.setdefault(event.block_id, True)  # our own value is valid
+        self._propose(event.block_id, -1)
+        self._progress()
+        return None
+
+    def _on_verdict(self, event: ev.ValidityVerdict) -> None:
+        """valid(v) arrives: the rules waiting on it (lines 22, 28, 36, 49) may fire."""
+        if event.height != self._height:
+            return None
+        if not is_block_id(event.block_id) or type(event.valid) is not bool:
+            return self._reject("malformed validity verdict")
+        known = self._log.verdicts.get(event.block_id)
+        if known is not None:
+            return None if known == event.valid else self._reject("valid(v) changed its answer")
+        self._log.verdicts[event.block_id] = event.valid
+        self._dirty.update(
+            r for r, p in self._log.proposals.items() if p.block_id == event.block_id
+        )
+        self._progress()
+        return None
+
+    def _ignore(self, event: Event) -> None:
+        """A stale timeout or a late proposal value: nothing to do (not an error)."""
+
+    # ------------------------------------------------------------ signing (the only way out)
+
+    def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:
+        """Sign `message` through the guard; emit persist-then-broadcast; log it as received."""
+        if self._guard is None or self._me is None:
+            return None
+        if isinstance(message, Proposal):
+            message = attrs.evolve(message, proposer=self._me, signature=b"")
+            sign_bytes = proposal_sign_bytes(self.chain_id, message)
+        else:
+            message = attrs.evolve(message, validator=self._me, signature=b"")
+            sign_bytes = vote_sign_bytes(self.chain_id, message)
+        step = message_step(message)
+        signature = self._guard.sign(message.height, message.round, step, sign_bytes)
+        if signature is None:
+            return None
+        signed = attrs.evolve(message, signature=signature)
+        persist, send = ev.PersistSignState(self.sign_state), ev.Broadcast(signed)
+        if "send_before_persist" in self.bugs:
+            self._out += [send, persist]
+        else:
+            self._out += [persist, send]
+        self._own.append(signed)
+        if isinstance(signed, Proposal):
+            self._store_proposal(signed)
+        else:
+            self._add_vote(signed, self.validators.power_of(self._me))
+        return signed
+
+    def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
+        self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
+
+    def _propose(self, block_id: BlockId, valid_round: int) -> None:
+        self._sign(Proposal(self._height, self._round, valid_round, block_id, b""))
+
+    def _restored_proposal(self) -> Proposal | None:
+        """Our own proposal for the current round, if the persisted guard says we signed one."""
+        last = self.sign_state.last_signed
+        if last is None or (last.height, last.round, last.step) != (
+            self._height,
+            self._round,
+            Step.PROPOSE,
+        ):
+            return None
+        try:
+            return proposal_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
+        except ValueError:
+            return None
+
+    def _schedule(self, step: Step) -> None:
+        deadline_ms = self._now_ms + self.timeouts.duration_ms(step, self._round)
+        self._out.append(ev.ScheduleTimeout(deadline_ms, self._height, self._round, step))
+
+    # ------------------------------------------------------------ read-only queries
+
+    def proposal(self, round: int) -> Proposal | None:
+        return self._log.proposals.get(round)
+
+    def votes(self, round: int, vote_type: VoteType) -> tuple[Vote, ...]:
+        found = self._log.peek_vote_set(round, vote_type)
+        return found.votes() if found is not None else ()
+
+    def rounds(self) -> tuple[int, ...]:
+        return self._log.rounds()
+
+    def own_messages(self) -> tuple[Proposal | Vote, ...]:
+        return tuple(self._own)
+
+    def commit_for(self, block_id: BlockId) -> Commit | None:
+        for round_ in self._log.rounds():
+            found = self._log.peek_vote_set(round_, VoteType.PRECOMMIT)
+            if found is not None and found.has_quorum_for(block_id):
+                return Commit(self._height, round_, block_id, found.votes_for(block_id))
+        return None
+
+    def evidence(self) -> tuple[DuplicateVoteEvidence, ...]:
+        return tuple(self._log.evidence)
+
+
+def _kind_of(event: object) -> tuple[str, str | None]:
+    """The dispatch kind of an event, or a reason it is malformed."""
+    if isinstance(event, ev.ProposalReceived):
+        return "proposal", proposal_problem(event.proposal)
+    if isinstance(event, ev.VoteReceived):
+        return "vote", vote_problem(event.vote)
+    if isinstance(event, ev.TimeoutElapsed):
+        problem = hrs_problem(event.height, event.round, event.step)
+        return ("timeout", problem) if problem else (f"timeout_{event.step.name.lower()}", None)
+    if isinstance(event, ev.ProposalValueSupplied):
+        return "value", None
+    if isinstance(event, ev.ValidityVerdict):
+        return "verdict", None
+    return "", f"unknown event type {type(event).__name__}"
+
+
+Handler = Callable[[ConsensusCore, Event], None]
+INPUT_KINDS = (
+    "proposal",
+    "vote",
+    "timeout_propose",
+    "timeout_prevote",
+    "timeout_precommit",
+    "value",
+    "verdict",
+)
+
+
+def _build_dispatch() -> dict[tuple[Step, str], Handler]:
+    """The (step, input kind) table; timeouts and values only act in their own step."""
+    C = ConsensusCore
+    table: dict[tuple[Step, str], Handler] = {}
+    for step in Step:
+        table[step, "proposal"] = C._on_proposal  # type: ignore[assignment]
+        table[step, "vote"] = C._on_vote  # type: ignore[assignment]
+        table[step, "timeout_precommit"] = C._on_timeout_precommit  # type: ignore[assignment]
+        table[step, "verdict"] = C._on_verdict  # type: ignore[assignment]
+        table[step, "timeout_propose"] = C._ignore
+        table[step, "timeout_prevote"] = C._ignore
+        table[step, "value"] = C._ignore
+    table[Step.PROPOSE, "timeout_propose"] = C._on_timeout_propose  # type: ignore[assignment]
+    table[Step.PREVOTE, "timeout_prevote"] = C._on_timeout_prevote  # type: ignore[assignment]
+    table[Step.PROPOSE, "value"] = C._on_value  # type: ignore[assignment]
+    return table
+
+
+_DISPATCH = _build_dispatch()
