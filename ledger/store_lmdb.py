@@ -90,6 +90,7 @@ class LmdbStore:
             os.close(lock_fd)
             raise StoreError(f"cannot open the store at {where}: {exc}") from exc
         try:
+            env.reader_check()  # free reader slots of processes that died holding them
             dbs = _open_dbs(env, where, create)
             return cls(env, dbs, lock_fd, where)
         except BaseException:
