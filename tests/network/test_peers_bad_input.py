@@ -1,0 +1,202 @@
+"""Hostile or broken peers against a PeerManager on 127.0.0.1: each is dropped with one log line
+and the manager keeps serving its good peers."""
+
+from __future__ import annotations
+
+import logging
+import random
+import struct
+
+import pytest
+import trio
+
+from consensus.crypto import Ed25519Signer
+from network.addresses import PeerAddress
+from network.backoff import Backoff
+from network.channel import SecureChannel
+from network.handshake import HandshakeError, perform_handshake
+from tests.network.test_peers import (
+    CHAIN,
+    HOST,
+    KEYS,
+    SIGNERS,
+    STRANGER,
+    Node,
+    eventually,
+    make_node,
+)
+from tests.network.test_peers import start as start_node
+
+LOGGER = "network.peers"
+
+
+async def dial(port: int, signer: Ed25519Signer) -> SecureChannel:
+    stream = await trio.open_tcp_stream(HOST, port)
+    return await perform_handshake(
+        stream, node_key=signer, chain_id=CHAIN, initiator=True, is_allowed=lambda k: True
+    )
+
+
+async def raw(port: int, data: bytes) -> None:
+    stream = await trio.open_tcp_stream(HOST, port)
+    await stream.send_all(data)
+    with trio.fail_after(10):  # the manager closes on us
+        while await stream.receive_some():
+            pass
+    await stream.aclose()
+
+
+async def still_serves(port: int, node: Node) -> None:
+    """A good peer can still connect and deliver a payload."""
+    good = await dial(port, SIGNERS[1])
+    await good.send(b"still alive")
+    assert await node.receive() == (KEYS[1], b"still alive")
+    await good.aclose()
+
+
+def drop_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.getMessage().startswith("dropped")]
+
+
+@pytest.fixture
+def log_network(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    return caplog
+
+
+async def test_unknown_key_is_refused_and_logged(log_network: pytest.LogCaptureFixture) -> None:
+    node = make_node(0, 0, [])
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        with trio.fail_after(10), pytest.raises(HandshakeError):
+            await dial(port, STRANGER)
+        await eventually(lambda: node.manager.statistics().handshake_failures == 1)
+        (line,) = drop_lines(log_network)
+        assert "127.0.0.1:" in line and "not an allowed peer" in line
+        assert node.manager.connected_peers() == ()
+        await still_serves(port, node)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    "junk",
+    [
+        random.Random(1).randbytes(200),
+        struct.pack(">I", 2**31) + b"\x00" * 16,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["random-bytes", "oversized-prefix", "http"],
+)
+async def test_junk_instead_of_a_handshake_is_dropped(
+    junk: bytes, log_network: pytest.LogCaptureFixture
+) -> None:
+    node = make_node(0, 0, [])
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        await raw(port, junk)
+        await eventually(lambda: node.manager.statistics().handshake_failures == 1)
+        (line,) = drop_lines(log_network)
+        assert "handshake failed" in line
+        await still_serves(port, node)
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    ("junk", "reason"),
+    [
+        (random.Random(2).randbytes(300), "exceeds"),  # random prefix is almost surely huge
+        (struct.pack(">I", 40) + random.Random(3).randbytes(40), "failed authentication"),
+        (struct.pack(">I", 2**32 - 1), "exceeds"),
+    ],
+    ids=["random-bytes", "forged-frame", "oversized-prefix"],
+)
+async def test_junk_after_the_handshake_drops_the_connection(
+    junk: bytes, reason: str, log_network: pytest.LogCaptureFixture
+) -> None:
+    node = make_node(0, 0, [])
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        channel = await dial(port, SIGNERS[1])
+        await channel.send(b"legit")
+        assert await node.receive() == (KEYS[1], b"legit")
+        await channel._stream.send_all(junk)
+        await eventually(lambda: node.manager.connected_peers() == ())
+        (line,) = drop_lines(log_network)
+        assert reason in line and KEYS[1].hex()[:12] in line
+        assert [r.levelno for r in log_network.records if "dropped" in r.getMessage()] == [
+            logging.WARNING
+        ]
+        await still_serves(port, node)
+        nursery.cancel_scope.cancel()
+
+
+async def test_silent_peer_is_dropped_and_keepalives_flow(
+    log_network: pytest.LogCaptureFixture,
+) -> None:
+    node = make_node(0, 0, [], keepalive_s=0.05, idle_timeout_s=0.5)
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        channel = await dial(port, SIGNERS[1])
+        with trio.fail_after(10):
+            assert await channel.receive() == b""  # a keepalive from the idle manager
+        await eventually(lambda: node.manager.connected_peers() == ())
+        assert any("silent for 0.5 s" in line for line in drop_lines(log_network))
+        nursery.cancel_scope.cancel()
+
+
+async def test_send_nowait_drops_when_not_connected_or_queue_full() -> None:
+    node = make_node(0, 0, [], send_queue_frames=1)
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        assert node.manager.send_nowait(KEYS[1], b"nobody there") is False
+        channel = await dial(port, SIGNERS[1])
+        await eventually(lambda: node.manager.connected_peers() == (KEYS[1],))
+        # No checkpoint between these calls: the waiting writer takes one, the queue holds one.
+        assert node.manager.send_nowait(KEYS[1], b"one") is True
+        assert node.manager.send_nowait(KEYS[1], b"two") is True
+        assert node.manager.send_nowait(KEYS[1], b"three") is False
+        assert node.manager.statistics().send_drops == 2
+        with trio.fail_after(10):
+            while (payload := await channel.receive()) == b"":
+                pass
+        assert payload == b"one"
+        with pytest.raises(ValueError, match="reserved"):
+            node.manager.send_nowait(KEYS[1], b"")
+        with pytest.raises(ValueError, match="over"):
+            node.manager.broadcast_nowait(b"x" * (node.manager.max_payload_bytes + 1))
+        nursery.cancel_scope.cancel()
+
+
+async def test_disconnect_drops_and_the_peer_is_redialed() -> None:
+    first = make_node(1, 0, [])
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, first)
+        second = make_node(0, 0, [PeerAddress(HOST, port, KEYS[1])])
+        await start_node(nursery, second)
+        await eventually(lambda: first.manager.connected_peers() == (KEYS[0],))
+        first.manager.disconnect(KEYS[0], "misbehaved in a test")
+        await eventually(lambda: ("disconnect", KEYS[0]) in first.events)
+        await eventually(lambda: first.manager.connected_peers() == (KEYS[0],))
+        second.manager.broadcast_nowait(b"back")
+        assert await first.receive() == (KEYS[0], b"back")
+        nursery.cancel_scope.cancel()
+
+
+def test_backoff_doubles_to_the_cap_with_seeded_jitter() -> None:
+    backoff = Backoff(random.Random(5), base_s=0.1, cap_s=1.0)
+    ceilings = []
+    for _ in range(8):
+        ceiling = backoff.ceiling_s()
+        delay = backoff.next_delay_s()
+        assert ceiling / 2 <= delay <= ceiling
+        ceilings.append(ceiling)
+    assert ceilings == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 1.0]
+    replay = Backoff(random.Random(5), base_s=0.1, cap_s=1.0)
+    other = Backoff(random.Random(6), base_s=0.1, cap_s=1.0)
+    first = [replay.next_delay_s() for _ in range(3)]
+    assert first[0] == Backoff(random.Random(5), base_s=0.1, cap_s=1.0).next_delay_s()
+    assert first != [other.next_delay_s() for _ in range(3)]
+    backoff.reset()
+    assert backoff.ceiling_s() == 0.1
+    with pytest.raises(ValueError):
+        Backoff(random.Random(0), base_s=2.0, cap_s=1.0)
