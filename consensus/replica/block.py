@@ -1,0 +1,208 @@
+"""Blocks: the values consensus decides on, and their one canonical encoding.
+
+A block is a header plus its body (transactions, the commit certificate of the previous block,
+evidence of equivocation). The header binds the body through hashes, so `block_id(header)`, the
+32-byte value the validators vote for, identifies the whole block. The previous commit and the
+evidence are embedded with the core's codec (`consensus.codec` `*_to_obj`); a block is canonical
+msgpack, and decoding rejects anything that would not re-encode to the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from consensus import codec
+from consensus.codec import DecodeError
+from consensus.messages import (
+    BLOCK_ID_SIZE,
+    PUBLIC_KEY_SIZE,
+    BlockId,
+    Commit,
+    DuplicateVoteEvidence,
+)
+
+BLOCK_VERSION = 1
+GENESIS_BLOCK_ID = bytes(BLOCK_ID_SIZE)
+"""The `prev_block_id` of block 1."""
+_EMPTY_HASH = hashlib.sha256(b"").digest()
+
+
+@attrs.frozen
+class Header:
+    chain_id: str
+    height: int
+    time_ms: int
+    prev_block_id: BlockId
+    app_hash: bytes  # the application state digest after height - 1
+    proposer: bytes
+    txs_root: bytes
+    last_commit_hash: bytes
+    evidence_hash: bytes
+
+
+@attrs.frozen
+class Block:
+    header: Header
+    txs: tuple[bytes, ...]
+    last_commit: Commit | None  # None only at height 1
+    evidence: tuple[DuplicateVoteEvidence, ...] = ()
+
+
+def _digest(tag: bytes, parts: Sequence[bytes]) -> bytes:
+    h = hashlib.sha256(tag)
+    for part in parts:
+        h.update(hashlib.sha256(part).digest())
+    return h.digest()
+
+
+def tx_hash(tx: bytes) -> bytes:
+    """The replica's cheap identity of a transaction's bytes (for dedupe and roots)."""
+    return hashlib.sha256(tx).digest()
+
+
+def txs_root(txs: Sequence[bytes]) -> bytes:
+    """A hash over the hashes of `txs`, in order."""
+    return _digest(b"depositnet/txs", txs)
+
+
+def last_commit_hash(commit: Commit | None) -> bytes:
+    return _EMPTY_HASH if commit is None else hashlib.sha256(codec.encode_commit(commit)).digest()
+
+
+def evidence_hash(evidence: Sequence[DuplicateVoteEvidence]) -> bytes:
+    return _digest(b"depositnet/evidence", [codec.encode_evidence(e) for e in evidence])
+
+
+def make_block(
+    *,
+    chain_id: str,
+    height: int,
+    time_ms: int,
+    prev_block_id: BlockId,
+    app_hash: bytes,
+    proposer: bytes,
+    txs: Sequence[bytes],
+    last_commit: Commit | None,
+    evidence: Sequence[DuplicateVoteEvidence] = (),
+) -> Block:
+    """A block whose header commits to the given body."""
+    header = Header(
+        chain_id=chain_id,
+        height=height,
+        time_ms=time_ms,
+        prev_block_id=prev_block_id,
+        app_hash=app_hash,
+        proposer=proposer,
+        txs_root=txs_root(txs),
+        last_commit_hash=last_commit_hash(last_commit),
+        evidence_hash=evidence_hash(evidence),
+    )
+    return Block(header, tuple(txs), last_commit, tuple(evidence))
+
+
+def _header_obj(h: Header) -> list[Any]:
+    return [
+        BLOCK_VERSION,
+        h.chain_id,
+        h.height,
+        h.time_ms,
+        h.prev_block_id,
+        h.app_hash,
+        h.proposer,
+        h.txs_root,
+        h.last_commit_hash,
+        h.evidence_hash,
+    ]
+
+
+def encode_header(header: Header) -> bytes:
+    return codec.packb(_header_obj(header))
+
+
+def block_id(header: Header) -> BlockId:
+    """sha256 of the canonical header bytes: what validators vote for."""
+    return hashlib.sha256(b"depositnet/block" + encode_header(header)).digest()
+
+
+def encode_block(block: Block) -> bytes:
+    commit = None if block.last_commit is None else codec.commit_to_obj(block.last_commit)
+    return codec.packb(
+        [
+            _header_obj(block.header),
+            list(block.txs),
+            commit,
+            [codec.evidence_to_obj(e) for e in block.evidence],
+        ]
+    )
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value >= 2**63:
+        raise DecodeError(f"{what}: expected a non-negative int64")
+    return value
+
+
+def _bytes(value: object, what: str, size: int | None = None) -> bytes:
+    if not isinstance(value, bytes):
+        raise DecodeError(f"{what}: expected bytes")
+    if size is not None and len(value) != size:
+        raise DecodeError(f"{what}: expected {size} bytes, got {len(value)}")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise DecodeError(f"{what}: expected an array")
+    return value
+
+
+def _decode_header(obj: object) -> Header:
+    fields = _list(obj, "header")
+    if len(fields) != 10:
+        raise DecodeError("header: expected 10 fields")
+    if fields[0] != BLOCK_VERSION or isinstance(fields[0], bool):
+        raise DecodeError(f"header: unknown block version {fields[0]!r}")
+    if not isinstance(fields[1], str):
+        raise DecodeError("header: chain id must be a string")
+    height = _int(fields[2], "header height")
+    if height < 1:
+        raise DecodeError("header: height must be >= 1")
+    return Header(
+        chain_id=fields[1],
+        height=height,
+        time_ms=_int(fields[3], "header time"),
+        prev_block_id=_bytes(fields[4], "prev block id", BLOCK_ID_SIZE),
+        app_hash=_bytes(fields[5], "app hash"),
+        proposer=_bytes(fields[6], "proposer", PUBLIC_KEY_SIZE),
+        txs_root=_bytes(fields[7], "txs root", 32),
+        last_commit_hash=_bytes(fields[8], "last commit hash", 32),
+        evidence_hash=_bytes(fields[9], "evidence hash", 32),
+    )
+
+
+def decode_block(data: bytes, max_size: int) -> Block:
+    """Decode and check self-consistency (hashes in the header match the body).
+
+    Raises DecodeError on anything malformed, non-canonical, larger than `max_size` or whose
+    header does not commit to its body. Validity against the chain is checked elsewhere.
+    """
+    obj = codec.unpackb_canonical(data, max_size)
+    fields = _list(obj, "block")
+    if len(fields) != 4:
+        raise DecodeError("block: expected 4 fields")
+    header = _decode_header(fields[0])
+    txs = tuple(_bytes(tx, "transaction") for tx in _list(fields[1], "transactions"))
+    commit = None if fields[2] is None else codec.commit_from_obj(fields[2])
+    evidence = tuple(codec.evidence_from_obj(e) for e in _list(fields[3], "evidence list"))
+    block = Block(header, txs, commit, evidence)
+    if header.txs_root != txs_root(txs):
+        raise DecodeError("block: transactions do not match the header's root")
+    if header.last_commit_hash != last_commit_hash(commit):
+        raise DecodeError("block: last commit does not match the header")
+    if header.evidence_hash != evidence_hash(evidence):
+        raise DecodeError("block: evidence does not match the header")
+    return block
