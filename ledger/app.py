@@ -132,21 +132,26 @@ class LedgerApp:
         except StaticRejection as exc:
             return TxAdmission(False, exc.tx_id, exc.code.value, exc.message), None
         tx_id = dtx.tx.tx_id
-        seen = self._seen(tx_id)
-        if seen is not None:
-            if seen.body_hash == dtx.body_hash:
-                return TxAdmission(False, tx_id, Code.ALREADY_COMMITTED.value, seen.code), None
-            return TxAdmission(
-                False, tx_id, Code.DUPLICATE_TX_ID.value, "a different transaction has this id"
-            ), None
+        rejection = self._seen_rejection(dtx)
+        if rejection is not None:
+            return TxAdmission(False, tx_id, rejection.code.value, rejection.message), None
         return TxAdmission(True, tx_id, OK), dtx
 
     def check_tx(self, tx: bytes, height: int) -> TxAdmission:
         return self.admit(tx, height)[0]
 
-    def _seen(self, tx_id: bytes) -> SeenRecord | None:
+    def _seen_rejection(self, dtx: DecodedTx, index: int = -1) -> StaticRejection | None:
+        """ALREADY_COMMITTED (message: the first outcome's code) or DUPLICATE_TX_ID."""
+        tx_id = dtx.tx.tx_id
         raw = self._state.get(L.seen_key(tx_id))
-        return None if raw is None else SeenRecord.decode(raw)
+        if raw is None:
+            return None
+        seen = SeenRecord.decode(raw)
+        if seen.body_hash == dtx.body_hash:
+            return StaticRejection(Code.ALREADY_COMMITTED, seen.code, tx_id, index)
+        return StaticRejection(
+            Code.DUPLICATE_TX_ID, "a different transaction has this id", tx_id, index
+        )
 
     def _check_block(self, height: int, txs: Sequence[bytes]) -> list[DecodedTx]:
         if height != self._height + 1:
@@ -163,10 +168,9 @@ class LedgerApp:
             if tx_id in ids:
                 raise StaticRejection(Code.DUPLICATE_IN_BLOCK, "tx_id repeated", tx_id, index)
             ids.add(tx_id)
-            if self._seen(tx_id) is not None:
-                raise StaticRejection(
-                    Code.ALREADY_COMMITTED, "tx_id already committed", tx_id, index
-                )
+            rejection = self._seen_rejection(dtx, index)
+            if rejection is not None:
+                raise rejection
         return dtxs
 
     def validate_block_txs(self, height: int, txs: Sequence[bytes]) -> str | None:

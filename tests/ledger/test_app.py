@@ -1,0 +1,165 @@
+"""LedgerApp as the replica's Application: execution is side-effect free, the app hash is
+incremental yet equal to a full recomputation, restarts from a store reproduce the state, and a
+signature is verified at most once per validator."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from consensus.interfaces import HeightRecord
+from ledger.app import InvalidBlockError, LedgerApp, LedgerLoadError
+from ledger.apphash import Accumulator
+from ledger.invariants import check_ledger_invariants
+from ledger.layout import balance_key, encode_int
+from ledger.queries import decode_tx_result
+from ledger.store_memory import MemoryStore
+from ledger.tx import Mint, Redeem, RegisterParticipant, Transfer
+from ledger.txcodec import from_wire
+from tests.ledger.support import ALICE, BOB, COMP, USD_ISSUER, TxFactory, commit, genesis
+
+A, B = ALICE.public_key, BOB.public_key
+
+
+def _blocks(make: TxFactory) -> list[list[bytes]]:
+    return [
+        [
+            make(COMP, RegisterParticipant(A, "alice", 1000)),
+            make(COMP, RegisterParticipant(B, "bob", 1000)),
+        ],
+        [make(USD_ISSUER, Mint(A, "USD", 500, f"d{i}")) for i in range(3)],
+        [make(ALICE, Transfer(A, B, "USD", 300, "")) for _ in range(6)],
+        [],
+        [make(BOB, Redeem("USD", 100)), make(ALICE, Transfer(A, B, "USD", 1, ""))],
+    ]
+
+
+def _run(app: LedgerApp, blocks: list[list[bytes]], store: MemoryStore | None = None) -> None:
+    for txs in blocks:
+        height = app.height + 1
+        assert app.validate_block_txs(height, txs) is None
+        execution = app.execute_block(height, 0, txs)
+        if store is not None:
+            store.save_height(
+                HeightRecord(
+                    height,
+                    b"block",
+                    b"commit",
+                    execution.app_hash,
+                    execution.writes,
+                    execution.encoded_results,
+                )
+            )
+        app.apply(execution)
+        check_ledger_invariants(app.state)
+
+
+def test_execute_does_not_touch_committed_state() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    _run(app, _blocks(make)[:2])
+    before, app_hash = dict(app.state), app.app_hash
+    txs = [make(ALICE, Transfer(A, B, "USD", 5, "")), make(ALICE, Transfer(A, B, "USD", 7, ""))]
+    first = app.execute_block(3, 0, txs)
+    second = app.execute_block(3, 0, txs)
+    assert dict(app.state) == before and app.app_hash == app_hash and app.height == 2
+    assert first == second
+    assert first.app_hash != app_hash
+    assert [r.code for r in first.results] == ["OK", "OK"]
+
+
+def test_incremental_app_hash_equals_full_recomputation_and_is_deterministic() -> None:
+    apps = [LedgerApp(genesis()), LedgerApp(genesis())]
+    assert apps[0].app_hash == genesis().app_hash0
+    blocks = _blocks(TxFactory())
+    hashes = []
+    for app in apps:
+        seen = []
+        for txs in blocks:
+            _run(app, [txs])
+            assert app.app_hash == Accumulator.of_state(app.state).app_hash(app.height)
+            seen.append(app.app_hash)
+        hashes.append(seen)
+    assert hashes[0] == hashes[1]
+    assert len(set(hashes[0])) == len(blocks)
+    # 1,500 minted to Alice; five of six 300 transfers fit; Bob redeems 100; Alice is empty
+    assert apps[0].account(B).balances == {"USD": 1400}
+    assert apps[0].account(A).balances == {}
+
+
+def test_restart_from_store_reproduces_the_state() -> None:
+    store = MemoryStore()
+    app = LedgerApp(genesis())
+    blocks = _blocks(TxFactory())
+    _run(app, blocks, store)
+    assert dict(store.iter_state()) == dict(app.state)  # block 1 carried the genesis entries
+    again = LedgerApp.from_store(genesis(), store)
+    assert (again.height, again.app_hash, dict(again.state)) == (
+        app.height,
+        app.app_hash,
+        dict(app.state),
+    )
+    redeem_id = from_wire(blocks[4][0]).tx_id
+    stored = store.load_tx_result(redeem_id)
+    assert stored is not None and decode_tx_result(stored).height == 5
+    assert again.tx_result(redeem_id) == app.tx_result(redeem_id)
+    # both continue identically
+    more = [TxFactory()(BOB, Transfer(B, A, "USD", 2, ""), tx_id=b"\xff" * 16)]
+    assert again.execute_block(6, 0, more) == app.execute_block(6, 0, more)
+
+
+def test_empty_store_starts_from_genesis() -> None:
+    app = LedgerApp.from_store(genesis(), MemoryStore())
+    assert (app.height, app.app_hash) == (0, genesis().app_hash0)
+
+
+def test_a_store_from_another_genesis_or_tampered_is_refused() -> None:
+    store = MemoryStore()
+    _run(LedgerApp(genesis()), _blocks(TxFactory())[:2], store)
+    other = attrs.evolve(genesis(), chain_id="other")
+    with pytest.raises(LedgerLoadError, match="genesis"):
+        LedgerApp.from_store(other, store)
+    with pytest.raises(LedgerLoadError, match="genesis"):
+        LedgerApp.from_store(genesis(max_memo_bytes=1), store)
+    # a height whose writes were altered after execution (a balance doubled)
+    app = LedgerApp.from_store(genesis(), store)
+    execution = app.execute_block(3, 0, [])
+    forged = {**execution.writes, balance_key(A, "USD"): encode_int(3000)}
+    store.save_height(HeightRecord(3, b"b", b"c", execution.app_hash, forged, {}))
+    with pytest.raises(LedgerLoadError, match="app hash"):
+        LedgerApp.from_store(genesis(), store)
+
+
+def test_misuse_is_refused() -> None:
+    app = LedgerApp(genesis())
+    with pytest.raises(InvalidBlockError):
+        app.execute_block(1, 0, [b"\x90"])
+    with pytest.raises(ValueError, match="height"):
+        app.apply(app.execute_block(1, 0, []).__class__(2, b"", {}, (), {}))
+    assert app.validate_block_txs(2, []) is not None
+
+
+def test_each_signature_is_verified_once() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    blocks = _blocks(make)
+    for tx in blocks[0]:
+        assert app.check_tx(tx, 1).accepted
+    assert app.verified.verifications == 2
+    _run(app, blocks[:2])  # block 1 was seen by check_tx; block 2 is new
+    assert app.verified.verifications == 2 + 3
+
+
+def test_seen_tx_ids_are_pruned_after_their_window() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory(valid_until_height=3)
+    commit(app, [make(COMP, RegisterParticipant(A, "alice", 10))])
+    tx_id = (1).to_bytes(16, "big")
+    assert app.tx_result(tx_id) is not None
+    commit(app, [])
+    commit(app, [])
+    assert app.tx_result(tx_id) is not None  # valid until 3: still within the window
+    commit(app, [])
+    assert app.tx_result(tx_id) is None
+    assert not any(k.startswith(b"seen/") for k in app.state)
+    assert app.app_hash == Accumulator.of_state(app.state).app_hash(4)

@@ -1,0 +1,165 @@
+"""The transaction codec: round trips, one canonical encoding, typed refusals."""
+
+from __future__ import annotations
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger.amounts import MAX_AMOUNT
+from ledger.codes import Code
+from ledger.tx import (
+    AddCurrency,
+    Freeze,
+    GrantRole,
+    Mint,
+    Pause,
+    Redeem,
+    RegisterParticipant,
+    RejectRedemption,
+    RevokeRole,
+    SetMintAllowance,
+    SettleRedemption,
+    SignedTx,
+    Transfer,
+    Unfreeze,
+    Unpause,
+)
+from ledger.txcodec import TxDecodeError, decode_tx, from_wire, sign_bytes_of, to_wire
+
+keys = st.binary(min_size=32, max_size=32)
+ids = st.binary(min_size=16, max_size=16)
+codes = st.from_regex(r"[A-Z]{3,12}", fullmatch=True)
+amounts = st.integers(1, MAX_AMOUNT)
+refs = st.text(min_size=1, max_size=16)
+texts = st.text(max_size=40)
+roles = st.sampled_from(["GOVERNOR", "COMPLIANCE"])
+
+bodies = st.one_of(
+    st.builds(AddCurrency, codes, st.integers(0, 18), keys),
+    st.builds(SetMintAllowance, keys, codes, st.integers(0, MAX_AMOUNT)),
+    st.builds(GrantRole, roles, keys),
+    st.builds(RevokeRole, roles, keys),
+    st.builds(
+        RegisterParticipant, keys, st.text(min_size=1, max_size=10), st.integers(0, 2**64 - 1)
+    ),
+    st.builds(Freeze, keys),
+    st.builds(Unfreeze, keys),
+    st.builds(Pause, codes),
+    st.builds(Unpause, codes),
+    st.builds(Mint, keys, codes, amounts, refs),
+    st.builds(SettleRedemption, ids, refs),
+    st.builds(RejectRedemption, ids, texts),
+    st.builds(Transfer, keys, keys, codes, amounts, texts),
+    st.builds(Redeem, codes, amounts),
+)
+signed = st.builds(
+    SignedTx,
+    st.from_regex(r"[a-z0-9-]{1,20}", fullmatch=True),
+    ids,
+    keys,
+    st.integers(0, 2**64 - 1),
+    bodies,
+    st.binary(min_size=64, max_size=64),
+)
+
+
+@given(signed)
+def test_every_kind_round_trips(tx: SignedTx) -> None:
+    wire = to_wire(tx)
+    decoded = decode_tx(wire)
+    assert decoded.tx == tx
+    assert decoded.sign_bytes == sign_bytes_of(tx.chain_id, tx.unsigned)
+    assert to_wire(decoded.tx) == wire
+
+
+@given(signed, st.binary(min_size=1, max_size=4))
+def test_trailing_bytes_are_refused(tx: SignedTx, extra: bytes) -> None:
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(to_wire(tx) + extra)
+    assert info.value.code is Code.TRAILING_BYTES
+
+
+@given(signed, st.data())
+def test_every_truncation_is_refused(tx: SignedTx, data: st.DataObject) -> None:
+    wire = to_wire(tx)
+    cut = data.draw(st.integers(0, len(wire) - 1))
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(wire[:cut])
+    assert info.value.code is Code.MALFORMED
+
+
+@given(st.binary(max_size=300))
+def test_garbage_never_crashes(data: bytes) -> None:
+    try:
+        decode_tx(data)
+    except TxDecodeError as exc:
+        assert isinstance(exc.code, Code)
+
+
+def _array(tx: SignedTx) -> list[object]:
+    return msgpack.unpackb(to_wire(tx))  # type: ignore[no-any-return]
+
+
+SAMPLE = SignedTx("c", b"\1" * 16, b"\2" * 32, 7, Redeem("USD", 5), b"\3" * 64)
+
+
+def test_non_canonical_integer_is_refused() -> None:
+    wire = to_wire(SAMPLE)
+    # valid_until_height 7 is the positive fixint 0x07; write it as a uint32 instead.
+    at = len(msgpack.packb([1, "c", 31, b"\1" * 16, b"\2" * 32], use_bin_type=True))
+    assert wire[at] == 0x07
+    long_form = wire[:at] + b"\xce\x00\x00\x00\x07" + wire[at + 1 :]
+    assert msgpack.unpackb(long_form) == msgpack.unpackb(wire)  # same value, other bytes
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(long_form)
+    assert info.value.code is Code.NON_CANONICAL
+
+
+def test_non_canonical_string_is_refused() -> None:
+    wire = to_wire(SAMPLE)
+    # the chain id "c" is the fixstr 0xa1 0x63; write it as a str8 instead.
+    assert wire[2:4] == b"\xa1c"
+    long_form = wire[:2] + b"\xd9\x01c" + wire[4:]
+    assert msgpack.unpackb(long_form) == msgpack.unpackb(wire)
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(long_form)
+    assert info.value.code is Code.NON_CANONICAL
+
+
+def test_a_map_in_place_of_the_array_is_refused() -> None:
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(msgpack.packb({"kind": 31}))
+    assert info.value.code is Code.MALFORMED
+
+
+@pytest.mark.parametrize(
+    ("index", "value", "code"),
+    [
+        (0, 2, Code.BAD_VERSION),
+        (0, True, Code.BAD_VERSION),
+        (1, "bad chain!", Code.BAD_FIELD),
+        (2, 99, Code.UNKNOWN_KIND),
+        (3, b"\1" * 15, Code.BAD_FIELD),
+        (3, "x" * 16, Code.WRONG_TYPE),
+        (4, b"\2" * 33, Code.BAD_FIELD),
+        (5, -1, Code.BAD_FIELD),
+        (5, 1.0, Code.WRONG_TYPE),
+        (6, ["USD"], Code.MALFORMED),
+        (6, ["usd", 5], Code.BAD_FIELD),
+        (6, ["USD", True], Code.AMOUNT_NOT_INTEGER),
+        (6, ["USD", 5.0], Code.AMOUNT_NOT_INTEGER),
+        (6, ["USD", "5"], Code.AMOUNT_NOT_INTEGER),
+        (6, ["USD", 0], Code.AMOUNT_OUT_OF_RANGE),
+        (6, ["USD", -5], Code.AMOUNT_OUT_OF_RANGE),
+        (6, ["USD", MAX_AMOUNT + 1], Code.AMOUNT_OUT_OF_RANGE),
+        (7, b"\3" * 63, Code.BAD_FIELD),
+    ],
+)
+def test_bad_fields_have_stable_codes(index: int, value: object, code: Code) -> None:
+    items = _array(SAMPLE)
+    items[index] = value
+    with pytest.raises(TxDecodeError) as info:
+        from_wire(msgpack.packb(items, use_bin_type=True))
+    assert info.value.code is code
