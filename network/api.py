@@ -1,0 +1,169 @@
+"""The HTTP API every validator serves: submit transactions, read the chain, follow events.
+
+`create_app(node, limits=...)` builds a FastAPI app over a `NodeView` and nothing else. Handlers
+are async but only call the view's cheap synchronous methods, so no request can hold up
+consensus; the event streams wait on `node.wait_for_height`, which just parks on the node's
+commit event. Nothing waits for a commit behind a hidden timeout: `POST /txs` answers with the
+mempool's verdict at once, and clients follow a tx through `GET /txs/{id}` or its event stream.
+
+Status codes (stable; the body of every error is `{"error": {"code", "message"}}`):
+  202 tx accepted into the mempool; 200 tx already known (ALREADY_IN_MEMPOOL/ALREADY_COMMITTED,
+  so a retry is harmless); 422 tx rejected, with the ledger's code in the SubmitTxResponse;
+  503 MEMPOOL_FULL or too many open streams (with Retry-After); 400 BAD_REQUEST for malformed
+  JSON, fields, hex or base64; 404 NOT_FOUND; 405 METHOD_NOT_ALLOWED; 413 BODY_TOO_LARGE;
+  429 RATE_LIMITED (with Retry-After). A 500 is always our bug, never the client's input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import depositnet
+from ledger.tx import KEY_SIZE, TX_ID_SIZE
+from network import api_models as m
+from network import api_render as render
+from network.api_events import EventStreams
+from network.api_limits import ApiLimits, LimitsMiddleware, RateLimiter
+from network.api_params import ApiError, decode_tx_text, parse_height, parse_hex
+from network.metrics import CONTENT_TYPE, NodeMetrics
+from network.nodeview import NodeView
+
+log = logging.getLogger("depositnet.api")
+
+KNOWN_CODES = frozenset({"ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED"})
+BUSY_CODES = frozenset({"MEMPOOL_FULL"})
+_ERRORS = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}
+
+
+def error_response(status: int, code: str, message: str, **kw: Any) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, **kw)
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": m.ErrorResponse, "description": "malformed request"},
+    429: {"model": m.ErrorResponse, "description": "rate limited (see Retry-After)"},
+}
+
+
+def create_app(
+    node: NodeView,
+    *,
+    limits: ApiLimits,
+    metrics: NodeMetrics | None = None,
+    rate_clock: Callable[[], float] | None = None,
+) -> FastAPI:
+    """The API app over `node`; `metrics` (the node's) are served at /metrics."""
+    node_metrics = metrics if metrics is not None else NodeMetrics()
+    app = FastAPI(
+        title="depositnet validator API",
+        version=depositnet.__version__,
+        description=__doc__,
+        docs_url=None,
+        redoc_url=None,
+    )
+    limiter = RateLimiter(limits) if rate_clock is None else RateLimiter(limits, rate_clock)
+    app.add_middleware(
+        LimitsMiddleware, limits=limits, limiter=limiter, on_status=node_metrics.api_response
+    )
+    streams = EventStreams(node, limits)
+    app.state.streams = streams
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return error_response(400, "BAD_REQUEST", f"{where}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _ERRORS.get(exc.status_code, "HTTP_ERROR")
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(render.RenderError)
+    async def _render(request: Request, exc: render.RenderError) -> JSONResponse:
+        log.error("stored data does not decode: %s", exc)
+        return error_response(500, "INTERNAL", "this validator's stored data does not decode")
+
+    @app.post(
+        "/txs",
+        status_code=202,
+        response_model=m.SubmitTxResponse,
+        responses={
+            200: {"model": m.SubmitTxResponse, "description": "already known (a safe retry)"},
+            422: {"model": m.SubmitTxResponse, "description": "rejected: see code"},
+            503: {"model": m.SubmitTxResponse, "description": "mempool full (see Retry-After)"},
+            **_ERROR_RESPONSES,
+        },
+    )
+    async def submit_tx(request: m.SubmitTxRequest) -> Any:
+        """Offer a signed transaction to this validator's mempool; the verdict comes at once."""
+        admission = node.submit_tx(decode_tx_text(request.tx, request.encoding))
+        body = {
+            "tx_id": admission.tx_id.hex() if admission.tx_id else None,
+            "accepted": admission.accepted,
+            "code": admission.code,
+            "message": admission.message,
+        }
+        if admission.accepted:
+            return JSONResponse(body, status_code=202)
+        if admission.code in KNOWN_CODES:
+            return JSONResponse(body, status_code=200)
+        if admission.code in BUSY_CODES:
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse(body, status_code=422)
+
+    @app.get("/txs/{tx_id}", response_model=m.TxStatusResponse, responses=_ERROR_RESPONSES)
+    async def tx_status(tx_id: str) -> Any:
+        """Pending, committed (with the block header and commit proving it final) or unknown."""
+        return render.tx_status_body(node, parse_hex(tx_id, TX_ID_SIZE, "tx_id"))
+
+    @app.get("/accounts/{key}", response_model=m.AccountResponse, responses=_ERROR_RESPONSES)
+    async def account(key: str) -> Any:
+        """A participant's status and balances per currency at the latest height."""
+        public_key = parse_hex(key, KEY_SIZE, "key")
+        height = node.latest_height()
+        return render.account_json(node.account(public_key), height)
+
+    not_found: dict[int | str, dict[str, Any]] = {
+        404: {"model": m.ErrorResponse, "description": "no such block"}
+    }
+
+    @app.get("/blocks/latest", response_model=m.BlockJson, responses=not_found)
+    async def latest_block() -> Any:
+        """The last committed block, with its commit certificate."""
+        return render.block_body(node, node.latest_height())
+
+    @app.get(
+        "/blocks/{height}", response_model=m.BlockJson, responses={**not_found, **_ERROR_RESPONSES}
+    )
+    async def block(height: str) -> Any:
+        """The committed block at `height`, with its commit certificate."""
+        return render.block_body(node, parse_height(height))
+
+    @app.get("/status", response_model=m.StatusResponse)
+    async def status() -> Any:
+        """Height, round, step, peers, catch-up state and validator set of this validator."""
+        return render.status_json(node.status(), node.validators)
+
+    @app.get("/validators", response_model=m.ValidatorsResponse)
+    async def validators() -> Any:
+        return render.validators_json(node.chain_id, node.validators)
+
+    @app.get("/metrics", response_class=Response)
+    async def prometheus_metrics() -> Response:
+        """Prometheus text exposition of this validator's metrics."""
+        return Response(node_metrics.render(), media_type=CONTENT_TYPE)
+
+    streams.add_routes(app)
+    return app

@@ -1,0 +1,144 @@
+"""The JSON shapes of the HTTP API, as pydantic models (and so in the OpenAPI document).
+
+Requests are validated here before a handler runs; responses are declared so the OpenAPI
+document at `/openapi.json` tells clients exactly what comes back. Bytes travel as lowercase
+hex strings; money as integers in minor units (JSON numbers, never floats).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_TX_TEXT_CHARS = 350_000
+"""A cap on the `tx` string; the body-size limit (413) normally fires first."""
+
+
+class SubmitTxRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tx: str = Field(
+        min_length=1,
+        max_length=MAX_TX_TEXT_CHARS,
+        description="The signed transaction's canonical bytes, hex or base64",
+    )
+    encoding: Literal["hex", "base64"] = "hex"
+
+
+class SubmitTxResponse(BaseModel):
+    tx_id: str | None = Field(description="hex tx id; null if the bytes could not be decoded")
+    accepted: bool
+    code: str = Field(description="OK or the ledger's stable rejection code")
+    message: str = ""
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="a stable machine-readable error code")
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class HeaderJson(BaseModel):
+    chain_id: str
+    height: int
+    time_ms: int
+    prev_block_id: str
+    app_hash: str
+    proposer: str
+    txs_root: str
+    last_commit_hash: str
+    evidence_hash: str
+
+
+class PrecommitJson(BaseModel):
+    validator: str
+    signature: str
+
+
+class CommitJson(BaseModel):
+    height: int
+    round: int
+    block_id: str
+    precommits: list[PrecommitJson]
+
+
+class TxJson(BaseModel):
+    tx_id: str | None
+    kind: str | None
+    signer: str | None
+    valid_until_height: int | None
+    body: dict[str, object] | None
+    raw: str = Field(description="the transaction's bytes, hex")
+
+
+class BlockJson(BaseModel):
+    height: int
+    block_id: str
+    header: HeaderJson
+    tx_count: int
+    txs: list[TxJson]
+    last_commit: CommitJson | None
+    evidence_count: int
+    commit: CommitJson = Field(description="the certificate that this block is final")
+    raw_block: str = Field(description="the encoded block, hex (verify it yourself)")
+    raw_commit: str = Field(description="the encoded commit certificate, hex")
+
+
+class FinalityJson(BaseModel):
+    block_id: str
+    header: HeaderJson
+    commit: CommitJson
+    raw_block: str
+    raw_commit: str
+
+
+class TxStatusResponse(BaseModel):
+    tx_id: str
+    state: Literal["pending", "committed", "unknown"]
+    height: int | None = None
+    index: int | None = None
+    code: str | None = None
+    message: str = ""
+    proof: FinalityJson | None = Field(
+        default=None, description="for a committed tx: the block and commit proving it final"
+    )
+
+
+class AccountResponse(BaseModel):
+    public_key: str
+    height: int
+    registered: bool
+    name: str
+    frozen: bool
+    kyc_expiry_height: int | None
+    balances: dict[str, int]
+    pending_redemptions: dict[str, int]
+
+
+class ValidatorJson(BaseModel):
+    public_key: str
+    power: int
+    name: str
+
+
+class ValidatorsResponse(BaseModel):
+    chain_id: str
+    total_power: int
+    validators: list[ValidatorJson]
+
+
+class StatusResponse(BaseModel):
+    chain_id: str
+    node_key: str
+    height: int
+    round: int
+    step: str
+    peers: list[str]
+    catching_up: bool
+    mempool_txs: int
+    mempool_bytes: int
+    validators: ValidatorsResponse

@@ -1,0 +1,184 @@
+"""A small in-process chain behind `NodeView`, for testing the API, SDK and CLI without a node.
+
+`FakeChain` runs the real ledger (LedgerApp + Mempool) and produces real blocks with real commit
+certificates signed by four Ed25519 validators, but it only commits when a test calls
+`commit()`: no consensus, no timers, fully deterministic. `FakeNode` is one validator's view of
+it; `tamper=` lets a test make one view lie about what it serves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+
+import attrs
+import trio
+
+from consensus import codec
+from consensus.crypto import Ed25519Signer
+from consensus.interfaces import TxAdmission
+from consensus.messages import Commit, ValidatorSet, Vote, VoteType
+from consensus.replica.block import GENESIS_BLOCK_ID, block_id, encode_block, make_block
+from consensus.signing import sign_vote
+from ledger.app import LedgerApp
+from ledger.genesis import Genesis, parse_genesis
+from ledger.mempool import Mempool
+from network.nodeview import AccountSnapshot, CommittedBlock, NodeStatus, TxState, TxStatus
+
+CHAIN_ID = "fake-chain"
+
+
+def seeded_signer(label: str) -> Ed25519Signer:
+    return Ed25519Signer(hashlib.sha256(label.encode()).digest())
+
+
+VALIDATORS = [seeded_signer(f"validator-{i}") for i in range(4)]
+GOVERNOR = seeded_signer("governor")
+COMPLIANCE = seeded_signer("compliance")
+ISSUER = seeded_signer("issuer")
+ALICE = seeded_signer("alice")
+BOB = seeded_signer("bob")
+
+
+def make_genesis(chain_id: str = CHAIN_ID) -> Genesis:
+    return parse_genesis(
+        {
+            "chain_id": chain_id,
+            "validators": [
+                {"name": f"v{i}", "public_key": s.public_key.hex(), "power": 10}
+                for i, s in enumerate(VALIDATORS)
+            ],
+            "currencies": [
+                {
+                    "code": "USD",
+                    "scale": 2,
+                    "issuer": ISSUER.public_key.hex(),
+                    "mint_allowance": 10**12,
+                }
+            ],
+            "governors": [GOVERNOR.public_key.hex()],
+            "compliance": [COMPLIANCE.public_key.hex()],
+        }
+    )
+
+
+class FakeChain:
+    """The shared chain: ledger state, mempool, committed blocks with certificates."""
+
+    def __init__(self, genesis: Genesis | None = None) -> None:
+        self.genesis = genesis if genesis is not None else make_genesis()
+        self.app = LedgerApp(self.genesis)
+        self.mempool = Mempool(self.app)
+        self.blocks: dict[int, CommittedBlock] = {}
+        self.results: dict[bytes, tuple[int, int, str, str]] = {}
+        self.height = 0
+        self._committed = trio.Event()
+
+    def submit(self, tx: bytes) -> TxAdmission:
+        return self.mempool.add(tx, self.height + 1)
+
+    def commit(self, signers: list[Ed25519Signer] | None = None) -> CommittedBlock:
+        """Commit the mempool's transactions as the next block, certified by `signers`."""
+        height = self.height + 1
+        txs = self.mempool.reap(1 << 20, 1000)
+        execution = self.app.execute_block(height, height * 1000, txs)
+        prev = self.blocks[height - 1] if height > 1 else None
+        block = make_block(
+            chain_id=self.genesis.chain_id,
+            height=height,
+            time_ms=height * 1000,
+            prev_block_id=prev.block_id if prev else GENESIS_BLOCK_ID,
+            app_hash=self.app.app_hash,
+            proposer=VALIDATORS[height % 4].public_key,
+            txs=txs,
+            last_commit=codec.decode_commit(prev.commit) if prev else None,
+        )
+        bid = block_id(block.header)
+        votes = tuple(
+            sign_vote(s, self.genesis.chain_id, Vote(VoteType.PRECOMMIT, height, 0, bid, b""))
+            for s in sorted(signers or VALIDATORS, key=lambda s: s.public_key)
+        )
+        commit = Commit(height, 0, bid, votes)
+        self.app.apply(execution)
+        self.mempool.update(height, [r.tx_id for r in execution.results])
+        for r in execution.results:
+            self.results[r.tx_id] = (height, r.index, r.code, r.message)
+        committed = CommittedBlock(height, bid, encode_block(block), codec.encode_commit(commit))
+        self.blocks[height] = committed
+        self.height = height
+        self._committed.set()
+        self._committed = trio.Event()
+        return committed
+
+    async def wait_for_height(self, height: int) -> None:
+        while self.height < height:
+            await self._committed.wait()
+
+
+@attrs.define
+class FakeNode:
+    """One validator's `NodeView` onto a FakeChain (optionally lying through `tamper`)."""
+
+    chain: FakeChain
+    tamper: Callable[[CommittedBlock], CommittedBlock] | None = None
+    key: bytes = VALIDATORS[0].public_key
+    submitted: list[bytes] = attrs.field(factory=list)
+
+    @property
+    def chain_id(self) -> str:
+        return self.chain.genesis.chain_id
+
+    @property
+    def validators(self) -> ValidatorSet:
+        return self.chain.genesis.validator_set()
+
+    def submit_tx(self, tx: bytes) -> TxAdmission:
+        self.submitted.append(tx)
+        return self.chain.submit(tx)
+
+    def tx_status(self, tx_id: bytes) -> TxStatus:
+        result = self.chain.results.get(tx_id)
+        if result is not None:
+            height, index, code, message = result
+            return TxStatus(TxState.COMMITTED, height, index, code, message)
+        if self.chain.mempool.contains(tx_id):
+            return TxStatus(TxState.PENDING)
+        return TxStatus(TxState.UNKNOWN)
+
+    def account(self, public_key: bytes) -> AccountSnapshot:
+        view = self.chain.app.account(public_key)
+        pending: Mapping[str, int] = {}
+        return AccountSnapshot(
+            public_key=public_key,
+            registered=view.registered,
+            name=view.name,
+            frozen=view.frozen,
+            kyc_expiry_height=view.kyc_expiry_height if view.registered else None,
+            balances=dict(view.balances),
+            pending_redemptions=pending,
+        )
+
+    def block(self, height: int) -> CommittedBlock | None:
+        committed = self.chain.blocks.get(height)
+        if committed is not None and self.tamper is not None:
+            return self.tamper(committed)
+        return committed
+
+    def latest_height(self) -> int:
+        return self.chain.height
+
+    def status(self) -> NodeStatus:
+        return NodeStatus(
+            chain_id=self.chain_id,
+            node_key=self.key,
+            height=self.chain.height,
+            round=0,
+            step="propose",
+            peers=tuple(s.public_key for s in VALIDATORS[1:]),
+            catching_up=False,
+            mempool_txs=len(self.chain.mempool),
+            mempool_bytes=self.chain.mempool.size_bytes,
+        )
+
+    async def wait_for_height(self, height: int) -> None:
+        await self.chain.wait_for_height(height)
