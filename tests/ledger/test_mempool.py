@@ -1,0 +1,81 @@
+"""The mempool: admission, bounds with a clear MEMPOOL_FULL, arrival-order reaping, removal."""
+
+from __future__ import annotations
+
+from ledger.app import LedgerApp
+from ledger.mempool import Mempool
+from ledger.tx import Mint, RegisterParticipant, Transfer
+from ledger.txcodec import from_wire
+from tests.ledger.support import ALICE, BOB, COMP, USD_ISSUER, TxFactory, commit, genesis
+
+A, B = ALICE.public_key, BOB.public_key
+
+
+def _setup() -> tuple[LedgerApp, TxFactory]:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    commit(
+        app,
+        [
+            make(COMP, RegisterParticipant(A, "alice", 1000)),
+            make(COMP, RegisterParticipant(B, "bob", 1000)),
+            make(USD_ISSUER, Mint(A, "USD", 10_000, "d")),
+        ],
+    )
+    return app, make
+
+
+def _pay(make: TxFactory, amount: int, **kw: int) -> bytes:
+    return make(ALICE, Transfer(A, B, "USD", amount, ""), **kw)  # type: ignore[arg-type]
+
+
+def test_admission_duplicates_and_static_refusals() -> None:
+    app, make = _setup()
+    pool = Mempool(app)
+    tx = _pay(make, 1)
+    assert pool.add(tx, 2).accepted
+    assert pool.contains(from_wire(tx).tx_id)
+    assert pool.add(tx, 2).code == "ALREADY_IN_MEMPOOL"
+    assert pool.add(_pay(make, 2, tx_id=from_wire(tx).tx_id), 2).code == "DUPLICATE_TX_ID"
+    assert pool.add(tx[:-1], 2).code == "MALFORMED"
+    assert pool.add(_pay(make, 1, valid_until_height=1), 2).code == "EXPIRED"
+    assert (len(pool), pool.size_bytes) == (1, len(tx))
+
+
+def test_bounds_by_count_and_bytes() -> None:
+    app, make = _setup()
+    txs = [_pay(make, i + 1) for i in range(5)]
+    by_count = Mempool(app, max_count=3)
+    assert [by_count.add(t, 2).code for t in txs] == ["OK"] * 3 + ["MEMPOOL_FULL"] * 2
+    by_bytes = Mempool(app, max_bytes=2 * len(txs[0]) + 10)
+    assert [by_bytes.add(t, 2).code for t in txs] == ["OK"] * 2 + ["MEMPOOL_FULL"] * 3
+    assert by_bytes.statistics().count == 2
+
+
+def test_reap_in_arrival_order_within_budgets() -> None:
+    app, make = _setup()
+    pool = Mempool(app)
+    txs = [_pay(make, i + 1) for i in range(6)]
+    for t in txs:
+        pool.add(t, 2)
+    assert pool.reap(max_bytes=10**6, max_count=4) == txs[:4]
+    assert pool.reap(max_bytes=3 * len(txs[0]), max_count=100) == txs[:3]
+    assert pool.reap(max_bytes=len(txs[0]) - 1, max_count=100) == []
+    assert len(pool) == 6  # reaping does not remove
+
+
+def test_update_removes_committed_and_expired_and_refuses_replays() -> None:
+    app, make = _setup()
+    pool = Mempool(app)
+    keep = _pay(make, 1, valid_until_height=10)
+    expires = _pay(make, 2, valid_until_height=2)
+    committed = _pay(make, 3)
+    for t in (keep, expires, committed):
+        assert pool.add(t, 2).accepted
+    execution = app.execute_block(2, 0, [committed])
+    app.apply(execution)
+    pool.update(2, [r.tx_id for r in execution.results])
+    assert pool.reap(10**6, 100) == [keep]
+    assert pool.size_bytes == len(keep)
+    again = pool.add(committed, 3)
+    assert (again.code, again.message) == ("ALREADY_COMMITTED", "OK")
