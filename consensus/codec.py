@@ -93,7 +93,6 @@ def unpackb_canonical(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> object:
             strict_map_key=True,
             ext_hook=_refuse_ext,
             timestamp=0,
-            max_buffer_size=max(max_size, 1),
         )
         again = packb(obj)
     except DecodeError:
