@@ -113,6 +113,7 @@ class Node:
         self.alive = True
         self.effects_executed = 0
         self.crash_after: int | None = None  # crash once this many effects have run
+        self.crash_on: Callable[[ev.ReplicaEffect], bool] | None = None  # ...or right after one
         self.commits: list[ev.CommitBlock] = []
         self.effects_log: list[Any] = []
         self.replica = self._open()
@@ -229,11 +230,18 @@ class Net:
         for effect in effects:
             if node.crash_after is not None and node.effects_executed >= node.crash_after:
                 node.crash_after = None
-                node.alive = False
-                node.incarnation += 1  # pending timers and in-flight deliveries to it are void
+                self.crash(node)
                 return
             node.effects_executed += 1
             self.execute(node, incarnation, effect)
+            if node.crash_on is not None and node.crash_on(effect):
+                node.crash_on = None
+                self.crash(node)
+                return
+
+    def crash(self, node: Node) -> None:
+        node.alive = False
+        node.incarnation += 1  # pending timers and in-flight deliveries to it are void
 
     def execute(self, node: Node, incarnation: int, effect: ev.ReplicaEffect) -> None:
         node.effects_log.append(effect)
