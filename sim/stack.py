@@ -1,0 +1,169 @@
+"""The real validator stack the simulator runs: keys, genesis, and `Replica.open` on a store.
+
+Every validator is the production `Replica` with the deposit-token `LedgerApp`, its `Mempool`
+and a `MemoryStore` (all of whose writes count as synced). Keys come from the run's "keys"
+stream: Ed25519 seeds for real signatures, or the simulator's fast MAC scheme. Clients of the
+workload (governor, compliance, issuer, participants) get keys from the same scheme.
+"""
+
+from __future__ import annotations
+
+import random
+
+import attrs
+
+from consensus.crypto import ED25519, Ed25519Signer, SignatureScheme, Signer
+from consensus.messages import ValidatorSet
+from consensus.replica.config import ReplicaConfig
+from consensus.replica.replica import Replica
+from consensus.timeouts import TimeoutConfig
+from ledger.app import LedgerApp
+from ledger.genesis import (
+    Genesis,
+    GenesisCurrency,
+    GenesisParticipant,
+    GenesisValidator,
+    Limits,
+    parse_genesis,
+)
+from ledger.mempool import Mempool
+from ledger.store_memory import MemoryStore
+from sim.config import SimConfig
+from sim.fastsig import FastScheme
+
+CHAIN_ID = "depositnet-sim"
+PARTICIPANTS = 6
+CURRENCIES: tuple[tuple[str, int], ...] = (("USD", 2), ("EUR", 2))
+MINT_ALLOWANCE = 10**15
+
+
+@attrs.frozen
+class Clients:
+    governor: Signer
+    compliance: Signer
+    issuer: Signer
+    participants: tuple[Signer, ...]
+
+
+@attrs.frozen
+class World:
+    """What every replica of a run shares."""
+
+    chain_id: str
+    genesis: Genesis
+    validators: ValidatorSet
+    scheme: SignatureScheme
+    replica_config: ReplicaConfig
+    signers: tuple[Signer, ...]  # validator index -> signer
+    clients: Clients
+    bugs: frozenset[str]
+
+
+def _signer_factory(config: SimConfig, rng: random.Random) -> tuple[SignatureScheme, object]:
+    if config.signatures == "ed25519":
+        return ED25519, lambda: Ed25519Signer(rng.getrandbits(256).to_bytes(32, "big"))
+    scheme = FastScheme()
+    return scheme, lambda: scheme.new_signer(rng)
+
+
+def replica_config(config: SimConfig) -> ReplicaConfig:
+    timeouts = TimeoutConfig(
+        propose_ms=config.timeout_propose_ms,
+        propose_delta_ms=config.timeout_propose_delta_ms,
+        prevote_ms=config.timeout_prevote_ms,
+        prevote_delta_ms=config.timeout_prevote_delta_ms,
+        precommit_ms=config.timeout_precommit_ms,
+        precommit_delta_ms=config.timeout_precommit_delta_ms,
+    )
+    fields: dict[str, object] = {
+        "timeouts": timeouts,
+        "max_block_txs": config.max_block_txs,
+        "create_empty_blocks": config.empty_block_interval_ms == 0,
+        "empty_block_interval_ms": max(1, config.empty_block_interval_ms),
+        "status_interval_ms": max(100, min(1000, config.timeout_propose_ms)),
+    }
+    if "bugs" in attrs.fields_dict(ReplicaConfig):
+        fields["bugs"] = frozenset(config.bugs)
+    return ReplicaConfig(**fields)  # type: ignore[arg-type]
+
+
+def build_world(config: SimConfig, rng: random.Random) -> World:
+    """Keys, genesis and replica settings of run `config`, drawn from `rng` (the keys stream)."""
+    scheme, new_signer = _signer_factory(config, rng)
+    signers = tuple(new_signer() for _ in range(config.validators))  # type: ignore[operator]
+    clients = Clients(
+        governor=new_signer(),  # type: ignore[operator]
+        compliance=new_signer(),  # type: ignore[operator]
+        issuer=new_signer(),  # type: ignore[operator]
+        participants=tuple(new_signer() for _ in range(PARTICIPANTS)),  # type: ignore[operator]
+    )
+    genesis = Genesis(
+        chain_id=CHAIN_ID,
+        validators=tuple(
+            GenesisValidator(f"v{i}", s.public_key, config.powers[i]) for i, s in enumerate(signers)
+        ),
+        currencies=tuple(
+            GenesisCurrency(code, scale, clients.issuer.public_key, MINT_ALLOWANCE)
+            for code, scale in CURRENCIES
+        ),
+        governors=(clients.governor.public_key,),
+        compliance=(clients.compliance.public_key,),
+        limits=Limits(),
+        participants=tuple(
+            GenesisParticipant(p.public_key, f"p{i}", 10**9)
+            for i, p in enumerate(clients.participants)
+        ),
+    )
+    genesis = parse_genesis(genesis.to_mapping())  # the same validation a node applies
+    return World(
+        chain_id=genesis.chain_id,
+        genesis=genesis,
+        validators=genesis.validator_set(),
+        scheme=scheme,
+        replica_config=replica_config(config),
+        signers=signers,
+        clients=clients,
+        bugs=frozenset(config.bugs),
+    )
+
+
+def new_store() -> MemoryStore:
+    store = MemoryStore()
+    Replica.initialize_store(store)
+    return store
+
+
+def open_replica(world: World, signer: Signer, store: MemoryStore) -> Replica:
+    """A replica resuming from `store`, exactly as a restarted node would build it."""
+    app = LedgerApp.from_store(world.genesis, store, world.scheme)
+    replica = Replica.open(
+        chain_id=world.chain_id,
+        validators=world.validators,
+        signer=signer,
+        app=app,
+        mempool=Mempool(app),
+        store=store,
+        scheme=world.scheme,
+        config=world.replica_config,
+    )
+    if world.bugs and not world.bugs <= getattr(replica.core, "bugs", frozenset()):
+        _plant(replica, world, store)
+    return replica
+
+
+def _plant(replica: Replica, world: World, store: MemoryStore) -> None:
+    """Rebuild the (not yet started) core with the planted bugs, until ReplicaConfig has them."""
+    from consensus.codec import decode_sign_state
+    from consensus.core import ConsensusCore
+
+    raw = store.load_sign_state()
+    assert raw is not None
+    replica._core = ConsensusCore(
+        chain_id=world.chain_id,
+        validators=world.validators,
+        signer=replica._signer,
+        scheme=world.scheme,
+        timeouts=world.replica_config.timeouts,
+        sign_state=decode_sign_state(raw),
+        bugs=world.bugs,
+    )
