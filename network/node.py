@@ -1,0 +1,270 @@
+"""One validator process: the sans-IO replica driven by trio, TCP peers, LMDB and the client API.
+
+Theory of operation. Every input (a peer frame, a timer, a client transaction, a peer coming or
+going) becomes one replica event, handled synchronously by `_dispatch`, whose effects are then
+executed strictly in order before anything else runs. Trio is single-threaded and `_dispatch`
+never awaits, so no two events interleave and the replica needs no locks. Store writes are
+synchronous (LMDB with sync on): a `PersistSignState` is durable before the `Broadcast` after
+it is even queued, and a `CommitBlock` is durable before anything of the next height leaves.
+A SIGKILL at any instant is therefore safe by construction; SIGINT/SIGTERM cancel the nursery,
+which closes connections and the store after the event in flight.
+
+Services (transport, timers, inbound pump, API) are `run(..., task_status=...)` tasks of one
+nursery; if one fails the whole node stops with its error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import attrs
+import trio
+
+from consensus import codec
+from consensus.crypto import ED25519, Ed25519Signer
+from consensus.interfaces import TxAdmission
+from consensus.messages import ValidatorSet
+from consensus.replica import events as ev
+from consensus.replica.block import block_id as header_block_id
+from consensus.replica.block import decode_block
+from consensus.replica.config import ReplicaConfig
+from consensus.replica.replica import Replica
+from ledger.app import LedgerApp
+from ledger.genesis import Genesis
+from ledger.mempool import Mempool
+from ledger.store_lmdb import LmdbStore
+from network.addresses import PeerAddress
+from network.api import create_app
+from network.api_limits import ApiLimits
+from network.api_server import serve_api
+from network.metrics import NodeMetrics
+from network.node_view import LedgerNodeView
+from network.peers import PeerManager
+from network.timers import TimerQueue
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE_FRAMES = 4096
+"""Frames received from all peers and not yet handled; the transport blocks readers beyond."""
+
+
+def wall_clock_ms() -> int:
+    """The replica's clock: wall time, so that block timestamps mean something to people."""
+    return time.time_ns() // 1_000_000
+
+
+@attrs.frozen
+class NodeSettings:
+    """Everything a validator needs besides genesis and its key (built from the TOML config)."""
+
+    data_dir: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0
+    peers: tuple[PeerAddress, ...] = ()
+    api_host: str = "127.0.0.1"
+    api_port: int | None = 0  # None: no client API
+    replica: ReplicaConfig = attrs.field(factory=ReplicaConfig)
+    mempool_max_txs: int = 10_000
+    mempool_max_bytes: int = 8 << 20
+    map_size_bytes: int = 1 << 30
+    api_limits: ApiLimits = attrs.field(factory=ApiLimits)
+
+
+@attrs.frozen
+class NodeAddresses:
+    """Where a started node listens (ports resolved when 0 was asked for)."""
+
+    p2p_port: int
+    api_port: int | None
+
+
+class ValidatorNode:
+    """A validator: run it with `await nursery.start(node.run)`."""
+
+    def __init__(
+        self,
+        *,
+        genesis: Genesis,
+        node_key: Ed25519Signer,
+        settings: NodeSettings,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.genesis = genesis
+        self.node_key = node_key
+        self.settings = settings
+        self.validators: ValidatorSet = genesis.validator_set()
+        self.metrics = NodeMetrics()
+        self._clock_ms = clock_ms
+        self._timers = TimerQueue(clock_ms, self._on_timer)
+        self._replica: Replica | None = None
+        self._view: LedgerNodeView | None = None
+        self._peers: PeerManager | None = None
+
+    @property
+    def replica(self) -> Replica:
+        if self._replica is None:
+            raise RuntimeError("the node is not running")
+        return self._replica
+
+    @property
+    def view(self) -> LedgerNodeView:
+        if self._view is None:
+            raise RuntimeError("the node is not running")
+        return self._view
+
+    async def run(
+        self, *, task_status: trio.TaskStatus[NodeAddresses] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        settings = self.settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = LmdbStore.open(settings.data_dir / "store", map_size=settings.map_size_bytes)
+        try:
+            app = LedgerApp.from_store(self.genesis, store, ED25519)
+            if store.load_sign_state() is None and store.last_height() == 0:
+                Replica.initialize_store(store)
+            mempool = Mempool(
+                app, max_count=settings.mempool_max_txs, max_bytes=settings.mempool_max_bytes
+            )
+            self._replica = Replica.open(
+                chain_id=self.genesis.chain_id,
+                validators=self.validators,
+                signer=self.node_key,
+                app=app,
+                mempool=mempool,
+                store=store,
+                config=settings.replica,
+            )
+            self._view = LedgerNodeView(self, app, mempool, store)
+            send, receive = trio.open_memory_channel[tuple[bytes, bytes]](INBOUND_QUEUE_FRAMES)
+            async with trio.open_nursery() as nursery:
+                self._peers = PeerManager(
+                    node_key=self.node_key,
+                    chain_id=self.genesis.chain_id,
+                    listen_host=settings.listen_host,
+                    listen_port=settings.listen_port,
+                    peers=settings.peers,
+                    is_allowed=self.validators.is_member,
+                    inbound=send,
+                    on_connect=self._on_connect,
+                    on_disconnect=self._on_disconnect,
+                )
+                p2p_port = await nursery.start(self._peers.run)
+                await nursery.start(self._timers.run)
+                nursery.start_soon(self._pump_inbound, receive)
+                api_port = None
+                if settings.api_port is not None:
+                    api = create_app(self.view, limits=settings.api_limits, metrics=self.metrics)
+                    api_port = await nursery.start(
+                        serve_api, api, settings.api_host, settings.api_port
+                    )
+                self._execute(self.replica.start(self._clock_ms()), self._clock_ms())
+                log.info(
+                    "validator started",
+                    extra={"height": self.replica.height, "p2p_port": p2p_port},
+                )
+                task_status.started(NodeAddresses(p2p_port, api_port))
+        finally:
+            self._peers = None
+            store.close()
+
+    # ------------------------------------------------------------------ event loop
+
+    def _dispatch(self, event: ev.ReplicaEvent) -> list[ev.ReplicaEffect]:
+        """Handle one event and execute its effects, in order, before returning them."""
+        now_ms = self._clock_ms()
+        effects = self.replica.handle(event, now_ms)
+        self._execute(effects, now_ms)
+        return effects
+
+    def _execute(self, effects: Sequence[ev.ReplicaEffect], started_ms: int) -> None:
+        store = self.view.store
+        for effect in effects:
+            if isinstance(effect, ev.PersistSignState):
+                store.save_sign_state(effect.data)
+            elif isinstance(effect, ev.CommitBlock):
+                self._commit(effect, started_ms)
+            elif isinstance(effect, ev.SendTo):
+                if self._peers is not None:
+                    self._peers.send_nowait(effect.peer, effect.payload)
+            elif isinstance(effect, ev.BroadcastPayload):
+                if self._peers is not None:
+                    self._peers.broadcast_nowait(effect.payload)
+            elif isinstance(effect, ev.SetTimer):
+                self._timers.arm(effect.deadline_ms, effect.timer)
+            elif isinstance(effect, ev.EvidenceFound):
+                self.metrics.evidence()
+                log.warning(
+                    "equivocation evidence",
+                    extra={
+                        "height": effect.evidence.vote_a.height,
+                        "round": effect.evidence.vote_a.round,
+                        "peer": effect.evidence.vote_a.validator.hex(),
+                    },
+                )
+            elif isinstance(effect, ev.PeerMisbehaved):
+                log.info("peer misbehaved: %s", effect.reason, extra={"peer": effect.peer.hex()})
+            # TxAdmitted goes back to the caller of _dispatch (the API), nothing to do here.
+
+    def _commit(self, effect: ev.CommitBlock, started_ms: int) -> None:
+        store_start = time.perf_counter()
+        self.view.store.save_height(effect.record)
+        store_s = time.perf_counter() - store_start
+        commit = codec.decode_commit(effect.record.commit)
+        self.metrics.block_committed(
+            effect.record.height,
+            rounds=commit.round + 1,
+            txs=len(effect.results),
+            exec_s=max(0, self._clock_ms() - started_ms) / 1000,
+            store_s=store_s,
+        )
+        self.view.height_committed(effect.record.height)
+        status = self.replica.status()
+        self.metrics.mempool(status.mempool_txs, self.view.mempool.size_bytes)
+        self.metrics.catching_up(status.catching_up)
+        log.debug(
+            "committed",
+            extra={
+                "height": effect.record.height,
+                "round": commit.round,
+                "txs": len(effect.results),
+            },
+        )
+
+    def _on_timer(self, timer: ev.Timer) -> None:
+        self._dispatch(ev.TimerFired(timer))
+
+    def _on_connect(self, peer: bytes) -> None:
+        self._dispatch(ev.PeerConnected(peer))
+        self._report_peers()
+
+    def _on_disconnect(self, peer: bytes) -> None:
+        self._dispatch(ev.PeerDisconnected(peer))
+        self._report_peers()
+
+    def _report_peers(self) -> None:
+        if self._peers is not None:
+            self.metrics.peers(len(self._peers.connected_peers()))
+
+    async def _pump_inbound(self, receive: trio.MemoryReceiveChannel[tuple[bytes, bytes]]) -> None:
+        async with receive:
+            async for peer, payload in receive:
+                self._dispatch(ev.MessageReceived(peer, payload))
+
+    # ------------------------------------------------------------------ for the view
+
+    def submit(self, tx: bytes) -> TxAdmission:
+        for effect in self._dispatch(ev.TxSubmitted(tx)):
+            if isinstance(effect, ev.TxAdmitted):
+                return effect.admission
+        raise AssertionError("the replica answered a TxSubmitted without a TxAdmitted")
+
+    def connected_peers(self) -> tuple[bytes, ...]:
+        return () if self._peers is None else self._peers.connected_peers()
+
+
+def block_id_of(raw_block: bytes, max_size: int) -> bytes:
+    """The id of an encoded block (hash of its header)."""
+    return header_block_id(decode_block(raw_block, max_size).header)

@@ -1,0 +1,116 @@
+"""`NodeView` for a running validator: what the client API may read and submit.
+
+Reads come from the ledger's in-memory committed state and from the store's committed blocks;
+submission goes through the node's single event path, so the API never touches consensus state
+directly and never waits on it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import trio
+
+from consensus.interfaces import Store, TxAdmission
+from consensus.messages import ValidatorSet
+from consensus.replica.block import block_id, decode_block
+from ledger import layout as L
+from ledger.app import LedgerApp
+from ledger.mempool import Mempool
+from ledger.queries import decode_tx_result
+from network.nodeview import (
+    AccountSnapshot,
+    CommittedBlock,
+    NodeStatus,
+    TxState,
+    TxStatus,
+)
+
+if TYPE_CHECKING:
+    from network.node import ValidatorNode
+
+
+class LedgerNodeView:
+    """Implements `network.nodeview.NodeView` over one node's app, mempool and store."""
+
+    def __init__(self, node: ValidatorNode, app: LedgerApp, mempool: Mempool, store: Store) -> None:
+        self._node = node
+        self.app = app
+        self.mempool = mempool
+        self.store = store
+        self._committed = trio.Event()
+
+    @property
+    def chain_id(self) -> str:
+        return self._node.genesis.chain_id
+
+    @property
+    def validators(self) -> ValidatorSet:
+        return self._node.validators
+
+    def submit_tx(self, tx: bytes) -> TxAdmission:
+        return self._node.submit(tx)
+
+    def tx_status(self, tx_id: bytes) -> TxStatus:
+        raw = self.store.load_tx_result(tx_id)
+        if raw is not None:
+            outcome = decode_tx_result(raw)
+            return TxStatus(
+                TxState.COMMITTED, outcome.height, outcome.index, outcome.code, outcome.message
+            )
+        if self.mempool.contains(tx_id):
+            return TxStatus(TxState.PENDING)
+        return TxStatus(TxState.UNKNOWN)
+
+    def account(self, public_key: bytes) -> AccountSnapshot:
+        view = self.app.account(public_key)
+        pending: dict[str, int] = {}
+        for _, raw in self.store.iter_state(L.RED):
+            record = L.RedemptionRecord.decode(raw)
+            if record.holder == public_key:
+                pending[record.currency] = pending.get(record.currency, 0) + record.amount
+        return AccountSnapshot(
+            public_key=public_key,
+            registered=view.registered,
+            name=view.name,
+            frozen=view.frozen,
+            kyc_expiry_height=view.kyc_expiry_height if view.registered else None,
+            balances=dict(view.balances),
+            pending_redemptions=pending,
+        )
+
+    def block(self, height: int) -> CommittedBlock | None:
+        if not 1 <= height <= self.store.last_height():
+            return None
+        raw_block = self.store.load_block(height)
+        raw_commit = self.store.load_commit(height)
+        if raw_block is None or raw_commit is None:
+            return None
+        header = decode_block(raw_block, len(raw_block)).header
+        return CommittedBlock(height, block_id(header), raw_block, raw_commit)
+
+    def latest_height(self) -> int:
+        return self.store.last_height()
+
+    def status(self) -> NodeStatus:
+        replica = self._node.replica.status()
+        return NodeStatus(
+            chain_id=self.chain_id,
+            node_key=self._node.node_key.public_key,
+            height=replica.last_committed_height,
+            round=replica.round,
+            step=replica.step.name.lower(),
+            peers=self._node.connected_peers(),
+            catching_up=replica.catching_up,
+            mempool_txs=len(self.mempool),
+            mempool_bytes=self.mempool.size_bytes,
+        )
+
+    async def wait_for_height(self, height: int) -> None:
+        while self.store.last_height() < height:
+            await self._committed.wait()
+
+    def height_committed(self, height: int) -> None:
+        """Called by the node after each durable commit: wakes the waiters."""
+        self._committed.set()
+        self._committed = trio.Event()
