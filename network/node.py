@@ -28,8 +28,6 @@ from consensus.crypto import ED25519, Ed25519Signer
 from consensus.interfaces import TxAdmission
 from consensus.messages import ValidatorSet
 from consensus.replica import events as ev
-from consensus.replica.block import block_id as header_block_id
-from consensus.replica.block import decode_block
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.replica import Replica
 from ledger.app import LedgerApp
@@ -40,8 +38,8 @@ from network.addresses import PeerAddress
 from network.api import create_app
 from network.api_limits import ApiLimits
 from network.api_server import serve_api
+from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
-from network.node_view import LedgerNodeView
 from network.peers import PeerManager
 from network.timers import TimerQueue
 
@@ -263,8 +261,3 @@ class ValidatorNode:
 
     def connected_peers(self) -> tuple[bytes, ...]:
         return () if self._peers is None else self._peers.connected_peers()
-
-
-def block_id_of(raw_block: bytes, max_size: int) -> bytes:
-    """The id of an encoded block (hash of its header)."""
-    return header_block_id(decode_block(raw_block, max_size).header)
