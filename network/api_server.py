@@ -49,11 +49,11 @@ async def serve_api(
     stop = shutdown if shutdown is not None else trio.Event()
     config = hypercorn_config(host, port, graceful_s=graceful_s)
 
-    async def started(inner: trio.TaskStatus[list[str]]) -> None:
-        await serve(app, config, shutdown_trigger=stop.wait, task_status=inner)
+    async def run(*, task_status: trio.TaskStatus[list[str]]) -> None:
+        await serve(app, config, shutdown_trigger=stop.wait, task_status=task_status)
 
     async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(started)
+        binds: list[str] = await nursery.start(run)
         port_bound = bound_port(binds)
         log.info("API listening", extra={"url": binds[0]})
         task_status.started(port_bound)

@@ -182,3 +182,26 @@ class FakeNode:
 
     async def wait_for_height(self, height: int) -> None:
         await self.chain.wait_for_height(height)
+
+
+async def serve_node(nursery: trio.Nursery, node: FakeNode, **kw: object) -> str:
+    """Serve `node`'s API on 127.0.0.1 (an OS-chosen port) in `nursery`; its base URL."""
+    from network.api import create_app
+    from network.api_limits import ApiLimits
+    from network.api_server import serve_api
+
+    limits = kw.pop("limits", None)
+    app = create_app(node, limits=limits if isinstance(limits, ApiLimits) else ApiLimits(), **kw)  # type: ignore[arg-type]
+    port = await nursery.start(serve_api, app, "127.0.0.1", 0)
+    return f"http://127.0.0.1:{port}"
+
+
+def signed(
+    signer: Ed25519Signer, body: object, *, until: int = 50, tx_id: bytes | None = None
+) -> bytes:
+    """Signed wire bytes of `body` on the fake chain (tx_id derived from the body if not given)."""
+    from ledger.signing import make_tx
+
+    if tx_id is None:
+        tx_id = hashlib.sha256(repr((signer.public_key, body)).encode()).digest()[:16]
+    return make_tx(signer, CHAIN_ID, body, tx_id=tx_id, valid_until_height=until)  # type: ignore[arg-type]

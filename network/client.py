@@ -1,0 +1,352 @@
+"""The Python SDK: build and sign transactions, submit them anywhere, and prove finality.
+
+A bank's payment system talks to any validator it likes, so `DepositClient` takes several
+node URLs. `submit` tries them in turn when one is down or overloaded; a transaction's `tx_id`
+makes a retry harmless (the same bytes are never applied twice). `wait_final` trusts no
+validator: it returns only once it holds a block and a commit certificate that it has checked
+itself against the validator set of the GENESIS file it was given, with the transaction inside
+that block. A validator that serves a forged, short or mismatched certificate is noted in
+`suspects` and the client asks another one.
+
+What a certificate cannot prove: the outcome code (OK, INSUFFICIENT_FUNDS, ...) is reported
+by the validator; the block proves the transaction was ordered and final, not its result.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import httpx
+import trio
+
+from consensus import codec
+from consensus.commit import CommitError, verify_commit
+from consensus.crypto import Signer
+from consensus.messages import Commit
+from consensus.replica.block import Block, Header, block_id, decode_block
+from ledger.genesis import Genesis
+from ledger.signing import make_tx, new_tx_id
+from ledger.tx import TX_ID_SIZE, Body
+from ledger.txcodec import TxDecodeError, decode_tx
+
+MAX_BLOCK_BYTES = 64 << 20
+"""The largest block the SDK will decode from a validator's answer."""
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class ClientError(Exception):
+    """Anything the SDK could not do; the message is one readable line."""
+
+
+class NodeUnavailable(ClientError):
+    """No validator answered usefully (all down, overloaded or returning garbage)."""
+
+
+class RequestFailed(ClientError):
+    """A validator refused the request (4xx); `status` and `code` say why."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.status, self.code, self.message = status, code, message
+
+
+class FinalityError(ClientError):
+    """A validator's proof of finality does not hold; the message says why."""
+
+
+class FinalityTimeout(ClientError):
+    """No verified proof of finality arrived in time (the tx may still commit later)."""
+
+
+@attrs.frozen
+class SubmitResult:
+    tx_id: bytes | None
+    accepted: bool  # newly admitted to a mempool
+    code: str
+    message: str
+    node_url: str
+
+    @property
+    def known(self) -> bool:
+        """Already pending or committed: a retry of something that went through."""
+        return self.code in ("ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED")
+
+    @property
+    def ok(self) -> bool:
+        return self.accepted or self.known
+
+
+@attrs.frozen
+class FinalityProof:
+    """A transaction's place in a block whose certificate this client verified itself."""
+
+    tx_id: bytes
+    height: int
+    index: int
+    code: str  # the outcome, as reported by `node_url` (not covered by the certificate)
+    message: str
+    block_id: bytes
+    header: Header
+    commit: Commit
+    node_url: str
+
+
+def _hex(value: object, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise FinalityError(f"{what} is missing")
+    try:
+        return bytes.fromhex(value)
+    except ValueError:
+        raise FinalityError(f"{what} is not hex") from None
+
+
+def verify_tx_proof(
+    genesis: Genesis, tx_id: bytes, body: dict[str, Any], node_url: str = ""
+) -> FinalityProof:
+    """Check a `GET /txs/{id}` answer for a committed tx against `genesis`; FinalityError if
+    the block does not decode or is for another chain or height, the certificate does not
+    verify against the genesis validators, or the tx is not at the stated index."""
+    if body.get("state") != "committed":
+        raise FinalityError("the transaction is not committed")
+    height, index, proof = body.get("height"), body.get("index"), body.get("proof")
+    if type(height) is not int or type(index) is not int or not isinstance(proof, dict):
+        raise FinalityError("a committed status needs height, index and proof")
+    try:
+        block: Block = decode_block(_hex(proof.get("raw_block"), "raw_block"), MAX_BLOCK_BYTES)
+        commit = codec.decode_commit(_hex(proof.get("raw_commit"), "raw_commit"))
+    except codec.DecodeError as exc:
+        raise FinalityError(f"the proof does not decode: {exc}") from None
+    header = block.header
+    if header.chain_id != genesis.chain_id:
+        raise FinalityError(f"the block is for chain {header.chain_id!r}")
+    if header.height != height:
+        raise FinalityError(f"the block is at height {header.height}, not {height}")
+    bid = block_id(header)
+    try:
+        verify_commit(commit, genesis.validator_set(), genesis.chain_id, bid, height=height)
+    except CommitError as exc:
+        raise FinalityError(f"the commit certificate does not verify: {exc}") from None
+    if not 0 <= index < len(block.txs):
+        raise FinalityError(f"the block holds {len(block.txs)} txs, no index {index}")
+    try:
+        found = decode_tx(block.txs[index]).tx.tx_id
+    except TxDecodeError:
+        raise FinalityError("the transaction in the block does not decode") from None
+    if found != tx_id:
+        raise FinalityError(f"the tx at index {index} is {found.hex()}, not {tx_id.hex()}")
+    code, message = body.get("code"), body.get("message", "")
+    return FinalityProof(
+        tx_id=tx_id,
+        height=height,
+        index=index,
+        code=code if isinstance(code, str) else "",
+        message=message if isinstance(message, str) else "",
+        block_id=bid,
+        header=header,
+        commit=commit,
+        node_url=node_url,
+    )
+
+
+def sign_body(
+    signer: Signer,
+    chain_id: str,
+    body: Body,
+    *,
+    valid_until_height: int,
+    tx_id: bytes | None = None,
+) -> tuple[bytes, bytes]:
+    """(tx_id, signed wire bytes) of `body` from `signer` (ledger's canonical codec)."""
+    tx_id = new_tx_id() if tx_id is None else tx_id
+    if len(tx_id) != TX_ID_SIZE:
+        raise ClientError(f"a tx_id is {TX_ID_SIZE} bytes")
+    wire = make_tx(signer, chain_id, body, tx_id=tx_id, valid_until_height=valid_until_height)
+    return tx_id, wire
+
+
+class DepositClient:
+    """Talks to a set of validators of the chain described by `genesis`; use `async with`."""
+
+    def __init__(
+        self,
+        node_urls: Sequence[str],
+        genesis: Genesis,
+        *,
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        urls = [u.rstrip("/") for u in node_urls]
+        if not urls:
+            raise ClientError("at least one node URL is required")
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ClientError(f"node URL {url!r} must start with http:// or https://")
+        self.node_urls = urls
+        self.genesis = genesis
+        self.timeout_s = timeout_s
+        self.suspects: dict[str, str] = {}  # node URL -> why its proof was refused
+        self._preferred = 0
+        self._http = httpx.AsyncClient(timeout=timeout_s, transport=transport)
+
+    async def __aenter__(self) -> DepositClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ------------------------------------------------------------ plumbing
+
+    def _order(self) -> list[str]:
+        """Node URLs, the last one that worked first."""
+        n = len(self.node_urls)
+        return [self.node_urls[(self._preferred + i) % n] for i in range(n)]
+
+    def _worked(self, url: str) -> None:
+        self._preferred = self.node_urls.index(url)
+
+    async def _request(
+        self, method: str, path: str, json: dict[str, Any] | None = None
+    ) -> tuple[str, int, Any]:
+        """(url, status, JSON body) from the first node that answers without a 5xx/429."""
+        failures: list[str] = []
+        for url in self._order():
+            try:
+                response = await self._http.request(method, url + path, json=json)
+                body = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                failures.append(f"{url}: {type(exc).__name__}")
+                continue
+            if response.status_code in RETRY_STATUSES:
+                failures.append(f"{url}: HTTP {response.status_code}")
+                continue
+            self._worked(url)
+            return url, response.status_code, body
+        raise NodeUnavailable("no validator answered: " + "; ".join(failures))
+
+    async def _get(self, path: str) -> tuple[str, Any]:
+        url, status, body = await self._request("GET", path)
+        if status >= 400:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+        return url, body
+
+    # ------------------------------------------------------------ reads
+
+    async def status(self) -> dict[str, Any]:
+        return (await self._get("/status"))[1]
+
+    async def account(self, key: bytes) -> dict[str, Any]:
+        return (await self._get(f"/accounts/{key.hex()}"))[1]
+
+    async def block(self, height: int | str) -> dict[str, Any]:
+        return (await self._get(f"/blocks/{height}"))[1]
+
+    async def tx(self, tx_id: bytes) -> dict[str, Any]:
+        return (await self._get(f"/txs/{tx_id.hex()}"))[1]
+
+    async def latest_height(self) -> int:
+        height = (await self.status()).get("height")
+        if type(height) is not int or height < 0:
+            raise ClientError("a validator reported no height")
+        return height
+
+    # ------------------------------------------------------------ writes
+
+    async def submit(self, tx_bytes: bytes) -> SubmitResult:
+        """Offer signed bytes to a validator (the next one if it is down or full)."""
+        url, status, body = await self._request("POST", "/txs", {"tx": tx_bytes.hex()})
+        if not _is_verdict(body):
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+        tx_id = body.get("tx_id")
+        return SubmitResult(
+            tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
+            accepted=bool(body.get("accepted")),
+            code=str(body.get("code")),
+            message=str(body.get("message", "")),
+            node_url=url,
+        )
+
+    async def prepare(
+        self, signer: Signer, body: Body, *, tx_id: bytes | None = None
+    ) -> tuple[bytes, bytes]:
+        """(tx_id, signed bytes), valid for half the chain's window from the current height."""
+        window = self.genesis.limits.max_validity_window
+        until = await self.latest_height() + max(1, window // 2)
+        return sign_body(signer, self.genesis.chain_id, body, valid_until_height=until, tx_id=tx_id)
+
+    async def send(
+        self, signer: Signer, body: Body, *, tx_id: bytes | None = None
+    ) -> tuple[bytes, SubmitResult]:
+        """Sign `body` and submit it; (tx_id, verdict)."""
+        tx_id, wire = await self.prepare(signer, body, tx_id=tx_id)
+        return tx_id, await self.submit(wire)
+
+    # ------------------------------------------------------------ finality
+
+    async def wait_final(
+        self, tx_id: bytes, *, timeout_s: float = 30.0, poll_s: float = 0.05
+    ) -> FinalityProof:
+        """Poll validators until one serves a proof this client verifies; FinalityTimeout if
+        none does in `timeout_s` (FinalityError if the only proofs seen were bad)."""
+        with trio.move_on_after(timeout_s):
+            while True:
+                proof = await self._try_prove(tx_id)
+                if proof is not None:
+                    return proof
+                await trio.sleep(poll_s)
+        if self.suspects:
+            raise FinalityError(
+                f"no valid proof for {tx_id.hex()} in {timeout_s:g}s; refused: "
+                + "; ".join(f"{u}: {why}" for u, why in self.suspects.items())
+            )
+        raise FinalityTimeout(f"{tx_id.hex()} was not final after {timeout_s:g}s")
+
+    async def _try_prove(self, tx_id: bytes) -> FinalityProof | None:
+        """Ask validators in turn; the first verified proof, or None if none is final yet."""
+        for url in self._order():
+            try:
+                response = await self._http.get(f"{url}/txs/{tx_id.hex()}")
+                body = response.json()
+            except (httpx.HTTPError, ValueError):
+                continue
+            if response.status_code != 200 or not isinstance(body, dict):
+                continue
+            if body.get("state") != "committed":
+                return None  # a working validator says "not yet": ask again later
+            try:
+                proof = verify_tx_proof(self.genesis, tx_id, body, url)
+            except FinalityError as exc:
+                self.suspects[url] = str(exc)
+                continue
+            self._worked(url)
+            return proof
+        return None
+
+    async def submit_and_wait(
+        self, tx_bytes: bytes, *, timeout_s: float = 30.0
+    ) -> tuple[SubmitResult, FinalityProof | None]:
+        """Submit, then (if a mempool took it or already knew it) wait for verified finality."""
+        result = await self.submit(tx_bytes)
+        if not result.ok or result.tx_id is None:
+            return result, None
+        return result, await self.wait_final(result.tx_id, timeout_s=timeout_s)
+
+
+def _is_verdict(body: object) -> bool:
+    """Is this a `POST /txs` verdict (as opposed to an error or garbage)?"""
+    return isinstance(body, dict) and "accepted" in body and "code" in body
+
+
+def percentile(samples: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank; for benchmark summaries."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]

@@ -1,0 +1,314 @@
+"""The HTTP API over a FakeChain, served by hypercorn's trio worker on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import trio
+
+from consensus import codec
+from consensus.replica.block import block_id, decode_block
+from ledger.tx import Mint, RegisterParticipant, Transfer
+from network.api_limits import ApiLimits
+from tests.network.apifake import (
+    ALICE,
+    BOB,
+    COMPLIANCE,
+    ISSUER,
+    FakeChain,
+    FakeNode,
+    serve_node,
+    signed,
+)
+
+
+@pytest.fixture
+async def api(nursery: trio.Nursery) -> AsyncIterator[tuple[FakeChain, httpx.AsyncClient]]:
+    chain = FakeChain()
+    url = await serve_node(nursery, FakeNode(chain))
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield chain, client
+
+
+def register(key: bytes, name: str) -> bytes:
+    return signed(COMPLIANCE, RegisterParticipant(key, name, 10_000))
+
+
+async def test_submit_accepts_then_reports_a_retry_as_known(api) -> None:
+    chain, client = api
+    tx = register(ALICE.public_key, "alice")
+    first = await client.post("/txs", json={"tx": tx.hex()})
+    assert first.status_code == 202
+    assert first.json()["accepted"] is True and first.json()["code"] == "OK"
+    tx_id = first.json()["tx_id"]
+    assert len(tx_id) == 32
+    again = await client.post(
+        "/txs", json={"tx": base64.b64encode(tx).decode(), "encoding": "base64"}
+    )
+    assert again.status_code == 200
+    assert again.json() == {
+        "tx_id": tx_id,
+        "accepted": False,
+        "code": "ALREADY_IN_MEMPOOL",
+        "message": "already pending",
+    }
+    chain.commit()
+    committed = await client.post("/txs", json={"tx": tx.hex()})
+    assert committed.status_code == 200 and committed.json()["code"] == "ALREADY_COMMITTED"
+
+
+async def test_submit_rejections_carry_the_ledger_code(api) -> None:
+    _chain, client = api
+    tx = bytearray(register(ALICE.public_key, "alice"))
+    tx[-1] ^= 1  # breaks the signature
+    bad_sig = await client.post("/txs", json={"tx": bytes(tx).hex()})
+    assert bad_sig.status_code == 422
+    assert bad_sig.json()["code"] == "BAD_SIGNATURE" and bad_sig.json()["accepted"] is False
+    junk = await client.post("/txs", json={"tx": "c1"})  # msgpack 0xc1 is never valid
+    assert junk.status_code == 422
+    assert junk.json()["tx_id"] is None and junk.json()["code"] == "MALFORMED"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tx": "zz"},
+        {"tx": "abc"},
+        {"tx": "%%%", "encoding": "base64"},
+        {"tx": ""},
+        {"tx": "00", "encoding": "rot13"},
+        {"tx": "00", "extra": 1},
+        {"tx": 5},
+        {},
+        [],
+        "00",
+    ],
+)
+async def test_malformed_submissions_get_400(api, body: object) -> None:
+    _chain, client = api
+    response = await client.post("/txs", json=body)
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "BAD_REQUEST" and error["message"]
+
+
+async def test_invalid_json_and_oversized_bodies(nursery: trio.Nursery) -> None:
+    url = await serve_node(nursery, FakeNode(FakeChain()), limits=ApiLimits(max_body_bytes=1000))
+    async with httpx.AsyncClient(base_url=url) as client:
+        bad = await client.post(
+            "/txs", content=b'{"tx": ', headers={"content-type": "application/json"}
+        )
+        assert bad.status_code == 400
+        big = await client.post("/txs", json={"tx": "00" * 1000})
+        assert big.status_code == 413 and big.json()["error"]["code"] == "BODY_TOO_LARGE"
+
+        async def chunks():  # no Content-Length: counted while read
+            for _ in range(10):
+                yield b" " * 200
+
+        streamed = await client.post("/txs", content=chunks())
+        assert streamed.status_code == 413
+        ok = await client.get("/status")
+        assert ok.status_code == 200
+
+
+async def test_tx_status_pending_committed_with_proof_and_unknown(api) -> None:
+    chain, client = api
+    tx = register(ALICE.public_key, "alice")
+    tx_id = (await client.post("/txs", json={"tx": tx.hex()})).json()["tx_id"]
+    pending = (await client.get(f"/txs/{tx_id}")).json()
+    assert pending["state"] == "pending" and pending["proof"] is None
+    committed_block = chain.commit()
+    body = (await client.get(f"/txs/{tx_id}")).json()
+    assert body["state"] == "committed"
+    assert (body["height"], body["index"], body["code"]) == (1, 0, "OK")
+    proof = body["proof"]
+    assert proof["block_id"] == committed_block.block_id.hex()
+    block = decode_block(bytes.fromhex(proof["raw_block"]), 1 << 20)
+    assert block_id(block.header).hex() == proof["block_id"] == proof["commit"]["block_id"]
+    assert codec.decode_commit(bytes.fromhex(proof["raw_commit"])).height == 1
+    assert len(proof["commit"]["precommits"]) == 4
+    unknown = (await client.get("/txs/" + "ab" * 16)).json()
+    assert unknown["state"] == "unknown" and unknown["height"] is None
+
+
+@pytest.mark.parametrize("path", ["/txs/xyz", "/txs/" + "ab" * 17, "/txs/" + "zz" * 16])
+async def test_bad_tx_ids_get_400(api, path: str) -> None:
+    _chain, client = api
+    response = await client.get(path)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BAD_REQUEST"
+
+
+async def test_accounts_show_balances_per_currency(api) -> None:
+    chain, client = api
+    for tx in (register(ALICE.public_key, "alice"), register(BOB.public_key, "bob")):
+        await client.post("/txs", json={"tx": tx.hex()})
+    chain.commit()
+    await client.post(
+        "/txs", json={"tx": signed(ISSUER, Mint(ALICE.public_key, "USD", 500, "dep-1")).hex()}
+    )
+    chain.commit()
+    transfer = Transfer(ALICE.public_key, BOB.public_key, "USD", 120, "rent")
+    await client.post("/txs", json={"tx": signed(ALICE, transfer).hex()})
+    chain.commit()
+    alice = (await client.get(f"/accounts/{ALICE.public_key.hex()}")).json()
+    assert alice["registered"] is True and alice["name"] == "alice" and alice["frozen"] is False
+    assert alice["balances"] == {"USD": 380} and alice["height"] == 3
+    bob = (await client.get(f"/accounts/{BOB.public_key.hex().upper()}")).json()
+    assert bob["balances"] == {"USD": 120}
+    stranger = (await client.get("/accounts/" + "11" * 32)).json()
+    assert stranger["registered"] is False and stranger["balances"] == {}
+    bad = await client.get("/accounts/1234")
+    assert bad.status_code == 400
+
+
+async def test_blocks_by_height_latest_and_missing(api) -> None:
+    chain, client = api
+    none_yet = await client.get("/blocks/latest")
+    assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "NOT_FOUND"
+    await client.post("/txs", json={"tx": register(ALICE.public_key, "alice").hex()})
+    chain.commit()
+    chain.commit()
+    first = (await client.get("/blocks/1")).json()
+    assert first["height"] == 1 and first["tx_count"] == 1
+    assert first["txs"][0]["kind"] == "REGISTER_PARTICIPANT"
+    assert first["txs"][0]["body"]["key"] == ALICE.public_key.hex()
+    assert first["last_commit"] is None
+    latest = (await client.get("/blocks/latest")).json()
+    assert latest["height"] == 2 and latest["header"]["prev_block_id"] == first["block_id"]
+    assert latest["last_commit"]["block_id"] == first["block_id"]
+    for path, status in [
+        ("/blocks/3", 404),
+        ("/blocks/0", 404),
+        ("/blocks/-1", 400),
+        ("/blocks/abc", 400),
+        ("/blocks/" + "9" * 30, 400),
+        ("/blocks/1.5", 400),
+    ]:
+        response = await client.get(path)
+        assert response.status_code == status, path
+        assert "error" in response.json()
+
+
+async def test_status_validators_metrics_openapi_and_unknown_routes(api) -> None:
+    chain, client = api
+    chain.commit()
+    status = (await client.get("/status")).json()
+    assert status["chain_id"] == "fake-chain" and status["height"] == 1
+    assert len(status["peers"]) == 3 and status["validators"]["total_power"] == 40
+    validators = (await client.get("/validators")).json()
+    keys = [v["public_key"] for v in validators["validators"]]
+    assert keys == sorted(keys) and len(keys) == 4
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'depositnet_api_responses_total{status="2xx"}' in metrics.text
+    doc = (await client.get("/openapi.json")).json()
+    assert {
+        "/txs",
+        "/txs/{tx_id}",
+        "/accounts/{key}",
+        "/blocks/{height}",
+        "/status",
+        "/events/blocks",
+    } <= set(doc["paths"])
+    missing = await client.get("/nowhere")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    wrong_method = await client.delete("/status")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+async def test_rate_limit_answers_429_with_retry_after(nursery: trio.Nursery) -> None:
+    now = [0.0]
+    limits = ApiLimits(rate_per_s=1.0, burst=3)
+    url = await serve_node(nursery, FakeNode(FakeChain()), limits=limits, rate_clock=lambda: now[0])
+    async with httpx.AsyncClient(base_url=url) as client:
+        statuses = [(await client.get("/status")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        limited = await client.get("/validators")
+        assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+        assert limited.json()["error"]["code"] == "RATE_LIMITED"
+        now[0] += 1.0  # one token back
+        assert (await client.get("/status")).status_code == 200
+        assert (await client.get("/status")).status_code == 429
+
+
+async def read_events(response: httpx.Response, count: int) -> list[tuple[str, dict]]:
+    events: list[tuple[str, dict]] = []
+    name = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+            if len(events) == count:
+                break
+    return events
+
+
+async def test_block_stream_sends_each_new_block(api, nursery: trio.Nursery) -> None:
+    chain, client = api
+    chain.commit()
+
+    async def commit_two() -> None:
+        await trio.sleep(0.05)
+        chain.commit()
+        chain.commit()
+
+    async with client.stream("GET", "/events/blocks") as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        nursery.start_soon(commit_two)
+        events = await read_events(response, 2)
+    assert [e[0] for e in events] == ["block", "block"]
+    assert [e[1]["height"] for e in events] == [2, 3]
+    assert events[0][1]["block_id"] == chain.blocks[2].block_id.hex()
+    async with client.stream("GET", "/events/blocks?from_height=1&limit=3") as response:
+        replay = await read_events(response, 10)  # ends by itself after `limit`
+    assert [e[1]["height"] for e in replay] == [1, 2, 3]
+
+
+async def test_tx_stream_reports_pending_then_committed_then_ends(api, nursery) -> None:
+    chain, client = api
+    tx = register(ALICE.public_key, "alice")
+    tx_id = (await client.post("/txs", json={"tx": tx.hex()})).json()["tx_id"]
+
+    async def commit_later() -> None:
+        await trio.sleep(0.05)
+        chain.commit()  # an empty-of-this-tx block cannot happen here: it is in the mempool
+
+    nursery.start_soon(commit_later)
+    async with client.stream("GET", f"/events/txs/{tx_id}") as response:
+        events = await read_events(response, 10)
+    assert [(name, body["state"]) for name, body in events] == [
+        ("status", "pending"),
+        ("status", "committed"),
+    ]
+    assert events[1][1]["proof"]["block_id"] == chain.blocks[1].block_id.hex()
+
+
+async def test_tx_stream_ends_with_an_explicit_timeout_event(api) -> None:
+    _chain, client = api
+    async with client.stream("GET", "/events/txs/" + "cd" * 16 + "?timeout_s=0.05") as response:
+        events = await read_events(response, 10)
+    assert [name for name, _ in events] == ["status", "timeout"]
+    assert events[1][1]["tx_id"] == "cd" * 16
+    bad = await client.get("/events/txs/" + "cd" * 16 + "?timeout_s=-1")
+    assert bad.status_code == 400
+
+
+async def test_stream_limit_refuses_with_503(nursery: trio.Nursery) -> None:
+    chain = FakeChain()
+    url = await serve_node(nursery, FakeNode(chain), limits=ApiLimits(max_streams=1))
+    async with (
+        httpx.AsyncClient(base_url=url) as client,
+        client.stream("GET", "/events/blocks") as first,
+    ):
+        async for _line in first.aiter_lines():
+            break  # the stream is open once its first line arrived
+        second = await client.get("/events/blocks")
+        assert second.status_code == 503
+        assert second.json()["error"]["code"] == "TOO_MANY_STREAMS"
