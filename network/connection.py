@@ -18,6 +18,7 @@ class TransportStatistics:
     """A snapshot of the transport (trio style: immutable, cheap to take)."""
 
     connected_peers: tuple[bytes, ...] = ()
+    handshakes_in_progress: int = 0  # dials connecting plus handshakes not yet finished
     frames_in: int = 0
     frames_out: int = 0
     bytes_in: int = 0
@@ -58,6 +59,15 @@ class Connection:
         except trio.WouldBlock:
             return False
         return True
+
+    def take_pending(self) -> list[bytes]:
+        """Remove and return the payloads still waiting in the send queue."""
+        pending = []
+        while True:
+            try:
+                pending.append(self.queue.receive_nowait())
+            except trio.WouldBlock:
+                return pending
 
     def close(self, reason: str, *, misbehaved: bool = False) -> None:
         """End the connection; the first reason given is the one logged."""

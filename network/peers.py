@@ -100,6 +100,7 @@ class PeerManager:
         self._idle_timeout_s = idle_timeout_s
         self._max_pending_handshakes = max_pending_handshakes
         self._pending_handshakes = 0
+        self._dialing = 0
         self._live: dict[bytes, Connection] = {}
         self._stats = TransportStatistics()
 
@@ -159,6 +160,7 @@ class PeerManager:
                 bytes_out=sum(c.channel.bytes_sent for c in live),
             ),
             connected_peers=self.connected_peers(),
+            handshakes_in_progress=self._pending_handshakes + self._dialing,
         )
 
     # ------------------------------------------------------------------ connections
@@ -187,6 +189,7 @@ class PeerManager:
         while True:
             if known is not None:
                 await self._wait_disconnected(known)
+            self._dialing += 1
             try:
                 with trio.fail_after(self._handshake_timeout_s):
                     stream = await trio.open_tcp_stream(address.host, address.port)
@@ -195,6 +198,8 @@ class PeerManager:
                 log.debug("dial %s failed (%r); retrying in %.2f s", address, exc, delay)
                 await trio.sleep(delay)
                 continue
+            finally:
+                self._dialing -= 1
             peer, was_live = await self._connection(stream, str(address), dialed_to=address)
             known = known or peer
             if was_live:
@@ -258,6 +263,8 @@ class PeerManager:
                 return False
             self._stats = self._stats.bump(duplicates_dropped=1)
             existing.close(f"replaced by a newer or preferred connection from {conn.address}")
+            for payload in existing.take_pending():  # not yet sent: give them a second chance
+                conn.offer(payload)
             del self._live[existing.peer]
             self._retire(existing)
         self._live[conn.peer] = conn

@@ -89,6 +89,30 @@ def assert_alternating(events: list[tuple[str, bytes]]) -> None:
         )
 
 
+def settled(nodes: list[Node]) -> bool:
+    """Full mesh, no dial or handshake under way, and both ends of each pair on one socket.
+
+    After this no connection can start (dial loops wait for a disconnection), so payloads
+    queued now are not lost to a duplicate being replaced.
+    """
+    for i, node in enumerate(nodes):
+        stats = node.manager.statistics()
+        if stats.handshakes_in_progress or len(stats.connected_peers) != len(nodes) - 1:
+            return False
+        for j, other in enumerate(nodes):
+            if i == j:
+                continue
+            mine = node.manager._live.get(KEYS[j])
+            theirs = other.manager._live.get(KEYS[i])
+            if mine is None or theirs is None or mine.dialer != theirs.dialer:
+                return False
+            sock_mine = mine.channel._stream.socket  # type: ignore[attr-defined]
+            sock_theirs = theirs.channel._stream.socket  # type: ignore[attr-defined]
+            if sock_mine.getsockname() != sock_theirs.getpeername():
+                return False
+    return True
+
+
 def mesh(count: int) -> tuple[list[int], list[list[PeerAddress]]]:
     ports = [free_port() for _ in range(count)]
     peers = [
@@ -114,7 +138,7 @@ async def test_three_nodes_form_a_mesh_exchange_and_redial_a_restarted_node() ->
     async with trio.open_nursery() as nursery:
         for node in nodes:
             await start(nursery, node)
-        await eventually(lambda: all(len(n.manager.connected_peers()) == 2 for n in nodes))
+        await eventually(lambda: settled(nodes))
         await exchange(nodes, b"first")
 
         nodes[2].scope.cancel()
@@ -123,7 +147,7 @@ async def test_three_nodes_form_a_mesh_exchange_and_redial_a_restarted_node() ->
 
         nodes[2] = make_node(2, ports[2], peers[2], seed=7)
         await start(nursery, nodes[2])
-        await eventually(lambda: all(len(n.manager.connected_peers()) == 2 for n in nodes))
+        await eventually(lambda: settled(nodes))
         await exchange(nodes, b"again")
 
         stats = nodes[0].manager.statistics()
@@ -141,18 +165,8 @@ async def test_simultaneous_dials_settle_to_one_agreed_connection_per_pair() -> 
     async with trio.open_nursery() as nursery:
         for node in nodes:
             await start(nursery, node)
-        await eventually(lambda: all(len(n.manager.connected_peers()) == 2 for n in nodes))
-        for _ in range(20):  # let any late duplicate arrive and be settled
-            await trio.sleep(0.01)
-        for i in range(3):
-            for j in range(3):
-                if i != j:
-                    mine = nodes[i].manager._live[KEYS[j]]
-                    theirs = nodes[j].manager._live[KEYS[i]]
-                    assert mine.dialer == theirs.dialer
-                    sock_mine = mine.channel._stream.socket  # type: ignore[attr-defined]
-                    sock_theirs = theirs.channel._stream.socket  # type: ignore[attr-defined]
-                    assert sock_mine.getsockname() == sock_theirs.getpeername()
+        # Every node dialed every other at once: each pair must agree on one socket.
+        await eventually(lambda: settled(nodes))
         await exchange(nodes, b"once")
         for node in nodes:
             assert_alternating(node.events)
