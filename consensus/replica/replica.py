@@ -287,7 +287,8 @@ class Replica:
         out: list[ev.ReplicaEffect] = [
             ev.SetTimer(now_ms + self.config.status_interval_ms, STATUS_TIMER)
         ]
-        resuming = self._core.sign_state.height == self.height
+        signed = self._core.sign_state.last_signed
+        resuming = signed is not None and signed.height == self.height  # mid-height: go on
         out += self._begin_height(now_ms, force=resuming)
         return out
 

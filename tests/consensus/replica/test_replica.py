@@ -1,0 +1,181 @@
+"""Single-replica behaviour: validity, empty-block mode, bounded memory, hostile peers."""
+
+from __future__ import annotations
+
+import attrs
+
+from consensus.messages import DuplicateVoteEvidence, Vote, VoteType
+from consensus.replica import events as ev
+from consensus.replica.block import block_id, decode_block, make_block
+from consensus.replica.chain import check_block
+from consensus.replica.config import ReplicaConfig
+from consensus.replica.wire import GetRound, TxsMsg, VoteMsg, encode_wire
+from consensus.signing import sign_vote
+from tests.consensus.replica.driver import CHAIN, FAST, FAST_TIMEOUTS, USERS, Net, TxMaker
+
+
+def started(n_heights: int = 3) -> Net:
+    net = Net(4)
+    net.start()
+    net.run_until(lambda: net.min_height() >= n_heights, 5_000)
+    return net
+
+
+def validity(net: Net, block) -> str | None:  # type: ignore[no-untyped-def]
+    r = net.nodes[0].replica
+    return check_block(
+        block,
+        chain_id=CHAIN,
+        tip=r.tip,
+        app=net.nodes[0].app,
+        pool=r._pool,
+        validators=net.validators,
+        scheme=net.scheme,
+        config=r.config,
+    )
+
+
+def next_block(net: Net, **changes: object):  # type: ignore[no-untyped-def]
+    r = net.nodes[0].replica
+    fields = dict(
+        chain_id=CHAIN,
+        height=r.tip.height + 1,
+        time_ms=r.tip.time_ms + 1,
+        prev_block_id=r.tip.block_id,
+        app_hash=net.nodes[0].app.app_hash,
+        proposer=net.nodes[1].key,
+        txs=(),
+        last_commit=r.tip.commit,
+        evidence=(),
+    )
+    fields.update(changes)
+    return make_block(**fields)  # type: ignore[arg-type]
+
+
+def test_validity_depends_on_the_block_and_the_committed_chain() -> None:
+    net = started()
+    assert validity(net, next_block(net)) is None
+    r = net.nodes[0].replica
+    commit = r.tip.commit
+    assert commit is not None
+    weak = attrs.evolve(commit, precommits=commit.precommits[:1])
+    cheat = net.nodes[3]
+    ev_votes = [
+        sign_vote(cheat.signer, CHAIN, Vote(VoteType.PREVOTE, 2, 0, bytes([i]) * 32, cheat.key))
+        for i in (1, 2)
+    ]
+    forged = attrs.evolve(ev_votes[1], signature=bytes(64))
+    cases = {
+        "chain": next_block(net, chain_id="other"),
+        "height": next_block(net, height=r.tip.height + 2),
+        "extend": next_block(net, prev_block_id=b"\x01" * 32),
+        "app hash": next_block(net, app_hash=b"\x02" * 32),
+        "time": next_block(net, time_ms=r.tip.time_ms),
+        "proposer": next_block(net, proposer=b"\x03" * 32),
+        "last commit": next_block(net, last_commit=weak),
+        "evidence": next_block(net, evidence=(DuplicateVoteEvidence(ev_votes[0], forged),)),
+        "transaction": next_block(net, txs=(b"not a transaction",)),
+    }
+    for what, block in cases.items():
+        assert validity(net, block) is not None, what
+    good = next_block(net, evidence=(DuplicateVoteEvidence(*ev_votes),))
+    assert validity(net, good) is None
+    twice = next_block(net, evidence=(DuplicateVoteEvidence(*ev_votes),) * 2)
+    assert "duplicated" in (validity(net, twice) or "")
+
+
+def test_no_empty_blocks_mode_waits_for_a_transaction_or_the_interval() -> None:
+    config = attrs.evolve(FAST, create_empty_blocks=False, empty_block_interval_ms=5_000)
+    net = Net(4, config=config)
+    net.start()
+    net.run_for(2_000)
+    assert net.min_height() == 0  # nothing to do yet
+    txs = TxMaker(net)
+    net.submit(net.nodes[2], txs.mint(0, 1_00))
+    net.run_until(lambda: net.min_height() >= 1, 2_000)
+    block = decode_block(net.nodes[0].store.load_block(1) or b"", 1 << 20)
+    assert len(block.txs) == 1
+    net.run_for(1_000)
+    assert net.min_height() == 1  # idle again
+    net.run_until(lambda: net.min_height() >= 2, 6_000)  # the interval produced an empty block
+    net.assert_agreement()
+
+
+def test_far_future_and_flooding_messages_are_bounded() -> None:
+    config = ReplicaConfig(timeouts=FAST_TIMEOUTS, max_buffered_per_peer=8)
+    net = Net(4, config=config)
+    net.start()
+    node, cheat = net.nodes[0], net.nodes[3]
+    h = node.replica.height
+    for i in range(200):
+        height = h + 1 + i % 2  # within the buffered window
+        vote = sign_vote(
+            cheat.signer, CHAIN, Vote(VoteType.PREVOTE, height, i, bytes(32), cheat.key)
+        )
+        node.replica.handle(ev.MessageReceived(cheat.key, encode_wire(VoteMsg(vote))), 0)
+    far = sign_vote(cheat.signer, CHAIN, Vote(VoteType.PREVOTE, h + 50, 0, None, cheat.key))
+    node.replica.handle(ev.MessageReceived(cheat.key, encode_wire(VoteMsg(far))), 0)
+    assert len(node.replica._future) == 8
+    node.replica.check_invariants()
+    for i in range(100):  # rounds far ahead at the current height: the core caps them
+        vote = sign_vote(cheat.signer, CHAIN, Vote(VoteType.PREVOTE, h, 10 + i, None, cheat.key))
+        node.replica.handle(ev.MessageReceived(cheat.key, encode_wire(VoteMsg(vote))), 0)
+    assert len(node.replica.core.rounds()) <= 4
+
+
+def test_messages_from_non_validators_are_dropped_and_reported() -> None:
+    net = Net(4)
+    net.start()
+    node = net.nodes[0]
+    stranger = b"\x09" * 32
+    effects = node.replica.handle(ev.MessageReceived(stranger, encode_wire(GetRound(1, 0))), 0)
+    assert effects == [ev.PeerMisbehaved(stranger, "message from a non-validator")]
+    assert node.replica.handle(ev.PeerConnected(stranger), 0) == []
+
+
+def test_round_request_returns_the_proposal_with_its_block_and_the_votes() -> None:
+    net = Net(4)
+    net.start()
+    net.run_until(lambda: all(n.replica.core.votes(0, VoteType.PREVOTE) for n in net.nodes), 2_000)
+    node = net.nodes[0]
+    h = node.replica.height
+    asker = net.nodes[1].key
+    effects = node.replica.handle(ev.MessageReceived(asker, encode_wire(GetRound(h, 0))), net.now)
+    kinds = [type(e) for e in effects]
+    assert kinds and set(kinds) == {ev.SendTo}
+
+
+def test_tx_gossip_reaches_every_mempool_once_and_drops_duplicates() -> None:
+    net = Net(4)
+    txs = TxMaker(net)
+    calls: list[bytes] = []
+    receiver = net.nodes[1]
+    original = receiver.mempool.add
+
+    def counting_add(tx: bytes, height: int):  # type: ignore[no-untyped-def]
+        calls.append(tx)
+        return original(tx, height)
+
+    receiver.mempool.add = counting_add  # type: ignore[method-assign]
+    net.start()
+    tx = txs.mint(0, 1_00)
+    assert net.submit(net.nodes[0], tx).admission.accepted
+    net.run_for(11)  # the flush timer (5 ms), then one hop (5 ms)
+    for node in net.nodes:
+        assert node.mempool.reap(1 << 20, 10) == [tx]
+    assert calls == [tx]
+    payload = encode_wire(TxsMsg((tx,)))
+    receiver.replica.handle(ev.MessageReceived(net.nodes[2].key, payload), net.now)
+    assert calls == [tx]  # a duplicate is dropped by hash before the mempool sees it
+    net.run_until(lambda: all(len(n.mempool) == 0 for n in net.nodes), 2_000)
+    assert net.nodes[0].app.account(USERS[0].public_key).balances == {"USD": 1_00}
+
+
+def test_block_id_of_committed_blocks_chains() -> None:
+    net = started(4)
+    store = net.nodes[0].store
+    prev = bytes(32)
+    for h in range(1, store.last_height() + 1):
+        block = decode_block(store.load_block(h) or b"", 1 << 20)
+        assert block.header.prev_block_id == prev
+        prev = block_id(block.header)
