@@ -14,9 +14,11 @@ by the validator; the block proves the transaction was ordered and final, not it
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import attrs
 import httpx
@@ -24,7 +26,7 @@ import trio
 
 from consensus import codec
 from consensus.commit import CommitError, verify_commit
-from consensus.crypto import Signer
+from consensus.crypto import Ed25519Signer, Signer
 from consensus.messages import Commit
 from consensus.replica.block import Block, Header, block_id, decode_block
 from ledger.genesis import Genesis
@@ -149,6 +151,37 @@ def verify_tx_proof(
         commit=commit,
         node_url=node_url,
     )
+
+
+def generate_signer() -> Ed25519Signer:
+    """A fresh Ed25519 key (write it with `depositnet keys`' functions to keep it)."""
+    return Ed25519Signer.generate()
+
+
+def load_signer(path: str | Path) -> Signer:
+    """The signing key in the key file at `path` (network.keys' format when available)."""
+    try:
+        keys: object = importlib.import_module("network.keys")  # the key-file owner's module
+    except ImportError:
+        keys = None
+    loader = getattr(keys, "load_key", None)
+    if loader is not None:
+        try:
+            loaded = loader(path)
+        except (OSError, ValueError) as exc:
+            raise ClientError(f"key file {path}: {exc}") from None
+        signer = getattr(loaded, "signer", loaded)
+        if callable(getattr(signer, "sign", None)) and hasattr(signer, "public_key"):
+            return cast(Signer, signer)
+        seed = getattr(loaded, "seed", None)
+        if isinstance(seed, bytes):
+            return Ed25519Signer(seed)
+        raise ClientError(f"key file {path}: not a signing key")
+    try:  # interim format: the 32-byte Ed25519 seed as 64 hex characters
+        text = Path(path).read_text(encoding="ascii").strip()
+        return Ed25519Signer(bytes.fromhex(text))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ClientError(f"key file {path}: {exc}") from None
 
 
 def sign_body(
