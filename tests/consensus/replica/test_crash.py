@@ -104,7 +104,9 @@ def test_missing_sign_state_refuses_to_start() -> None:
     net = Net(4)
     net.start()
     net.run_until(lambda: net.min_height() >= 2, 5_000)
-    snapshot = net.nodes[0].store.snapshot()
+    store = net.nodes[0].store
+    assert isinstance(store, MemoryStore)
+    snapshot = store.snapshot()
     broken = MemoryStore.restore_from(
         type(snapshot)(None, snapshot.heights, snapshot.state, snapshot.tx_results)
     )

@@ -34,7 +34,9 @@ def recorded() -> tuple[MemorySnapshot, tuple[bytes, ...]]:
     for i in range(4):
         net.submit(net.nodes[i], txs.mint(i, 1_00))
     net.run_until(lambda: net.min_height() >= 4, 10_000)
-    snapshot = net.nodes[0].store.snapshot()
+    store = net.nodes[0].store
+    assert isinstance(store, MemoryStore)
+    snapshot = store.snapshot()
     last = len(snapshot.heights)
     payloads = set()
     for node in net.nodes[1:]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
+from consensus.interfaces import TxAdmission
 from consensus.messages import DuplicateVoteEvidence, Vote, VoteType
 from consensus.replica import events as ev
-from consensus.replica.block import block_id, decode_block, make_block
+from consensus.replica.block import Block, block_id, decode_block, make_block
 from consensus.replica.chain import check_block
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.wire import GetRound, TxsMsg, VoteMsg, encode_wire
@@ -21,7 +24,7 @@ def started(n_heights: int = 3) -> Net:
     return net
 
 
-def validity(net: Net, block) -> str | None:  # type: ignore[no-untyped-def]
+def validity(net: Net, block: Block) -> str | None:
     r = net.nodes[0].replica
     return check_block(
         block,
@@ -35,9 +38,9 @@ def validity(net: Net, block) -> str | None:  # type: ignore[no-untyped-def]
     )
 
 
-def next_block(net: Net, **changes: object):  # type: ignore[no-untyped-def]
+def next_block(net: Net, **changes: Any) -> Block:
     r = net.nodes[0].replica
-    fields = dict(
+    fields: dict[str, Any] = dict(
         chain_id=CHAIN,
         height=r.tip.height + 1,
         time_ms=r.tip.time_ms + 1,
@@ -49,7 +52,7 @@ def next_block(net: Net, **changes: object):  # type: ignore[no-untyped-def]
         evidence=(),
     )
     fields.update(changes)
-    return make_block(**fields)  # type: ignore[arg-type]
+    return make_block(**fields)
 
 
 def test_validity_depends_on_the_block_and_the_committed_chain() -> None:
@@ -152,7 +155,7 @@ def test_tx_gossip_reaches_every_mempool_once_and_drops_duplicates() -> None:
     receiver = net.nodes[1]
     original = receiver.mempool.add
 
-    def counting_add(tx: bytes, height: int):  # type: ignore[no-untyped-def]
+    def counting_add(tx: bytes, height: int) -> TxAdmission:
         calls.append(tx)
         return original(tx, height)
 
