@@ -15,7 +15,12 @@ from depositnet import __version__
 
 # Modules that contribute subcommands; each defines `register(subparsers) -> None` and sets
 # `func` on the parsers it adds. Listed explicitly so the command's shape is visible here.
-SUBCOMMAND_MODULES: tuple[str, ...] = ("sim.cli", "network.tx_cli", "network.query_cli")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "sim.cli",
+    "network.tx_cli",
+    "network.query_cli",
+    "network.keys_cli",
+)
 
 
 class CommandError(Exception):
