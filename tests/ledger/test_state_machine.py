@@ -1,0 +1,378 @@
+"""Random sequences of every transaction kind, valid and invalid, applied to the ledger and to
+an independent reference model (tests/ledger/reference_model.py), block by block.
+
+Each rule builds one signed transaction from drawn parameters. A statically bad one (bad
+amount, self-transfer, someone else's transfer, wrong chain, bad signature, replay, ...) must
+be refused by `check_tx` with the expected code and make any block holding it invalid; the rest
+queue for the next block. `commit_block` executes the queue in the app and in the model and
+compares every result code, every balance, supply, allowance and participant; the ledger
+invariants and the incremental app hash are checked after every block.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import attrs
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from ledger import layout
+from ledger.amounts import MAX_AMOUNT
+from ledger.app import LedgerApp
+from ledger.apphash import Accumulator
+from ledger.invariants import check_ledger_invariants
+from ledger.signing import make_tx
+from ledger.tx import (
+    AddCurrency,
+    Body,
+    Freeze,
+    GrantRole,
+    Mint,
+    Pause,
+    Redeem,
+    RegisterParticipant,
+    RejectRedemption,
+    RevokeRole,
+    SetMintAllowance,
+    SettleRedemption,
+    Transfer,
+    Unfreeze,
+    Unpause,
+)
+from ledger.txcodec import from_wire, to_wire
+from tests.ledger.reference_model import ReferenceLedger
+from tests.ledger.support import (
+    ALICE,
+    BOB,
+    CAROL,
+    CHAIN,
+    COMP,
+    EUR_ISSUER,
+    GOV,
+    USD_ISSUER,
+    genesis,
+)
+
+WINDOW = 4
+SIGNERS = [GOV, COMP, USD_ISSUER, EUR_ISSUER, ALICE, BOB, CAROL]
+KEYS = [s.public_key for s in SIGNERS]
+HOLDERS = [ALICE, BOB, CAROL]
+
+signers = st.sampled_from(SIGNERS)
+holders = st.sampled_from(HOLDERS)
+keys = st.sampled_from(KEYS)
+currencies = st.sampled_from(["USD", "EUR", "GBP"])
+roles = st.sampled_from(["GOVERNOR", "COMPLIANCE"])
+refs = st.sampled_from(["r1", "r2", "r3"])
+small = st.integers(1, 400)
+good_amounts = st.one_of(small, small, small, st.just(MAX_AMOUNT))
+bad_amounts = st.sampled_from([0, -3, MAX_AMOUNT + 1, True, 2.5, "7"])
+any_amounts = st.one_of(good_amounts, good_amounts, good_amounts, bad_amounts)
+rarely = st.sampled_from([False, False, False, False, True])
+
+
+def usually(signer: Any) -> st.SearchStrategy[Any]:
+    """The signer the rule needs most of the time, anyone now and then."""
+    return st.one_of(st.just(signer), st.just(signer), signers)
+
+
+def amount_code(amount: object) -> str | None:
+    if type(amount) is not int:
+        return "AMOUNT_NOT_INTEGER"
+    if not 1 <= amount <= MAX_AMOUNT:
+        return "AMOUNT_OUT_OF_RANGE"
+    return None
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.genesis = genesis(max_validity_window=WINDOW, max_memo_bytes=8)
+        self.app = LedgerApp(self.genesis)
+        self.model = ReferenceLedger(self.genesis)
+        self.counter = 0
+        self.block: list[tuple[bytes, str, bytes, dict[str, Any]]] = []
+        self.committed: list[tuple[bytes, int, str]] = []  # (tx, valid_until, code)
+        self.redemption_ids: list[bytes] = []
+        self.block_limit = 3
+
+    @initialize(block_limit=st.integers(1, 5), kyc=st.integers(5, 40))
+    def onboard(self, block_limit: int, kyc: int) -> None:
+        """Register the three holders, fund them, let the EUR issuer mint; then commit."""
+        self.block_limit = 100
+        for holder in HOLDERS:
+            self.register(COMP, holder.public_key, kyc)
+        self.set_allowance(GOV, EUR_ISSUER.public_key, "EUR", 10_000)
+        for i, holder in enumerate(HOLDERS):
+            self.mint(USD_ISSUER, holder.public_key, "USD", 1000, f"init-usd-{i}")
+            self.mint(EUR_ISSUER, holder.public_key, "EUR", 500, f"init-eur-{i}")
+        self.commit_block()
+        self.block_limit = block_limit
+
+    @property
+    def next_height(self) -> int:
+        return self.app.height + 1
+
+    def _tx(
+        self, who: Any, body: Body, *, tx_id: bytes | None = None, until: int | None = None
+    ) -> bytes:
+        if tx_id is None:
+            self.counter += 1
+            tx_id = self.counter.to_bytes(16, "big")
+        if until is None:
+            until = self.next_height + WINDOW
+        return make_tx(who, CHAIN, body, tx_id=tx_id, valid_until_height=until)
+
+    def _refused(self, tx: bytes, code: str, message: str | None = None) -> None:
+        admission = self.app.check_tx(tx, self.next_height)
+        assert (admission.accepted, admission.code) == (False, code), admission
+        if message is not None:
+            assert admission.message == message
+        assert self.app.validate_block_txs(self.next_height, [*self._queued(), tx]) is not None
+
+    def _queued(self) -> list[bytes]:
+        return [tx for tx, _, _, _ in self.block]
+
+    def _submit(self, who: Any, body: Body, kind: str, args: dict[str, Any], bad: str | None):
+        tx = self._tx(who, body)
+        if bad is not None:
+            self._refused(tx, bad)
+            return
+        admission = self.app.check_tx(tx, self.next_height)
+        assert admission.accepted, admission
+        self.block.append((tx, kind, who.public_key, args))
+        if len(self.block) >= self.block_limit:
+            self.commit_block()
+
+    # ------------------------------------------------------------ participant
+
+    @rule(
+        who=holders,
+        to=keys,
+        code=currencies,
+        amount=any_amounts,
+        by_other=rarely,
+        memo=st.sampled_from(["", "", "rent", "x" * 9]),
+    )
+    def transfer(self, who: Any, to: bytes, code: str, amount: Any, by_other: bool, memo: str):
+        signer = BOB if by_other and who is not BOB else who
+        bad = amount_code(amount)
+        if bad is None and signer is not who:
+            bad = "NOT_OWNER"
+        if bad is None and to == who.public_key:
+            bad = "SELF_TRANSFER"
+        if bad is None and len(memo) > 8:
+            bad = "MEMO_TOO_LARGE"
+        body = Transfer(who.public_key, to, code, amount, memo)
+        self._submit(signer, body, "transfer", {"to": to, "code": code, "amount": amount}, bad)
+
+    @rule(
+        who=holders,
+        to=st.sampled_from([h.public_key for h in HOLDERS]),
+        code=st.sampled_from(["USD", "USD", "EUR"]),
+        amount=small,
+    )
+    def pay(self, who: Any, to: bytes, code: str, amount: int) -> None:
+        """A transfer between holders that is statically valid (state may still refuse it)."""
+        if to != who.public_key:
+            self.transfer(who, to, code, amount, False, "")
+
+    @rule(who=holders, code=currencies, amount=st.one_of(small, small, any_amounts))
+    def redeem(self, who: Any, code: str, amount: Any) -> None:
+        args = {"code": code, "amount": amount}
+        self._submit(who, Redeem(code, amount), "redeem", args, amount_code(amount))
+        if amount_code(amount) is None:
+            self.redemption_ids.append((self.counter).to_bytes(16, "big"))
+
+    # ------------------------------------------------------------ issuer
+
+    @rule(who=usually(USD_ISSUER), to=keys, code=currencies, amount=good_amounts, ref=refs)
+    def mint(self, who: Any, to: bytes, code: str, amount: int, ref: str) -> None:
+        args = {"to": to, "code": code, "amount": amount, "ref": ref}
+        self._submit(who, Mint(to, code, amount, ref), "mint", args, None)
+
+    @rule(who=usually(USD_ISSUER), rid=st.binary(min_size=16, max_size=16), ref=refs)
+    def resolve_unknown(self, who: Any, rid: bytes, ref: str) -> None:
+        self._submit(who, SettleRedemption(rid, ref), "settle", {"rid": rid, "ref": ref}, None)
+
+    @rule(
+        who=holders,
+        code=st.sampled_from(["USD", "EUR"]),
+        amount=small,
+        ref=refs,
+        settle=st.booleans(),
+    )
+    def redeem_then_resolve(self, who: Any, code: str, amount: int, ref: str, settle: bool):
+        """A redemption and, once it is pending, its settlement or rejection by the issuer."""
+        self.redeem(who, code, amount)
+        rid = self.counter.to_bytes(16, "big")
+        if self.block:
+            self.commit_block()
+        if rid in self.model.redemptions:
+            issuer = USD_ISSUER if code == "USD" else EUR_ISSUER
+            if self.model.currencies[code]["issuer"] != issuer.public_key:
+                return
+            if settle:
+                body: Body = SettleRedemption(rid, ref)
+                self._submit(issuer, body, "settle", {"rid": rid, "ref": ref}, None)
+            else:
+                self._submit(issuer, RejectRedemption(rid, "no"), "reject", {"rid": rid}, None)
+
+    @precondition(lambda self: self.model.redemptions)
+    @rule(data=st.data(), ref=refs, settle=st.booleans(), by_issuer=st.booleans())
+    def resolve(self, data: st.DataObject, ref: str, settle: bool, by_issuer: bool) -> None:
+        rid = data.draw(st.sampled_from(sorted(self.model.redemptions)))
+        code = self.model.redemptions[rid][1]
+        issuer = self.model.currencies[code]["issuer"]
+        issuers = {s.public_key: s for s in SIGNERS}
+        who = issuers.get(issuer, GOV) if by_issuer else data.draw(signers)
+        if settle:
+            self._submit(who, SettleRedemption(rid, ref), "settle", {"rid": rid, "ref": ref}, None)
+        else:
+            self._submit(who, RejectRedemption(rid, "no"), "reject", {"rid": rid}, None)
+
+    # ------------------------------------------------------------ governor and compliance
+
+    @rule(who=usually(GOV), code=currencies, issuer=keys)
+    def add_currency(self, who: Any, code: str, issuer: bytes) -> None:
+        args = {"code": code, "scale": 2, "issuer": issuer}
+        self._submit(who, AddCurrency(code, 2, issuer), "add_currency", args, None)
+
+    @rule(
+        who=usually(GOV),
+        issuer=st.sampled_from([USD_ISSUER.public_key, *KEYS]),
+        code=currencies,
+        amount=st.sampled_from([0, 500, MAX_AMOUNT]),
+    )
+    def set_allowance(self, who: Any, issuer: bytes, code: str, amount: int) -> None:
+        args = {"issuer": issuer, "code": code, "amount": amount}
+        body = SetMintAllowance(issuer, code, amount)
+        self._submit(who, body, "set_allowance", args, None)
+
+    @rule(who=usually(GOV), role=roles, key=keys, grant=st.booleans())
+    def role(self, who: Any, role: str, key: bytes, grant: bool) -> None:
+        body = GrantRole(role, key) if grant else RevokeRole(role, key)
+        kind = "grant" if grant else "revoke"
+        self._submit(who, body, kind, {"role": role, "key": key}, None)
+
+    @rule(who=usually(COMP), key=keys, kyc=st.integers(0, 30))
+    def register(self, who: Any, key: bytes, kyc: int) -> None:
+        body = RegisterParticipant(key, "p", kyc)
+        self._submit(who, body, "register", {"key": key, "kyc": kyc}, None)
+
+    @rule(who=usually(COMP), key=keys, frozen=st.booleans())
+    def freeze(self, who: Any, key: bytes, frozen: bool) -> None:
+        body = Freeze(key) if frozen else Unfreeze(key)
+        self._submit(who, body, "freeze", {"key": key, "frozen": frozen}, None)
+
+    @rule(who=usually(COMP), code=currencies, paused=rarely)
+    def pause(self, who: Any, code: str, paused: bool) -> None:
+        body = Pause(code) if paused else Unpause(code)
+        self._submit(who, body, "pause", {"code": code, "paused": paused}, None)
+
+    # ------------------------------------------------------------ bad envelopes and replays
+
+    @rule(what=st.sampled_from(["chain", "signature", "truncated", "trailing", "late", "early"]))
+    def bad_envelope(self, what: str) -> None:
+        body = Redeem("USD", 1)
+        tx = self._tx(ALICE, body)
+        if what == "chain":
+            tx = make_tx(ALICE, "elsewhere", body, tx_id=b"\1" * 16, valid_until_height=99)
+            self._refused(tx, "WRONG_CHAIN")
+        elif what == "signature":
+            signed = from_wire(tx)
+            forged = attrs.evolve(signed, signature=bytes(64))
+            self._refused(to_wire(forged), "BAD_SIGNATURE")
+        elif what == "truncated":
+            self._refused(tx[:-3], "MALFORMED")
+        elif what == "trailing":
+            self._refused(tx + b"\xc0", "TRAILING_BYTES")
+        elif what == "late":
+            self._refused(self._tx(ALICE, body, until=self.app.height), "EXPIRED")
+        else:
+            far = self.next_height + WINDOW + 1
+            self._refused(self._tx(ALICE, body, until=far), "TOO_FAR_AHEAD")
+
+    @rule(data=st.data(), same=st.booleans())
+    def replay(self, data: st.DataObject, same: bool) -> None:
+        if not self.committed:
+            return
+        tx, until, code = data.draw(st.sampled_from(self.committed))
+        if not same:
+            tx_id = from_wire(tx).tx_id
+            tx = self._tx(ALICE, Redeem("EUR", 999_999_937), tx_id=tx_id, until=until)
+        if until < self.next_height:
+            self._refused(tx, "EXPIRED")
+        elif same:
+            self._refused(tx, "ALREADY_COMMITTED", code)
+        else:
+            self._refused(tx, "DUPLICATE_TX_ID")
+
+    # ------------------------------------------------------------ blocks
+
+    @rule()
+    def commit_block(self) -> None:
+        height = self.next_height
+        txs = self._queued()
+        assert self.app.validate_block_txs(height, txs) is None
+        execution = self.app.execute_block(height, 0, txs)
+        expected = []
+        for tx, kind, signer, args in self.block:
+            expected.append(self.model.run(kind, signer, args, height, from_wire(tx).tx_id))
+        assert [r.code for r in execution.results] == expected
+        self.app.apply(execution)
+        for (tx, _, _, _), code in zip(self.block, expected, strict=True):
+            self.committed.append((tx, from_wire(tx).valid_until_height, code))
+            outcome = self.app.tx_result(from_wire(tx).tx_id)
+            assert outcome is not None and (outcome.height, outcome.code) == (height, code)
+        self.block = []
+        self._compare()
+
+    def _compare(self) -> None:
+        state = self.app.state
+        check_ledger_invariants(state)
+        assert self.app.app_hash == Accumulator.of_state(state).app_hash(self.app.height)
+        for key in KEYS:
+            account = self.app.account(key)
+            assert dict(account.balances) == self.model.nonzero_balances(key)
+            p = self.model.participants.get(key)
+            assert account.registered == (p is not None)
+            if p is not None:
+                assert (account.kyc_expiry_height, account.frozen) == (p["kyc"], p["frozen"])
+            for code in self.model.currencies:
+                raw = state.get(layout.allowance_key(key, code))
+                got = 0 if raw is None else layout.decode_int(raw, "allowance")
+                assert got == self.model.allowances[(key, code)]
+        assert self.app.currencies() == sorted(self.model.currencies)
+        for code, c in self.model.currencies.items():
+            supply = self.app.supply(code)
+            assert supply is not None
+            assert (supply.minted, supply.redeemed, supply.pending_redemptions, supply.paused) == (
+                c["minted"], c["redeemed"], c["pending"], c["paused"],
+            )  # fmt: skip
+        for role, holders in self.model.roles.items():
+            raw = state.get(layout.role_key(role))
+            got = [] if raw is None else layout.decode_keys(raw, role)
+            assert sorted(got) == sorted(holders)
+
+    @invariant()
+    def seen_index_holds_only_the_window(self) -> None:
+        for key, raw in self.app.state.items():
+            if key.startswith(layout.SEEN):
+                assert layout.SeenRecord.decode(raw).valid_until_height >= self.app.height
+
+
+SOAK = os.environ.get("DEPOSITNET_SOAK") == "1"
+LedgerMachine.TestCase.settings = settings(
+    max_examples=400 if SOAK else 40, stateful_step_count=60 if SOAK else 30, deadline=None
+)
+TestLedgerMachine = LedgerMachine.TestCase
