@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from sim.config import (
     FAULT_CLASSES,
+    MAX_VALIDATORS,
     STRATEGIES,
     ConfigError,
     SimConfig,
@@ -104,6 +105,11 @@ def derive_config(seed: int, overrides: Mapping[str, object] | None = None) -> S
     byzantine, twins = _byzantine(tree, n)
     byzantine = pick("byzantine", byzantine)  # type: ignore[assignment]
     twins = pick("twins", twins)  # type: ignore[assignment]
+    if not 1 <= n <= MAX_VALIDATORS:
+        raise ConfigError(f"validators: expected 1..{MAX_VALIDATORS}, got {n}")
+    for key, indices in (("byzantine", [i for i, _ in byzantine]), ("twins", list(twins))):
+        if any(not 0 <= i < n for i in indices):
+            raise ConfigError(f"{key}: validator indices must be below {n}")
     faulty = tuple(sorted({i for i, _ in byzantine} | set(twins)))
     profile_rng = _option_rng(tree, "power_profile")
     profile = pick(
