@@ -181,3 +181,6 @@ class Net:
             if not self.fire_next_timeout():
                 break
         raise AssertionError(f"height {height} not decided: {self.decisions}")
+
+
+VALIDATORS_4 = Validators(4)
