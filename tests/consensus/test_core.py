@@ -68,7 +68,7 @@ def test_restarted_proposer_resends_its_proposal_instead_of_asking_again() -> No
     core.start_height(1, 0)
     out = core.handle(ev.ProposalValueSupplied(1, 0, B), 0)
     proposal = broadcasts(out)[0]
-    proposal_state = [e.state for e in out if isinstance(e, ev.PersistSignState)][0]
+    proposal_state = next(e.state for e in out if isinstance(e, ev.PersistSignState))
     again = VALS.core(0, sign_state=proposal_state)
     out = again.start_height(1, 0)
     assert broadcasts(out) == [proposal]
