@@ -42,3 +42,5 @@ class ReplicaConfig:
     max_catchup_batch: int = attrs.field(default=16, validator=_positive)
     """Blocks a peer returns for one GetBlocks request (each with its commit)."""
     fetch_retry_ms: int = attrs.field(default=300, validator=_positive)
+    bugs: frozenset[str] = frozenset()
+    """Planted consensus-core bugs (`consensus.core.KNOWN_BUGS`), for the simulator only."""

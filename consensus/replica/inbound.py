@@ -1,0 +1,242 @@
+"""Inbound peer traffic: consensus messages, status, requests, catch-up, evidence, transactions.
+
+A mixin of `Replica` (see `consensus.replica.base`): every handler here takes one
+decoded message from an authenticated validator peer and returns effects. Peer input is hostile:
+anything malformed or unverifiable becomes `PeerMisbehaved` and leaves state unchanged; stale or
+duplicate input (normal under gossip) is dropped silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from consensus import codec
+from consensus.codec import DecodeError
+from consensus.commit import CommitError, verify_commit
+from consensus.events import InputRejected, ProposalReceived, VoteReceived
+from consensus.messages import BlockId, Proposal, Vote, VoteType
+from consensus.replica import events as ev
+from consensus.replica import serving
+from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, TXS_TIMER, ReplicaParts
+from consensus.replica.block import block_id, decode_block, tx_hash
+from consensus.replica.catchup import Fetched
+from consensus.replica.evidence import check_evidence
+from consensus.replica.wire import (
+    CommittedBlock,
+    EvidenceMsg,
+    GetBlocks,
+    GetRound,
+    ProposalMsg,
+    StatusMsg,
+    TxsMsg,
+    VoteMsg,
+    WireMessage,
+    decode_wire,
+    encode_wire,
+)
+
+
+class Inbound(ReplicaParts):
+    """Handlers of peer messages and transactions (mixed into Replica)."""
+
+    def _on_payload(self, peer: bytes, payload: bytes, now_ms: int) -> list[ev.ReplicaEffect]:
+        if not self._peers.is_validator(peer):
+            return [ev.PeerMisbehaved(peer, "message from a non-validator")]
+        try:
+            msg = decode_wire(payload, self.config.max_message_bytes)
+        except DecodeError as exc:
+            return [ev.PeerMisbehaved(peer, f"undecodable message: {exc}")]
+        return self._on_message(peer, msg, now_ms)
+
+    def _on_message(self, peer: bytes, msg: WireMessage, now_ms: int) -> list[ev.ReplicaEffect]:
+        if isinstance(msg, ProposalMsg | VoteMsg):
+            return self._on_consensus(peer, msg, now_ms)
+        if isinstance(msg, StatusMsg):
+            return self._on_status(peer, msg, now_ms)
+        if isinstance(msg, GetRound):
+            if msg.height != self.height or self._core.height != self.height:
+                return []
+            if msg.round not in self._core.rounds():
+                return []
+            found = serving.round_messages(self._core, msg.round, self._block_bytes)
+            return [ev.SendTo(peer, encode_wire(m)) for m in found]
+        if isinstance(msg, GetBlocks):
+            found = serving.committed_blocks(
+                self._store, msg.start, msg.count, self.config.max_catchup_batch
+            )
+            return [ev.SendTo(peer, encode_wire(m)) for m in found]
+        if isinstance(msg, CommittedBlock):
+            return self._on_committed_block(peer, msg, now_ms)
+        if isinstance(msg, TxsMsg):
+            return self._on_txs(msg.txs, now_ms)
+        return self._on_evidence(peer, msg, now_ms)
+
+    def _on_consensus(
+        self, peer: bytes, msg: ProposalMsg | VoteMsg, now_ms: int
+    ) -> list[ev.ReplicaEffect]:
+        value: Proposal | Vote = msg.proposal if isinstance(msg, ProposalMsg) else msg.vote
+        height = value.height
+        if height < self.height or height > self.height + self.config.max_future_heights:
+            return []  # late, or too far ahead to hold
+        if height > self.height or self._waiting():
+            self._future.add(height, peer, msg)
+            if self._waiting() and isinstance(msg, ProposalMsg) and height == self.height:
+                return self._begin_height(now_ms, force=True)
+            return []
+        if isinstance(msg, VoteMsg):
+            out = self._drive(self._core.handle(VoteReceived(msg.vote), now_ms), now_ms, peer)
+            if self.height == height:
+                out += self._fetch_missing(msg.vote.round, now_ms)
+            return out
+        return self._on_proposal(peer, msg, now_ms)
+
+    def _on_proposal(self, peer: bytes, msg: ProposalMsg, now_ms: int) -> list[ev.ReplicaEffect]:
+        proposal = msg.proposal
+        try:
+            block = decode_block(msg.block, self.config.max_message_bytes)
+        except DecodeError as exc:
+            return [ev.PeerMisbehaved(peer, f"undecodable block: {exc}")]
+        if block_id(block.header) != proposal.block_id or block.header.height != proposal.height:
+            return [ev.PeerMisbehaved(peer, "proposal does not name the block it carries")]
+        fresh = proposal.block_id not in self._blocks
+        if fresh:
+            self._cache_block(proposal.block_id, block, msg.block)
+        effects = self._core.handle(ProposalReceived(proposal), now_ms)
+        if fresh and any(isinstance(e, InputRejected) for e in effects):
+            self._blocks.pop(proposal.block_id, None)
+        out = self._drive(effects, now_ms, peer)
+        if self.height != proposal.height:
+            return out  # it completed a decision
+        unsent = self._unsent.pop(proposal.block_id, None)
+        if unsent is not None:
+            out += self._broadcast_signed(unsent, now_ms)
+        if proposal.valid_round >= 0 and not self._has_quorum(
+            proposal.valid_round, VoteType.PREVOTE, proposal.block_id
+        ):
+            out += self._fetch_round(proposal.valid_round, [peer], now_ms)
+        return out
+
+    def _has_quorum(self, rnd: int, vote_type: VoteType, bid: BlockId) -> bool:
+        power = sum(
+            self.validators.power_of(v.validator)
+            for v in self._core.votes(rnd, vote_type)
+            if v.block_id == bid
+        )
+        return 3 * power > 2 * self.validators.total_power
+
+    def _fetch_missing(self, rnd: int, now_ms: int) -> list[ev.ReplicaEffect]:
+        """2f+1 precommits for a block whose proposal we lack: ask those who precommitted."""
+        if self._core.proposal(rnd) is not None or self._core.decided is not None:
+            return []
+        by_value: dict[BlockId, list[bytes]] = {}
+        for vote in self._core.votes(rnd, VoteType.PRECOMMIT):
+            if vote.block_id is not None:
+                by_value.setdefault(vote.block_id, []).append(vote.validator)
+        for bid, voters in sorted(by_value.items()):
+            if self._has_quorum(rnd, VoteType.PRECOMMIT, bid):
+                return self._fetch_round(rnd, sorted(voters), now_ms)
+        return []
+
+    def _fetch_round(self, rnd: int, peers: list[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
+        if self._fetch_after.get(rnd, -1) > now_ms or len(self._fetch_after) >= MAX_PENDING_FETCHES:
+            return []
+        self._fetch_after[rnd] = now_ms + self.config.fetch_retry_ms
+        payload = encode_wire(GetRound(self.height, rnd))
+        return [ev.SendTo(p, payload) for p in peers if self._peers.is_connected(p)]
+
+    def _on_status(self, peer: bytes, status: StatusMsg, now_ms: int) -> list[ev.ReplicaEffect]:
+        self._peers.record_status(peer, status)
+        out: list[ev.ReplicaEffect] = []
+        if not self._waiting() and self._core.height == self.height:
+            pushed = serving.push_for_status(self._core, self._peers, status, self._block_bytes)
+            out += [ev.SendTo(peer, encode_wire(m)) for m in pushed]
+        return out + self._request_blocks(now_ms)
+
+    def _request_blocks(self, now_ms: int) -> list[ev.ReplicaEffect]:
+        candidates = []
+        for peer in self._peers.ahead_of(self.height):
+            status = self._peers.status(peer)
+            assert status is not None
+            candidates.append((peer, status.last_committed))
+        request = self._catchup.next_request(self.height, candidates, now_ms)
+        if request is None:
+            return []
+        peer, get, deadline = request
+        return [ev.SendTo(peer, encode_wire(get)), ev.SetTimer(deadline, CATCHUP_TIMER)]
+
+    def _on_committed_block(
+        self, peer: bytes, msg: CommittedBlock, now_ms: int
+    ) -> list[ev.ReplicaEffect]:
+        try:
+            block = decode_block(msg.block, self.config.max_message_bytes)
+            commit = codec.decode_commit(msg.commit)
+        except DecodeError as exc:
+            return [ev.PeerMisbehaved(peer, f"undecodable committed block: {exc}")]
+        height = block.header.height
+        if height <= self._tip.height or height >= self.height + self.config.max_catchup_batch:
+            return []
+        try:
+            verify_commit(
+                commit, self.validators, self.chain_id, block_id(block.header), self.scheme, height
+            )
+        except CommitError as exc:
+            return [ev.PeerMisbehaved(peer, f"committed block without a valid commit: {exc}")]
+        fetched = Fetched(block, msg.block, commit, peer)
+        if height > self.height:
+            self._catchup.stash(self.height, fetched)
+            return []
+        return self._commit_fetched(fetched, now_ms)
+
+    def _commit_fetched(self, fetched: Fetched, now_ms: int) -> list[ev.ReplicaEffect]:
+        reason = self._validity(fetched.block)
+        if reason is not None:  # 2f+1 signed it, yet it is invalid here: report, do not apply
+            return [ev.PeerMisbehaved(fetched.peer, f"committed block invalid here: {reason}")]
+        return self._commit(fetched.block, fetched.raw, fetched.commit, now_ms)
+
+    def _on_evidence(self, peer: bytes, msg: EvidenceMsg, now_ms: int) -> list[ev.ReplicaEffect]:
+        if self._pool.known(msg.evidence):
+            return []
+        reason = check_evidence(
+            msg.evidence,
+            chain_id=self.chain_id,
+            validators=self.validators,
+            scheme=self.scheme,
+            height=self.height + 1,
+            max_age_heights=self.config.evidence_max_age_heights,
+        )
+        if reason is not None:
+            return [ev.PeerMisbehaved(peer, reason)]
+        return [ev.EvidenceFound(msg.evidence)] if self._pool.add(msg.evidence) else []
+
+    # ------------------------------------------------------------------ transactions
+
+    def _on_client_tx(self, tx: bytes, now_ms: int) -> list[ev.ReplicaEffect]:
+        admission = self._mempool.add(tx, self.height)
+        out: list[ev.ReplicaEffect] = [ev.TxAdmitted(admission)]
+        if not admission.accepted:
+            return out
+        self._seen.check_and_add(tx_hash(tx))
+        self._tx_batch.append(tx)
+        if len(self._tx_batch) >= self.config.tx_batch_max:
+            out += self._flush_txs()
+        elif not self._tx_timer_armed:
+            self._tx_timer_armed = True
+            out.append(ev.SetTimer(now_ms + self.config.tx_flush_interval_ms, TXS_TIMER))
+        if self._waiting():
+            out += self._begin_height(now_ms)
+        return out
+
+    def _flush_txs(self) -> list[ev.ReplicaEffect]:
+        if not self._tx_batch:
+            return []
+        batch, self._tx_batch = tuple(self._tx_batch), []
+        return [ev.BroadcastPayload(encode_wire(TxsMsg(batch)))]
+
+    def _on_txs(self, txs: Sequence[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
+        """Gossiped transactions: drop known ones by hash before any signature check."""
+        for tx in txs:
+            if not self._seen.check_and_add(tx_hash(tx)):
+                self._mempool.add(tx, self.height)
+        if self._waiting() and len(self._mempool) > 0:
+            return self._begin_height(now_ms)
+        return []
