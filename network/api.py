@@ -124,12 +124,12 @@ def create_app(
         return JSONResponse(body, status_code=422)
 
     @app.get("/txs/{tx_id}", response_model=m.TxStatusResponse, responses=_ERROR_RESPONSES)
-    async def tx_status(tx_id: str) -> Any:
+    async def tx_status(tx_id: str = m.TX_ID_PATH) -> Any:
         """Pending, committed (with the block header and commit proving it final) or unknown."""
         return render.tx_status_body(node, parse_hex(tx_id, TX_ID_SIZE, "tx_id"))
 
     @app.get("/accounts/{key}", response_model=m.AccountResponse, responses=_ERROR_RESPONSES)
-    async def account(key: str) -> Any:
+    async def account(key: str = m.KEY_PATH) -> Any:
         """A participant's status and balances per currency at the latest height."""
         public_key = parse_hex(key, KEY_SIZE, "key")
         height = node.latest_height()
@@ -147,7 +147,7 @@ def create_app(
     @app.get(
         "/blocks/{height}", response_model=m.BlockJson, responses={**not_found, **_ERROR_RESPONSES}
     )
-    async def block(height: str) -> Any:
+    async def block(height: str = m.HEIGHT_PATH) -> Any:
         """The committed block at `height`, with its commit certificate."""
         return render.block_body(node, parse_height(height))
 

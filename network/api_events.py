@@ -24,6 +24,7 @@ from fastapi.responses import StreamingResponse
 from ledger.tx import TX_ID_SIZE
 from network import api_render as render
 from network.api_limits import ApiLimits
+from network.api_models import TX_ID_PATH
 from network.api_params import MAX_HEIGHT, ApiError, parse_hex
 from network.nodeview import NodeView, TxState
 
@@ -122,7 +123,8 @@ class EventStreams:
 
         @app.get("/events/txs/{tx_id}", response_class=StreamingResponse)
         async def tx_events(
-            tx_id: str, timeout_s: float = Query(default=60.0, gt=0, le=self.limits.max_stream_s)
+            tx_id: str = TX_ID_PATH,
+            timeout_s: float = Query(default=60.0, gt=0, le=self.limits.max_stream_s),
         ) -> StreamingResponse:
             """Server-sent `status` events for one tx: now, then once committed (then ends)."""
             key = parse_hex(tx_id, TX_ID_SIZE, "tx_id")

@@ -9,10 +9,18 @@ from __future__ import annotations
 
 from typing import Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+from ledger.tx import KEY_SIZE, TX_ID_SIZE
 
 MAX_TX_TEXT_CHARS = 350_000
 """A cap on the `tx` string; the body-size limit (413) normally fires first."""
+
+# Path parameters, declared once so the OpenAPI document states their exact form.
+TX_ID_PATH = Path(pattern=f"^[0-9a-fA-F]{{{2 * TX_ID_SIZE}}}$", description="tx id, hex")
+KEY_PATH = Path(pattern=f"^[0-9a-fA-F]{{{2 * KEY_SIZE}}}$", description="public key, hex")
+HEIGHT_PATH = Path(pattern="^[0-9]{1,19}$", description="a block height")
 
 
 class SubmitTxRequest(BaseModel):
