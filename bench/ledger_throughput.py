@@ -139,7 +139,7 @@ def main() -> None:
     genesis, funding, blocks = build(args.accounts, args.blocks)
     print(f"blocks of {BLOCK} transfers, {args.accounts} accounts, best of {args.blocks} blocks")
     print(f"{'Ed25519 verify (pynacl, 1 core)':48s} {verify_rate():>10,.0f} sig/s")
-    rows = [
+    rows: list[tuple[str, SignatureScheme, bool]] = [
         ("signatures checked in the block (cold)", ED25519, False),
         ("signatures verified earlier by the mempool", ED25519, True),
         ("signature checks off", AcceptAll(), False),

@@ -47,7 +47,7 @@ class ReferenceLedger:
     # ------------------------------------------------------------ kinds
 
     def run(self, kind: str, signer: bytes, a: dict[str, Any], height: int, tx_id: bytes) -> str:
-        return getattr(self, kind)(signer, height, tx_id, **a)  # type: ignore[no-any-return]
+        return getattr(self, kind)(signer, height, tx_id, **a)
 
     def add_currency(self, s: bytes, h: int, t: bytes, code: str, scale: int, issuer: bytes) -> str:
         if not self._is("GOVERNOR", s):

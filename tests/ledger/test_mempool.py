@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ledger.app import LedgerApp
 from ledger.mempool import Mempool
 from ledger.tx import Mint, RegisterParticipant, Transfer
@@ -25,8 +27,8 @@ def _setup() -> tuple[LedgerApp, TxFactory]:
     return app, make
 
 
-def _pay(make: TxFactory, amount: int, **kw: int) -> bytes:
-    return make(ALICE, Transfer(A, B, "USD", amount, ""), **kw)  # type: ignore[arg-type]
+def _pay(make: TxFactory, amount: int, **kw: Any) -> bytes:
+    return make(ALICE, Transfer(A, B, "USD", amount, ""), **kw)
 
 
 def test_admission_duplicates_and_static_refusals() -> None:

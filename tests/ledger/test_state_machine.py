@@ -359,10 +359,10 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (supply.minted, supply.redeemed, supply.pending_redemptions, supply.paused) == (
                 c["minted"], c["redeemed"], c["pending"], c["paused"],
             )  # fmt: skip
-        for role, holders in self.model.roles.items():
+        for role, members in self.model.roles.items():
             raw = state.get(layout.role_key(role))
-            got = [] if raw is None else layout.decode_keys(raw, role)
-            assert sorted(got) == sorted(holders)
+            role_keys = [] if raw is None else layout.decode_keys(raw, role)
+            assert sorted(role_keys) == sorted(members)
 
     @invariant()
     def seen_index_holds_only_the_window(self) -> None:
