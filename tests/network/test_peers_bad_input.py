@@ -15,6 +15,7 @@ from network.addresses import PeerAddress
 from network.backoff import Backoff
 from network.channel import SecureChannel
 from network.handshake import HandshakeError, perform_handshake
+from tests.network.test_handshake import RecordingStream
 from tests.network.test_peers import (
     CHAIN,
     HOST,
@@ -127,6 +128,29 @@ async def test_junk_after_the_handshake_drops_the_connection(
             logging.WARNING
         ]
         await still_serves(port, node)
+        nursery.cancel_scope.cancel()
+
+
+async def test_replayed_handshake_is_refused_by_the_manager(
+    log_network: pytest.LogCaptureFixture,
+) -> None:
+    node = make_node(0, 0, [])
+    async with trio.open_nursery() as nursery:
+        port = await start_node(nursery, node)
+        stream = await trio.open_tcp_stream(HOST, port)
+        recording = RecordingStream(stream)
+        channel = await perform_handshake(
+            recording, node_key=SIGNERS[1], chain_id=CHAIN, initiator=True, is_allowed=bool
+        )
+        await channel.send(b"original session")
+        assert await node.receive() == (KEYS[1], b"original session")
+        await channel.aclose()
+        await eventually(lambda: node.manager.connected_peers() == ())
+
+        await raw(port, bytes(recording.sent))  # hello, signature and the sealed frame again
+        await eventually(lambda: node.manager.statistics().handshake_failures == 1)
+        assert any("does not verify" in line for line in drop_lines(log_network))
+        assert node.manager.statistics().frames_in == 1  # the replayed frame was never read
         nursery.cancel_scope.cancel()
 
 
