@@ -160,6 +160,22 @@ class Net:
             self.step()
         raise AssertionError("network did not go quiet")
 
+    def deliver(self, wanted: Callable[[int, ev.Event], bool]) -> None:
+        """Deliver queued events for which `wanted(target, event)` holds, until none is left."""
+        while True:
+            found = [k for k, (t, e) in enumerate(self.queue) if wanted(t, e)]
+            if not found:
+                return
+            self.step(found[0])
+
+    def drop(self, unwanted: Callable[[int, ev.Event], bool]) -> None:
+        self.queue = [(t, e) for t, e in self.queue if not unwanted(t, e)]
+
+    def timeout(self, i: int, height: int, round: int, step: Step) -> None:
+        """Fire one timeout at core `i` now, whether or not it was scheduled."""
+        event = ev.TimeoutElapsed(height, round, step)
+        self.apply(i, self.cores[i].handle(event, self.now_ms))
+
     def fire_next_timeout(self) -> bool:
         if not self.pending_timeouts:
             return False

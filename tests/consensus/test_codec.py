@@ -131,7 +131,7 @@ V = Vote(VoteType.PREVOTE, 5, 2, None, b"\x02" * 32, b"\x03" * 64)
 
 
 def _raw(obj: object) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)  # type: ignore[no-any-return]
+    return msgpack.packb(obj, use_bin_type=True)
 
 
 MALFORMED_VOTES = {
@@ -168,7 +168,7 @@ def test_malformed_votes_are_rejected(name: str) -> None:
 
 def test_malformed_catalogue_other_values() -> None:
     good_p = codec.proposal_to_obj(P)
-    bad_proposals = [
+    bad_proposals: list[object] = [
         [*good_p[:2], 2, *good_p[3:]],  # valid_round == round
         [*good_p[:2], -2, *good_p[3:]],
         [5, 0, 0, *good_p[3:]],  # round 0 with vr 0
@@ -177,7 +177,7 @@ def test_malformed_catalogue_other_values() -> None:
         with pytest.raises(DecodeError):
             codec.decode_proposal(_raw(obj))
     key_a, key_b = b"\x01" * 32, b"\x02" * 32
-    bad_sets = [
+    bad_sets: list[object] = [
         [],
         [[key_b, 1, ""], [key_a, 1, ""]],  # unsorted
         [[key_a, 1, ""], [key_a, 1, ""]],  # duplicate
@@ -189,7 +189,7 @@ def test_malformed_catalogue_other_values() -> None:
     for obj in bad_sets:
         with pytest.raises(DecodeError):
             codec.decode_validator_set(_raw(obj))
-    bad_states = [
+    bad_states: list[object] = [
         [1, 0, 0, 0, None, -1, None, None],  # locked round without value
         [1, 0, 0, -1, b"\x01" * 32, -1, None, None],
         [1, 0, 3, -1, None, -1, None, None],  # no such step
@@ -221,4 +221,4 @@ def test_validate_validator_set_rejects_bad_sets() -> None:
     with pytest.raises(ValueError):
         codec.validate_validator_set(ValidatorSet(()))
     with pytest.raises(ValueError):
-        codec.validate_validator_set(ValidatorSet((Validator(b"\x01" * 32, True),)))  # type: ignore[arg-type]
+        codec.validate_validator_set(ValidatorSet((Validator(b"\x01" * 32, True),)))

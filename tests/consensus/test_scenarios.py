@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from consensus import events as ev
 from consensus.core import ConsensusCore
-from consensus.messages import Step, VoteType
+from consensus.messages import Proposal, Step, Vote, VoteType
 from tests.consensus.helpers import (
     Validators,
     assert_persist_before_send,
@@ -211,6 +211,7 @@ def test_proposer_without_valid_value_asks_for_one() -> None:
     assert ev.RequestProposalValue(1, 0) in run.last
     out = run.feed(ev.ProposalValueSupplied(1, 0, B))
     (p, v) = broadcasts(out)
+    assert isinstance(p, Proposal) and isinstance(v, Vote)
     assert (p.block_id, p.valid_round) == (B, -1) and (v.type, v.block_id) == (PRE, B)
 
 
