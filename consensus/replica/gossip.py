@@ -4,7 +4,9 @@ The paper assumes that a message one correct validator received reaches every co
 Over point-to-point links that takes three things, all driven from here by the replica:
 re-sending our own current-height messages to a peer that (re)connects, a periodic `StatusMsg`
 (height, round, step, last committed height, which proposal and votes we hold for our round),
-and pushing to a peer what its status shows it lacks. Everything here is bounded by the size of
+and pushing to a peer what its status shows it lacks once it has stayed at the same (height,
+round) for a status interval (earlier, the ordinary broadcasts are still in flight, and pushing
+would only duplicate them). Everything here is bounded by the size of
 the validator set or by an explicit cap, so a Byzantine peer cannot grow it without limit.
 """
 
@@ -44,8 +46,15 @@ class PeerTable:
     def is_connected(self, peer: bytes) -> bool:
         return peer in self._connected
 
-    def record_status(self, peer: bytes, status: StatusMsg) -> None:
+    def record_status(self, peer: bytes, status: StatusMsg) -> bool:
+        """Remember `status`; True if the peer was already at that (height, round) before,
+        i.e. it has been there for a status interval and may be missing messages."""
+        previous = self._status.get(peer)
         self._status[peer] = status
+        return previous is not None and (previous.height, previous.round) == (
+            status.height,
+            status.round,
+        )
 
     def status(self, peer: bytes) -> StatusMsg | None:
         return self._status.get(peer)

@@ -145,9 +145,9 @@ class Inbound(ReplicaParts):
         return [ev.SendTo(p, payload) for p in peers if self._peers.is_connected(p)]
 
     def _on_status(self, peer: bytes, status: StatusMsg, now_ms: int) -> list[ev.ReplicaEffect]:
-        self._peers.record_status(peer, status)
+        stuck = self._peers.record_status(peer, status)
         out: list[ev.ReplicaEffect] = []
-        if not self._waiting() and self._core.height == self.height:
+        if stuck and not self._waiting() and self._core.height == self.height:
             pushed = serving.push_for_status(self._core, self._peers, status, self._block_bytes)
             out += [ev.SendTo(peer, encode_wire(m)) for m in pushed]
         return out + self._request_blocks(now_ms)
