@@ -115,8 +115,10 @@ class Cluster:
                     if j != i:
                         self.deliver(i, j, e.payload)
             elif isinstance(e, ev.SetTimer):
-                timer = ev.TimerFired(e.timer)
-                self.at(max(e.deadline_ms, self.now), lambda i=i, t=timer: self.call(i, t))
+                self.at(max(e.deadline_ms, self.now), self._firing(i, ev.TimerFired(e.timer)))
+
+    def _firing(self, i: int, event: ev.ReplicaEvent) -> Callable[[], None]:
+        return lambda: self.call(i, event)
 
     def deliver(self, src: int, dst: int, payload: bytes) -> None:
         event = ev.MessageReceived(self.keys[src], payload)
