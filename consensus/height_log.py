@@ -30,6 +30,7 @@ class HeightLog:
         self.verdicts: dict[BlockId, bool] = {}
         self.requested: set[BlockId] = set()
         self.evidence: list[DuplicateVoteEvidence] = []
+        self._evidence_slots: set[tuple[bytes, int, VoteType]] = set()
 
     # -------------------------------------------------------------- votes
 
@@ -49,10 +50,18 @@ class HeightLog:
         return found is not None and found.contains(vote)
 
     def add_vote(self, vote: Vote, power: int) -> AddResult:
-        """Count an admitted vote; a conflicting one is recorded as evidence, not counted."""
+        """Count an admitted vote; a conflicting one is recorded as evidence, not counted.
+
+        Only the first conflict per (validator, round, type) becomes evidence (one proof is
+        enough, and a Byzantine signer must not grow the list without bound); later ones
+        count as duplicates."""
         result, first = self.vote_set(vote.round, vote.type).add(vote, power)
         if result is AddResult.CONFLICT:
             assert first is not None
+            slot = (vote.validator, vote.round, vote.type)
+            if slot in self._evidence_slots:
+                return AddResult.DUPLICATE
+            self._evidence_slots.add(slot)
             self.evidence.append(DuplicateVoteEvidence(first, vote))
         else:
             self.note_sender(vote.round, vote.validator, power)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import attrs
 
-from consensus.codec import DecodeError, packb, unpackb_canonical
+from consensus.codec import DecodeError, pack_values, unpackb_canonical
 from consensus.crypto import SignatureScheme, Signer
 from consensus.messages import BLOCK_ID_SIZE, Proposal, Step, Vote, VoteType
 
@@ -23,12 +23,14 @@ _VOTE_TAGS = {VoteType.PREVOTE: PREVOTE_TAG, VoteType.PRECOMMIT: PRECOMMIT_TAG}
 
 def proposal_sign_bytes(chain_id: str, p: Proposal) -> bytes:
     """What the proposer signs: tag, chain, height, round, valid round, block id, proposer."""
-    return packb([PROPOSAL_TAG, chain_id, p.height, p.round, p.valid_round, p.block_id, p.proposer])
+    return pack_values(
+        [PROPOSAL_TAG, chain_id, p.height, p.round, p.valid_round, p.block_id, p.proposer]
+    )
 
 
 def vote_sign_bytes(chain_id: str, v: Vote) -> bytes:
     """What a validator signs: type tag, chain, height, round, block id (nil), validator."""
-    return packb([_VOTE_TAGS[v.type], chain_id, v.height, v.round, v.block_id, v.validator])
+    return pack_values([_VOTE_TAGS[v.type], chain_id, v.height, v.round, v.block_id, v.validator])
 
 
 def message_step(message: Proposal | Vote) -> Step:

@@ -184,3 +184,18 @@ def test_queries_expose_the_height_for_gossip() -> None:
     assert [type(m) for m in core.own_messages()] == [Vote, Vote]
     assert core.commit_for(block("nothing")) is None
     assert core.handle(prevote(VALS, 0, 1, 0, decided), 5) == []  # after deciding: duplicates
+
+
+def test_evidence_is_bounded_to_one_per_validator_round_and_type() -> None:
+    core = VALS.core(3)
+    core.start_height(1, 0)
+    core.handle(prevote(VALS, 0, 1, 0, B), 0)
+    reports = []
+    for value in (C, None, block("D"), C):
+        out = core.handle(prevote(VALS, 0, 1, 0, value), 0)
+        reports += [e for e in out if isinstance(e, ev.ReportEvidence)]
+    assert len(reports) == 1 and len(core.evidence()) == 1
+    out = core.handle(precommit(VALS, 0, 1, 0, C), 0)
+    out += core.handle(precommit(VALS, 0, 1, 0, B), 0)
+    assert len([e for e in out if isinstance(e, ev.ReportEvidence)]) == 1  # another slot
+    core.check_invariants()
