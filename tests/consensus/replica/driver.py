@@ -174,6 +174,7 @@ class Net:
         self.cut: set[frozenset[int]] = set()  # severed links (node index pairs)
         self.signed: dict[tuple[bytes, int, int, int], bytes] = {}
         self.misbehaviour: list[ev.PeerMisbehaved] = []
+        self.tamper: Callable[[Node, Node, bytes], bytes] | None = None  # a Byzantine sender
         self.nodes: list[Node] = []
         for i, s in enumerate(self.signers):
             store = self.new_store(i)
@@ -274,6 +275,8 @@ class Net:
         self.record_signed(src, payload)
         if not self.linked(src, dst):
             return
+        if self.tamper is not None:
+            payload = self.tamper(src, dst, payload)
         incarnation = dst.incarnation
         event = ev.MessageReceived(src.key, payload)
 
