@@ -13,7 +13,7 @@ QUICK: dict[str, object] = {"validators": 4, "safety_ms": 2000}
 """Small runs for the suite: four validators, a two-second safety phase."""
 
 
-def run(seed: int, schedule: tuple[Fault, ...] | None = None, **overrides: object) -> RunResult:
+def run(seed: int, *, schedule: tuple[Fault, ...] | None = None, **overrides: object) -> RunResult:
     spec = RunSpec(seed, {**QUICK, **overrides})
     return Simulation(spec, schedule=schedule).run()
 

@@ -58,13 +58,14 @@ def test_overrides_parse_round_trip_and_bad_ones_name_the_key() -> None:
 
 
 def test_inconsistent_overrides_are_refused_with_the_key_named() -> None:
-    for overrides, key in [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"validators": 4, "byzantine": ((9, "silent"),)}, "byzantine"),
         ({"validators": 4, "powers": (1, 2)}, "powers"),
         ({"bugs": ("not_a_bug",)}, "bugs"),
         ({"loss": 2.0}, "loss"),
         ({"twins": (0,), "byzantine": ((0, "silent"),)}, "twins"),
-    ]:
+    ]
+    for overrides, key in cases:
         with pytest.raises(ConfigError, match=key):
             derive_config(1, overrides)
 

@@ -9,7 +9,7 @@ import pytest
 from sim.faults import Fault
 from sim.result import Outcome, RunSpec
 from sim.runner import Simulation
-from tests.sim.scenarios import fresh_seeds, run
+from tests.sim.scenarios import QUICK, fresh_seeds, run
 
 # Seeds that once found something or exercise a feature; a failing one is fixed, never skipped.
 REGRESSION: list[tuple[int, dict[str, object]]] = [
@@ -34,7 +34,7 @@ def _parse(overrides: dict[str, object]) -> dict[str, object]:
 
 @pytest.mark.parametrize(("seed", "overrides"), REGRESSION, ids=[str(s) for s, _ in REGRESSION])
 def test_regression_seed_passes(seed: int, overrides: dict[str, object]) -> None:
-    result = run(seed, **_parse(overrides))
+    result = Simulation(RunSpec(seed, {**QUICK, **_parse(overrides)})).run()
     assert result.outcome is Outcome.PASS, result.summary_line()
 
 
