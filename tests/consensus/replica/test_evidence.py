@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 
 from consensus.messages import Proposal, Vote, VoteType
@@ -74,10 +76,10 @@ def test_equivocating_proposer_has_its_evidence_committed_in_a_later_block() -> 
         other = sign_proposal(cheat.signer, CHAIN, Proposal(height, 0, -1, alt_id, cheat.key))
         vote = sign_vote(cheat.signer, CHAIN, Vote(VoteType.PREVOTE, height, 0, alt_id, cheat.key))
         injected.append(vote)
+        event = ev.MessageReceived(cheat.key, encode_wire(VoteMsg(vote)))
         for node in net.nodes:
             if node is not cheat:
-                event = ev.MessageReceived(cheat.key, encode_wire(VoteMsg(vote)))
-                net.at(net.now + 7, lambda node=node, event=event: net.call(node, event))
+                net.at(net.now + 7, functools.partial(net.call, node, event))
         return encode_wire(ProposalMsg(other, encode_block(alt)))
 
     net.tamper = tamper
