@@ -13,6 +13,8 @@ Termination: with no faults and every message eventually delivered, after the ch
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +26,8 @@ from tests.consensus.helpers import Net, Validators, block
 
 SETS = {4: Validators(4), 7: Validators(7)}
 EVIL = [block("evil-x"), block("evil-y")]
+SOAK = 20 if os.environ.get("DEPOSITNET_SOAK") == "1" else 1
+"""DEPOSITNET_SOAK=1 runs 20 times the examples (the long form of these slow tests)."""
 ACTIONS = ["deliver"] * 6 + ["timeout", "drop", "duplicate", "byzantine", "byzantine"]
 
 
@@ -89,11 +93,12 @@ def agreement(net: Net) -> set[bytes]:
     return decided
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, examples", [(4, 40), (7, 15)])
 def test_safety_with_byzantine_equivocators_and_a_hostile_network(n: int, examples: int) -> None:
     f = (n - 1) // 3
 
-    @settings(max_examples=examples, suppress_health_check=[HealthCheck.data_too_large])
+    @settings(max_examples=examples * SOAK, suppress_health_check=[HealthCheck.data_too_large])
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         vals = SETS[n]
@@ -112,9 +117,10 @@ def test_safety_with_byzantine_equivocators_and_a_hostile_network(n: int, exampl
     run()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, examples", [(4, 30), (7, 10)])
 def test_termination_without_faults(n: int, examples: int) -> None:
-    @settings(max_examples=examples, suppress_health_check=[HealthCheck.data_too_large])
+    @settings(max_examples=examples * SOAK, suppress_health_check=[HealthCheck.data_too_large])
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         net = Net(SETS[n], list(range(n)))
