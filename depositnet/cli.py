@@ -16,6 +16,8 @@ from depositnet import __version__
 # Modules that contribute subcommands; each defines `register(subparsers) -> None` and sets
 # `func` on the parsers it adds. Listed explicitly so the command's shape is visible here.
 SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "network.testnet_init",
+    "network.node_cli",
     "sim.cli",
     "network.tx_cli",
     "network.query_cli",

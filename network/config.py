@@ -68,6 +68,16 @@ class MempoolLimits:
 
 
 @attrs.frozen
+class BlockLimits:
+    """How big blocks may be, and whether to produce empty ones (see ReplicaConfig)."""
+
+    max_block_txs: int = 2_000
+    max_block_bytes: int = 1_000_000
+    create_empty_blocks: bool = True
+    empty_block_interval_ms: int = 30_000
+
+
+@attrs.frozen
 class NodeConfig:
     """A validated node configuration; paths are absolute."""
 
@@ -83,6 +93,7 @@ class NodeConfig:
     log_level: str = "INFO"
     timeouts: TimeoutConfig = attrs.field(factory=TimeoutConfig)
     mempool: MempoolLimits = attrs.field(factory=MempoolLimits)
+    blocks: BlockLimits = attrs.field(factory=BlockLimits)
     transport: TransportConfig = attrs.field(factory=TransportConfig)
 
 
@@ -126,6 +137,7 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
         log_level=top.choice("log_level", "INFO", LOG_LEVELS),
         timeouts=_timeouts(top.table("timeouts")),
         mempool=_mempool(top.table("mempool")),
+        blocks=_blocks(top.table("blocks")),
         transport=_transport(top.table("transport")),
     )
     top.finish()
@@ -168,6 +180,20 @@ def _mempool(table: _Table) -> MempoolLimits:
     limits = MempoolLimits(
         max_txs=table.integer("max_txs", defaults.max_txs, 1, 10_000_000),
         max_bytes=table.integer("max_bytes", defaults.max_bytes, 1024, 1 << 34),
+    )
+    table.finish()
+    return limits
+
+
+def _blocks(table: _Table) -> BlockLimits:
+    d = BlockLimits()
+    limits = BlockLimits(
+        max_block_txs=table.integer("max_block_txs", d.max_block_txs, 1, 100_000),
+        max_block_bytes=table.integer("max_block_bytes", d.max_block_bytes, 1024, 1 << 28),
+        create_empty_blocks=table.boolean("create_empty_blocks", d.create_empty_blocks),
+        empty_block_interval_ms=table.integer(
+            "empty_block_interval_ms", d.empty_block_interval_ms, 1, 3_600_000
+        ),
     )
     table.finish()
     return limits
@@ -242,6 +268,12 @@ class _Table:
             raise ConfigError(self.field(key), f"expected an integer, got {value!r}")
         if not minimum <= value <= maximum:
             raise ConfigError(self.field(key), f"{value} is outside [{minimum}, {maximum}]")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self._get(key, default)
+        if type(value) is not bool:
+            raise ConfigError(self.field(key), f"expected true or false, got {value!r}")
         return value
 
     def string(self, key: str, default: str | None) -> str:

@@ -38,6 +38,7 @@ from network.addresses import PeerAddress
 from network.api import create_app
 from network.api_limits import ApiLimits
 from network.api_server import serve_api
+from network.config import TransportConfig
 from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
 from network.peers import PeerManager
@@ -69,6 +70,41 @@ class NodeSettings:
     mempool_max_bytes: int = 8 << 20
     map_size_bytes: int = 1 << 30
     api_limits: ApiLimits = attrs.field(factory=ApiLimits)
+    transport: TransportConfig = attrs.field(factory=TransportConfig)
+    allowed_peers: tuple[bytes, ...] = ()  # non-validator keys that may connect (observers)
+    create_store: bool = False  # True only in tests: operators create it with `init node`
+
+
+class NodeStartError(Exception):
+    """The node cannot start safely from what is on disk."""
+
+
+def store_path(settings: NodeSettings) -> Path:
+    return settings.data_dir / "store"
+
+
+def init_store(settings: NodeSettings) -> None:
+    """Create a new validator's store with its first sign state (`depositnet init node`)."""
+    path = store_path(settings)
+    if path.exists():
+        raise NodeStartError(f"{path} already exists: a validator's store is never re-created")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with LmdbStore.open(path, map_size=settings.map_size_bytes) as store:
+        Replica.initialize_store(store)
+
+
+def open_store(settings: NodeSettings, *, create: bool = False) -> LmdbStore:
+    """Open the node's existing store; a missing one is an error, never silently re-created:
+    a validator restarted on an empty store could sign again what it signed before."""
+    path = store_path(settings)
+    if not path.exists():
+        if not create:
+            raise NodeStartError(
+                f"no store at {path}: for a new validator run `depositnet init node --config "
+                "FILE` once; for an existing one, restore its data directory"
+            )
+        init_store(settings)
+    return LmdbStore.open(path, map_size=settings.map_size_bytes, create=False)
 
 
 @attrs.frozen
@@ -117,12 +153,9 @@ class ValidatorNode:
         self, *, task_status: trio.TaskStatus[NodeAddresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = LmdbStore.open(settings.data_dir / "store", map_size=settings.map_size_bytes)
+        store = open_store(settings, create=settings.create_store)
         try:
             app = LedgerApp.from_store(self.genesis, store, ED25519)
-            if store.load_sign_state() is None and store.last_height() == 0:
-                Replica.initialize_store(store)
             mempool = Mempool(
                 app, max_count=settings.mempool_max_txs, max_bytes=settings.mempool_max_bytes
             )
@@ -137,6 +170,10 @@ class ValidatorNode:
             )
             self._view = LedgerNodeView(self, app, mempool, store)
             send, receive = trio.open_memory_channel[tuple[bytes, bytes]](INBOUND_QUEUE_FRAMES)
+            # Start the replica before any peer can connect: what it broadcasts now reaches
+            # nobody, and it re-sends its current-height messages to each peer that connects.
+            now_ms = self._clock_ms()
+            self._execute(self.replica.start(now_ms), now_ms)
             async with trio.open_nursery() as nursery:
                 self._peers = PeerManager(
                     node_key=self.node_key,
@@ -144,10 +181,11 @@ class ValidatorNode:
                     listen_host=settings.listen_host,
                     listen_port=settings.listen_port,
                     peers=settings.peers,
-                    is_allowed=self.validators.is_member,
+                    is_allowed=self._is_allowed,
                     inbound=send,
                     on_connect=self._on_connect,
                     on_disconnect=self._on_disconnect,
+                    **settings.transport.peer_manager_options(),
                 )
                 p2p_port = await nursery.start(self._peers.run)
                 await nursery.start(self._timers.run)
@@ -158,7 +196,6 @@ class ValidatorNode:
                     api_port = await nursery.start(
                         serve_api, api, settings.api_host, settings.api_port
                     )
-                self._execute(self.replica.start(self._clock_ms()), self._clock_ms())
                 log.info(
                     "validator started",
                     extra={"height": self.replica.height, "p2p_port": p2p_port},
@@ -230,6 +267,9 @@ class ValidatorNode:
                 "txs": len(effect.results),
             },
         )
+
+    def _is_allowed(self, key: bytes) -> bool:
+        return self.validators.is_member(key) or key in self.settings.allowed_peers
 
     def _on_timer(self, timer: ev.Timer) -> None:
         self._dispatch(ev.TimerFired(timer))
