@@ -47,7 +47,7 @@ def build_block(
     return make_block(
         chain_id=chain_id,
         height=height,
-        time_ms=max(now_ms, tip.time_ms + 1),
+        time_ms=min(max(now_ms, tip.time_ms + 1), tip.time_ms + config.max_block_time_step_ms),
         prev_block_id=tip.block_id,
         app_hash=app.app_hash,
         proposer=proposer,
@@ -81,6 +81,8 @@ def check_block(
         return "block app hash differs from the committed state"
     if header.time_ms <= tip.time_ms:
         return "block time does not increase"
+    if header.time_ms > tip.time_ms + config.max_block_time_step_ms:
+        return "block time jumps too far ahead of its predecessor"
     if not validators.is_member(header.proposer):
         return "block proposer is not a validator"
     if len(block.txs) > config.max_block_txs:

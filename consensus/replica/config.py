@@ -42,5 +42,9 @@ class ReplicaConfig:
     max_catchup_batch: int = attrs.field(default=16, validator=_positive)
     """Blocks a peer returns for one GetBlocks request (each with its commit)."""
     fetch_retry_ms: int = attrs.field(default=300, validator=_positive)
+    max_block_time_step_ms: int = attrs.field(default=3_600_000, validator=_positive)
+    """A block's time may exceed its predecessor's by at most this much (so a Byzantine
+    proposer cannot push the chain's clock to the end of time); after a longer halt, chain
+    time catches up over several blocks."""
     bugs: frozenset[str] = frozenset()
     """Planted consensus-core bugs (`consensus.core.KNOWN_BUGS`), for the simulator only."""

@@ -74,6 +74,7 @@ def test_validity_depends_on_the_block_and_the_committed_chain() -> None:
         "extend": next_block(net, prev_block_id=b"\x01" * 32),
         "app hash": next_block(net, app_hash=b"\x02" * 32),
         "time": next_block(net, time_ms=r.tip.time_ms),
+        "time jump": next_block(net, time_ms=r.tip.time_ms + r.config.max_block_time_step_ms + 1),
         "proposer": next_block(net, proposer=b"\x03" * 32),
         "last commit": next_block(net, last_commit=weak),
         "evidence": next_block(net, evidence=(DuplicateVoteEvidence(ev_votes[0], forged),)),
