@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from consensus.replica import events as ev
-
 from tests.consensus.replica.driver import Net
 
 
