@@ -18,6 +18,7 @@ from depositnet import __version__
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "network.testnet_init",
     "network.node_cli",
+    "network.testnet",
     "sim.cli",
     "network.tx_cli",
     "network.query_cli",

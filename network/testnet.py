@@ -1,0 +1,264 @@
+"""`depositnet testnet`: a local network doing real transfers, watched live, checked at the end.
+
+It writes a testnet to a temporary directory, starts the validators as separate processes,
+onboards demo participants and mints to them (waiting for verified finality), then streams
+signed transfers into random validators at `--rate` per second for `--duration` seconds. A
+status line shows the height, committed transfers per second and finality latency. At the end
+it checks that every validator holds the same block at the last common height: each header
+holds the previous block's id and app hash, so one equal block id means equal chains and equal
+app hashes below it. Ctrl-C stops the load and the validators cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import trio
+
+from consensus.crypto import Ed25519Signer
+from depositnet.cli import CommandError
+from ledger.signing import make_tx
+from ledger.tx import Body, Mint, RegisterParticipant, Transfer
+from network.client import ClientError, DepositClient, percentile
+from network.localnet import LocalNetwork, LocalNetworkError
+from network.testnet_init import TestnetLayout
+
+ONBOARD_AMOUNT = 100_000_000_00  # minor units minted per participant and currency: 100 million
+KYC_EXPIRY_HEIGHT = 10**9
+FOLLOW_POLL_S = 0.05
+
+
+@attrs.define
+class LoadStats:
+    """What the load generator saw; latencies in seconds from submit to commit."""
+
+    submitted: int = 0
+    rejected: dict[str, int] = attrs.Factory(dict)
+    committed: int = 0
+    latencies_s: list[float] = attrs.Factory(list)
+    commit_times: list[float] = attrs.Factory(list)
+    pending: dict[str, float] = attrs.Factory(dict)  # tx_id hex -> submit time
+    height: int = 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    testnet = subparsers.add_parser(
+        "testnet", help="run a local network of validators doing real transfers"
+    )
+    testnet.add_argument("--validators", type=int, default=4, metavar="N")
+    testnet.add_argument("--duration", type=float, default=30.0, metavar="S")
+    testnet.add_argument("--rate", type=float, default=200.0, help="transfers offered per second")
+    testnet.add_argument("--dir", metavar="DIR", help="keep the network here (default: temp)")
+    testnet.add_argument("--seed", type=int, default=None, help="seed of the transfer choice")
+    testnet.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 1 <= args.validators <= 16:
+        raise CommandError(f"--validators: expected 1..16, got {args.validators}")
+    if args.duration <= 0 or args.rate <= 0:
+        raise CommandError("--duration and --rate must be positive")
+    with tempfile.TemporaryDirectory(prefix="depositnet-testnet-") as temporary:
+        directory = Path(args.dir) if args.dir else Path(temporary) / "net"
+        try:
+            network = LocalNetwork(directory, validators=args.validators)
+        except OSError as exc:
+            raise CommandError(f"cannot write the testnet: {exc}") from None
+        print(f"starting {args.validators} validators in {directory} ...", flush=True)
+        with network:
+            try:
+                network.start_all()
+            except LocalNetworkError as exc:
+                raise CommandError(str(exc)) from None
+            try:
+                return trio.run(_drive, network, args)
+            except KeyboardInterrupt:
+                print("\ninterrupted: stopping the validators", flush=True)
+                return 130
+
+
+async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
+    layout = network.layout
+    rng = random.Random(args.seed)
+    clients = [DepositClient([url], layout.genesis, timeout_s=10.0) for url in network.api_urls]
+    everyone = DepositClient(list(network.api_urls), layout.genesis, timeout_s=10.0)
+    try:
+        await _onboard(everyone, layout.roles, layout.participants)
+        stats = LoadStats()
+        stats.height = await everyone.latest_height()
+        start = time.monotonic()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_follow_blocks, clients[0], stats)
+            nursery.start_soon(_show_status, stats, start)
+            await _offer_load(clients, layout.genesis.chain_id, layout, stats, args, rng)
+            with trio.move_on_after(10):
+                while stats.pending:
+                    await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+        elapsed = time.monotonic() - start
+        agreement = await _check_agreement(clients)
+    except ClientError as exc:
+        raise CommandError(f"the network did not answer as expected: {exc}") from None
+    finally:
+        for client in [*clients, everyone]:
+            await client.aclose()
+    _print_summary(stats, elapsed, args, agreement)
+    return 0 if agreement.startswith("ok") else 1
+
+
+async def _onboard(
+    client: DepositClient,
+    roles: dict[str, Ed25519Signer],
+    participants: dict[str, Ed25519Signer],
+) -> None:
+    """Register every demo participant and mint USD and EUR to each; wait for finality."""
+    bodies: list[tuple[Ed25519Signer, Body]] = []
+    for name, key in participants.items():
+        bodies.append(
+            (roles["compliance"], RegisterParticipant(key.public_key, name, KYC_EXPIRY_HEIGHT))
+        )
+    for name, key in participants.items():
+        for code in ("USD", "EUR"):
+            mint = Mint(key.public_key, code, ONBOARD_AMOUNT, f"deposit-{name}-{code}")
+            bodies.append((roles[f"issuer-{code.lower()}"], mint))
+    registrations = len(participants)
+    for phase in (bodies[:registrations], bodies[registrations:]):
+        tx_ids = []
+        for signer, body in phase:
+            tx_id, verdict = await client.send(signer, body)
+            if not verdict.accepted:
+                raise CommandError(f"onboarding {type(body).__name__} refused: {verdict.code}")
+            tx_ids.append(tx_id)
+        for tx_id in tx_ids:
+            proof = await client.wait_final(tx_id, timeout_s=30)
+            if proof.code != "OK":
+                raise CommandError(f"onboarding transaction failed with {proof.code}")
+    print(
+        f"onboarded {len(participants)} participants and minted "
+        f"{ONBOARD_AMOUNT // 100:,} USD and EUR to each (finality verified against genesis)",
+        flush=True,
+    )
+
+
+async def _offer_load(
+    clients: Sequence[DepositClient],
+    chain_id: str,
+    layout: TestnetLayout,
+    stats: LoadStats,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> None:
+    """Sign and submit transfers at `args.rate` per second to random validators."""
+    participants = list(layout.participants.values())
+    window = clients[0].genesis.limits.max_validity_window
+    deadline = time.monotonic() + args.duration
+    interval = 1.0 / args.rate
+    next_send = time.monotonic()
+    async with trio.open_nursery() as nursery:
+        while time.monotonic() < deadline:
+            sender, recipient = rng.sample(participants, 2)
+            body = Transfer(
+                sender.public_key,
+                recipient.public_key,
+                rng.choice(("USD", "EUR")),
+                rng.randint(1, 10_000),
+            )
+            tx_id = rng.randbytes(16)
+            tx = make_tx(
+                sender, chain_id, body, tx_id=tx_id, valid_until_height=stats.height + window // 2
+            )
+            nursery.start_soon(_submit, rng.choice(clients), tx_id, tx, stats)
+            next_send += interval
+            await trio.sleep(max(0.0, next_send - time.monotonic()))
+
+
+async def _submit(client: DepositClient, tx_id: bytes, tx: bytes, stats: LoadStats) -> None:
+    stats.pending[tx_id.hex()] = time.monotonic()
+    stats.submitted += 1
+    try:
+        verdict = await client.submit(tx)
+    except ClientError as exc:
+        verdict_code = f"UNREACHABLE ({type(exc).__name__})"
+    else:
+        if verdict.accepted:
+            return
+        verdict_code = verdict.code
+    stats.pending.pop(tx_id.hex(), None)
+    stats.rejected[verdict_code] = stats.rejected.get(verdict_code, 0) + 1
+
+
+async def _follow_blocks(client: DepositClient, stats: LoadStats) -> None:
+    """Read every new block from one validator and time the transfers it commits."""
+    while True:
+        latest = await client.latest_height()
+        while stats.height < latest:
+            block = await client.block(stats.height + 1)
+            now = time.monotonic()
+            for tx in block.get("txs", []):
+                submitted = stats.pending.pop(str(tx.get("tx_id")), None)
+                if submitted is not None:
+                    stats.committed += 1
+                    stats.latencies_s.append(now - submitted)
+                    stats.commit_times.append(now)
+            stats.height += 1
+        await trio.sleep(FOLLOW_POLL_S)
+
+
+async def _show_status(stats: LoadStats, start: float) -> None:
+    tty = sys.stdout.isatty()
+    while True:
+        await trio.sleep(1.0)
+        now = time.monotonic()
+        recent = sum(1 for t in stats.commit_times[-20_000:] if t > now - 5)
+        rate = recent / min(5.0, now - start)
+        tail = stats.latencies_s[-2_000:]
+        p50 = percentile(tail, 0.5) * 1000 if tail else 0.0
+        p99 = percentile(tail, 0.99) * 1000 if tail else 0.0
+        line = (
+            f"height {stats.height:>6} | committed {rate:7.1f} transfers/s | "
+            f"finality p50 {p50:6.0f} ms p99 {p99:6.0f} ms | in flight {len(stats.pending):>5}"
+        )
+        print(f"\r{line}" if tty else line, end="" if tty else "\n", flush=True)
+
+
+async def _check_agreement(clients: Sequence[DepositClient]) -> str:
+    heights = [await client.latest_height() for client in clients]
+    common = min(heights)
+    if common == 0:
+        return "no block committed"
+    ids = {(await client.block(common))["block_id"] for client in clients}
+    if len(ids) != 1:
+        return f"DISAGREEMENT at height {common}: {sorted(ids)}"
+    block_id = ids.pop()
+    return (
+        f"ok: all {len(clients)} validators hold block {common} = {block_id[:16]}... "
+        f"(hash-chained, so blocks 1..{common} and their app hashes are identical)"
+    )
+
+
+def _print_summary(
+    stats: LoadStats, elapsed: float, args: argparse.Namespace, agreement: str
+) -> None:
+    lat = stats.latencies_s
+    print()
+    print(f"depositnet testnet: {args.validators} validators, {args.duration:g} s of transfers")
+    print(f"  transfers submitted   {stats.submitted}")
+    rejected = ", ".join(f"{code} {n}" for code, n in sorted(stats.rejected.items())) or "none"
+    print(f"  rejected at submit    {rejected}")
+    print(f"  transfers committed   {stats.committed}  ({stats.committed / elapsed:.1f} per s)")
+    if lat:
+        print(
+            "  finality latency      "
+            f"p50 {percentile(lat, 0.5) * 1000:.0f} ms  p99 {percentile(lat, 0.99) * 1000:.0f} ms  "
+            f"max {max(lat) * 1000:.0f} ms"
+        )
+    print(f"  never seen committed  {len(stats.pending)}")
+    print(f"  heights               {stats.height}")
+    print(f"  agreement             {agreement}")
