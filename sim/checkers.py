@@ -7,7 +7,8 @@ Checked at every event that could break them, failing fast with a `Violation`:
   more than 2/3 of the power, each validly signed (counted here, not by the replica);
 - equal app hashes at equal heights (deterministic execution);
 - no correct validator signs two different messages for one (height, round, step), proposes
-  out of turn, or prevotes against its lock without a polka (lock discipline, "no amnesia");
+  out of turn or anything but its validValue, or prevotes against its lock without a polka
+  (lock discipline, "no amnesia");
 - a correct validator's signature leaves only after its sign state covering it is persisted.
 When the faulty validators hold 1/3 of the power or more, a fork is an expected outcome: it is
 recorded for the accountability checker instead of failing the run.
@@ -16,7 +17,7 @@ recorded for the accountability checker instead of failing the run.
 from __future__ import annotations
 
 from consensus.codec import DecodeError, decode_commit, decode_sign_state
-from consensus.messages import Proposal, Step, ValidatorSet, Vote, VoteType
+from consensus.messages import Proposal, SignState, Step, ValidatorSet, Vote, VoteType
 from consensus.proposer import proposer
 from consensus.replica.events import CommitBlock
 from sim.result import Outcome
@@ -52,6 +53,7 @@ class SafetyChecker:
         self.last_height: dict[int, int] = {}
         self.signed: dict[tuple[bytes, int, int, Step], Proposal | Vote] = {}
         self.persisted: dict[int, tuple[int, int, int]] = {}
+        self.states: dict[int, SignState] = {}
         self.commits_checked = 0
 
     def _name(self, key: bytes) -> str:
@@ -130,6 +132,7 @@ class SafetyChecker:
             state = decode_sign_state(data)
         except DecodeError as exc:
             raise Violation(Outcome.SAFETY, f"instance {instance} persisted junk: {exc}") from None
+        self.states[instance] = state
         if state.last_signed is not None:
             signed = state.last_signed
             self.persisted[instance] = (signed.height, signed.round, int(signed.step))
@@ -145,6 +148,7 @@ class SafetyChecker:
                 f"round {message.round} before persisting a sign state covering it",
             )
         slot = (key, message.height, message.round, step)
+        first = slot not in self.signed
         before = self.signed.setdefault(slot, message)
         if _content(before) != _content(message):
             raise Violation(
@@ -160,8 +164,27 @@ class SafetyChecker:
                     f"{self._name(key)} proposed at height {message.height} round "
                     f"{message.round} out of turn",
                 )
+            if first:
+                self._check_valid_value(instance, key, message)
         elif message.type is VoteType.PREVOTE and message.block_id is not None:
             self._check_lock(key, message)
+
+    def _check_valid_value(self, instance: int, key: bytes, proposal: Proposal) -> None:
+        """Lines 15-19: a proposer with a validValue proposes it, with vr = validRound (its
+        persisted state, written just before the proposal, says what they are)."""
+        state = self.states.get(instance)
+        if state is None or state.height != proposal.height:
+            return
+        expected = (state.valid_value, state.valid_round) if state.valid_value else (None, -1)
+        if expected[0] is None and proposal.valid_round == -1:
+            return
+        if (proposal.block_id, proposal.valid_round) != expected:
+            raise Violation(
+                Outcome.SAFETY,
+                f"{self._name(key)} proposed {proposal.block_id[:4].hex()} with valid round "
+                f"{proposal.valid_round} at height {proposal.height} round {proposal.round}, "
+                f"but its validValue is {_short(expected[0])} from round {expected[1]}",
+            )
 
     def _check_lock(self, key: bytes, prevote: Vote) -> None:
         h, r2, value = prevote.height, prevote.round, prevote.block_id
@@ -178,6 +201,10 @@ class SafetyChecker:
                         f"{locked[:4].hex()} at height {h} round {r1}, then prevoted "
                         f"{value[:4].hex()} at round {r2} with no polka for it since",
                     )
+
+
+def _short(block_id: bytes | None) -> str:
+    return "nil" if block_id is None else block_id[:4].hex()
 
 
 def _content(message: Proposal | Vote) -> tuple[object, ...]:
