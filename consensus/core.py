@@ -7,9 +7,9 @@ One `ConsensusCore` runs one validator's view of one height at a time. Its state
 plus the message log of the height (`HeightLog`) and the double-sign guard (`SignGuard`).
 
 Input arrives through `handle(event, now_ms)`; the reply is the list of effects a driver must
-execute in order. Dispatch is a (step, input kind) table, `_DISPATCH`. Each entry either ignores
-the input (a stale timeout, a late proposal value) or admits it: messages are checked for shape,
-height, membership/proposer and signature (once, here) and stored. Rejected input yields
+execute in order. Dispatch is a (step, input kind) table, `consensus.dispatch.DISPATCH`. Each entry
+either ignores the input (a stale timeout, a late proposal value) or admits it: messages are checked
+for shape, height, membership/proposer and signature (once, here) and stored. Rejected input yields
 `InputRejected` and leaves state unchanged.
 
 After anything is admitted, `_progress()` evaluates the paper's upon-rules to a fixed point (as
@@ -18,10 +18,10 @@ received something, round skip (55), then the rules of the current round (22/28,
 47). Each firing changes state, so the loop ends. Rules that need valid(v) wait for a
 `ValidityVerdict`; the core asks once per block id with `RequestValidity`.
 
-Own messages: everything signed goes through `_sign()`, which consults the guard, emits
-`PersistSignState` (carrying the new state) and then `Broadcast`, and feeds the message back into
-the log, exactly as if it had arrived from the network. Steps change *before* signing, so the
-persisted state is always the state after the signature.
+Own messages: everything signed goes through `Outbox._sign()` (consensus/outbox.py), which consults
+the guard, emits `PersistSignState` (carrying the new state) and then `Broadcast`, and feeds the
+message back into the log, exactly as if it had arrived from the network. Steps change *before*
+signing, so the persisted state is always the state after the signature.
 
 Deviation from the letter of the paper, for an asynchronous driver: a proposer still waiting for
 its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
@@ -30,14 +30,11 @@ everyone else, so a slow or silent driver costs a round, not liveness.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import attrs
-
 from consensus import events as ev
-from consensus.admission import hrs_problem, is_block_id, proposal_problem, vote_problem
+from consensus.admission import is_block_id
 from consensus.codec import validate_validator_set
 from consensus.crypto import ED25519, SignatureScheme, Signer
+from consensus.dispatch import DISPATCH, INPUT_KINDS, kind_of
 from consensus.events import Effect, Event
 from consensus.guard import SignGuard
 from consensus.height_log import HeightLog
@@ -54,16 +51,10 @@ from consensus.messages import (
 )
 from consensus.proposer import proposer
 from consensus.rules import Rules
-from consensus.signing import (
-    message_step,
-    proposal_from_sign_bytes,
-    proposal_sign_bytes,
-    verify_proposal,
-    verify_vote,
-    vote_sign_bytes,
-)
+from consensus.signing import verify_proposal, verify_vote
 from consensus.timeouts import TimeoutConfig
-from consensus.votes import AddResult
+
+__all__ = ["DEFAULT_TIMEOUTS", "INPUT_KINDS", "KNOWN_BUGS", "ConsensusCore"]
 
 DEFAULT_TIMEOUTS = TimeoutConfig()
 
@@ -152,19 +143,6 @@ class ConsensusCore(Rules):
     def decided(self) -> BlockId | None:
         return self._decided
 
-    @property
-    def sign_state(self) -> SignState:
-        return SignState(
-            height=self._height,
-            round=self._round,
-            step=self._step,
-            locked_round=self._locked_round,
-            locked_value=self._locked_value,
-            valid_round=self._valid_round,
-            valid_value=self._valid_value,
-            last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
-        )
-
     # ------------------------------------------------------------ entry points
 
     def start_height(self, height: int, now_ms: int) -> list[Effect]:
@@ -199,11 +177,11 @@ class ConsensusCore(Rules):
             return [ev.InputRejected("now_ms must be a non-negative int")]
         if not self._started:
             return [ev.InputRejected("start_height() has not been called")]
-        kind, problem = _kind_of(event)
+        kind, problem = kind_of(event)
         if problem is not None:
             return [ev.InputRejected(problem)]
         self._begin(now_ms)
-        _DISPATCH[(self._step, kind)](self, event)
+        getattr(self, DISPATCH[self._step, kind])(event)
         return self._finish()
 
     def _begin(self, now_ms: int) -> None:
@@ -239,14 +217,6 @@ class ConsensusCore(Rules):
         self._progress()
         return None
 
-    def _store_proposal(self, p: Proposal) -> None:
-        self._log.proposals[p.round] = p
-        self._log.note_sender(p.round, p.proposer, self.validators.power_of(p.proposer))
-        self._dirty.add(p.round)
-        if p.block_id not in self._log.verdicts and p.block_id not in self._log.requested:
-            self._log.requested.add(p.block_id)
-            self._out.append(ev.RequestValidity(self._height, p.block_id))
-
     def _on_vote(self, event: ev.VoteReceived) -> None:
         """Admit a vote (for lines 28, 34, 36, 44, 47, 49, 55); equivocation becomes evidence."""
         v = event.vote
@@ -264,13 +234,6 @@ class ConsensusCore(Rules):
         self._add_vote(v, power)
         self._progress()
         return None
-
-    def _add_vote(self, v: Vote, power: int) -> None:
-        result = self._log.add_vote(v, power)
-        if result is AddResult.CONFLICT:
-            self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
-        elif result is AddResult.ADDED or "double_count_vote" in self.bugs:
-            self._dirty.add(v.round)
 
     def _on_timeout_propose(self, event: ev.TimeoutElapsed) -> None:
         """Lines 57-60: no acceptable proposal in time, prevote nil."""
@@ -327,59 +290,6 @@ class ConsensusCore(Rules):
     def _ignore(self, event: Event) -> None:
         """A stale timeout or a late proposal value: nothing to do (not an error)."""
 
-    # ------------------------------------------------------------ signing (the only way out)
-
-    def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:
-        """Sign `message` through the guard; emit persist-then-broadcast; log it as received."""
-        if self._guard is None or self._me is None:
-            return None
-        if isinstance(message, Proposal):
-            message = attrs.evolve(message, proposer=self._me, signature=b"")
-            sign_bytes = proposal_sign_bytes(self.chain_id, message)
-        else:
-            message = attrs.evolve(message, validator=self._me, signature=b"")
-            sign_bytes = vote_sign_bytes(self.chain_id, message)
-        step = message_step(message)
-        signature = self._guard.sign(message.height, message.round, step, sign_bytes)
-        if signature is None:
-            return None
-        signed = attrs.evolve(message, signature=signature)
-        persist, send = ev.PersistSignState(self.sign_state), ev.Broadcast(signed)
-        if "send_before_persist" in self.bugs:
-            self._out += [send, persist]
-        else:
-            self._out += [persist, send]
-        self._own.append(signed)
-        if isinstance(signed, Proposal):
-            self._store_proposal(signed)
-        else:
-            self._add_vote(signed, self.validators.power_of(self._me))
-        return signed
-
-    def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
-        self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
-
-    def _propose(self, block_id: BlockId, valid_round: int) -> None:
-        self._sign(Proposal(self._height, self._round, valid_round, block_id, b""))
-
-    def _restored_proposal(self) -> Proposal | None:
-        """Our own proposal for the current round, if the persisted guard says we signed one."""
-        last = self.sign_state.last_signed
-        if last is None or (last.height, last.round, last.step) != (
-            self._height,
-            self._round,
-            Step.PROPOSE,
-        ):
-            return None
-        try:
-            return proposal_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
-        except ValueError:
-            return None
-
-    def _schedule(self, step: Step) -> None:
-        deadline_ms = self._now_ms + self.timeouts.duration_ms(step, self._round)
-        self._out.append(ev.ScheduleTimeout(deadline_ms, self._height, self._round, step))
-
     # ------------------------------------------------------------ read-only queries
 
     def proposal(self, round: int) -> Proposal | None:
@@ -404,52 +314,3 @@ class ConsensusCore(Rules):
 
     def evidence(self) -> tuple[DuplicateVoteEvidence, ...]:
         return tuple(self._log.evidence)
-
-
-def _kind_of(event: object) -> tuple[str, str | None]:
-    """The dispatch kind of an event, or a reason it is malformed."""
-    if isinstance(event, ev.ProposalReceived):
-        return "proposal", proposal_problem(event.proposal)
-    if isinstance(event, ev.VoteReceived):
-        return "vote", vote_problem(event.vote)
-    if isinstance(event, ev.TimeoutElapsed):
-        problem = hrs_problem(event.height, event.round, event.step)
-        return ("timeout", problem) if problem else (f"timeout_{event.step.name.lower()}", None)
-    if isinstance(event, ev.ProposalValueSupplied):
-        return "value", None
-    if isinstance(event, ev.ValidityVerdict):
-        return "verdict", None
-    return "", f"unknown event type {type(event).__name__}"
-
-
-Handler = Callable[[ConsensusCore, Event], None]
-INPUT_KINDS = (
-    "proposal",
-    "vote",
-    "timeout_propose",
-    "timeout_prevote",
-    "timeout_precommit",
-    "value",
-    "verdict",
-)
-
-
-def _build_dispatch() -> dict[tuple[Step, str], Handler]:
-    """The (step, input kind) table; timeouts and values only act in their own step."""
-    C = ConsensusCore
-    table: dict[tuple[Step, str], Handler] = {}
-    for step in Step:
-        table[step, "proposal"] = C._on_proposal  # type: ignore[assignment]
-        table[step, "vote"] = C._on_vote  # type: ignore[assignment]
-        table[step, "timeout_precommit"] = C._on_timeout_precommit  # type: ignore[assignment]
-        table[step, "verdict"] = C._on_verdict  # type: ignore[assignment]
-        table[step, "timeout_propose"] = C._ignore
-        table[step, "timeout_prevote"] = C._ignore
-        table[step, "value"] = C._ignore
-    table[Step.PROPOSE, "timeout_propose"] = C._on_timeout_propose  # type: ignore[assignment]
-    table[Step.PREVOTE, "timeout_prevote"] = C._on_timeout_prevote  # type: ignore[assignment]
-    table[Step.PROPOSE, "value"] = C._on_value  # type: ignore[assignment]
-    return table
-
-
-_DISPATCH = _build_dispatch()

@@ -1,66 +1,23 @@
 """The upon-rules of Algorithm 1 and StartRound, each citing the paper lines it implements.
 
-`Rules` is the half of `ConsensusCore` that decides *what to do*; `core.py` holds admission,
-dispatch, signing and queries. `_progress()` runs the rules to a fixed point after every admitted
-input. Every rule that fires changes the state (a step, a round, a decision, or a once-per-round
-flag), so the loop terminates. `check_invariants()` states what must hold between calls.
+`Rules` is the layer of `ConsensusCore` that decides *what to do*; `outbox.py` signs, sends and
+logs, and `core.py` admits input, dispatches it and answers queries. `_progress()` runs the rules to
+a fixed point after every admitted input. Every rule that fires changes the state (a step, a round,
+a decision, or a once-per-round flag), so the loop terminates. `check_invariants()` states what must
+hold between calls.
 """
 
 from __future__ import annotations
 
 from consensus import events as ev
-from consensus.events import Effect
-from consensus.guard import SignGuard
-from consensus.height_log import HeightLog
-from consensus.messages import (
-    BlockId,
-    Commit,
-    Proposal,
-    SignState,
-    Step,
-    ValidatorSet,
-    Vote,
-    VoteType,
-)
+from consensus.messages import BlockId, Commit, Proposal, Step, VoteType
+from consensus.outbox import Outbox
 from consensus.proposer import proposer
-from consensus.timeouts import TimeoutConfig
 from consensus.votes import more_than_one_third
 
 
-class Rules:
-    """State and upon-rules of one height (mixed into ConsensusCore)."""
-
-    validators: ValidatorSet
-    timeouts: TimeoutConfig
-    bugs: frozenset[str]
-    _me: bytes | None
-    _guard: SignGuard | None
-    _height: int
-    _round: int
-    _step: Step
-    _locked_round: int
-    _locked_value: BlockId | None
-    _valid_round: int
-    _valid_value: BlockId | None
-    _log: HeightLog
-    _decided: BlockId | None
-    _decide_count: int
-    _own: list[Proposal | Vote]
-    _awaiting_value: bool
-    _dirty: set[int]
-    _fired: set[tuple[int, int]]
-    _out: list[Effect]
-
-    # provided by ConsensusCore
-    @property
-    def sign_state(self) -> SignState:
-        raise NotImplementedError  # ConsensusCore defines it
-
-    def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None: ...
-    def _propose(self, block_id: BlockId, valid_round: int) -> None: ...
-    def _restored_proposal(self) -> Proposal | None: ...
-    def _schedule(self, step: Step) -> None: ...
-    def _store_proposal(self, p: Proposal) -> None: ...
+class Rules(Outbox):
+    """Upon-rules of one height (the middle layer of ConsensusCore)."""
 
     # ------------------------------------------------------------ StartRound
 

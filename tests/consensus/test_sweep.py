@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from consensus import events as ev
-from consensus.core import _DISPATCH, INPUT_KINDS, ConsensusCore
+from consensus.core import ConsensusCore
+from consensus.dispatch import DISPATCH, INPUT_KINDS
 from consensus.messages import Step, Vote, VoteType
 from tests.consensus.helpers import VALIDATORS_4 as VALS
 from tests.consensus.helpers import assert_persist_before_send, block
@@ -72,7 +73,8 @@ def inputs(kind: str) -> list[object]:
 
 
 def test_dispatch_table_covers_every_pair() -> None:
-    assert set(_DISPATCH) == {(s, k) for s in Step for k in INPUT_KINDS}
+    assert set(DISPATCH) == {(s, k) for s in Step for k in INPUT_KINDS}
+    assert all(callable(getattr(ConsensusCore, name)) for name in DISPATCH.values())
 
 
 @pytest.mark.parametrize("step", list(Step))

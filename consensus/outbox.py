@@ -1,0 +1,140 @@
+"""How the core speaks and remembers: signing through the guard, persist-then-broadcast, and
+feeding every message (our own included) into the height's log.
+
+`Outbox` is the base of `Rules` and `ConsensusCore`: it owns the state fields they share and the
+only path by which a signature leaves the core. Effects collect in `_out` during one call.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from consensus import events as ev
+from consensus.events import Effect
+from consensus.guard import SignGuard
+from consensus.height_log import HeightLog
+from consensus.messages import (
+    BlockId,
+    Proposal,
+    SignedRecord,
+    SignState,
+    Step,
+    ValidatorSet,
+    Vote,
+    VoteType,
+)
+from consensus.signing import (
+    message_step,
+    proposal_from_sign_bytes,
+    proposal_sign_bytes,
+    vote_sign_bytes,
+)
+from consensus.timeouts import TimeoutConfig
+from consensus.votes import AddResult
+
+
+class Outbox:
+    """State shared by the core's layers, and the helpers that emit effects."""
+
+    chain_id: str
+    validators: ValidatorSet
+    timeouts: TimeoutConfig
+    bugs: frozenset[str]
+    _me: bytes | None
+    _guard: SignGuard | None
+    _last_signed_at_start: SignedRecord | None
+    _now_ms: int
+    _height: int
+    _round: int
+    _step: Step
+    _locked_round: int
+    _locked_value: BlockId | None
+    _valid_round: int
+    _valid_value: BlockId | None
+    _log: HeightLog
+    _decided: BlockId | None
+    _decide_count: int
+    _own: list[Proposal | Vote]
+    _awaiting_value: bool
+    _dirty: set[int]
+    _fired: set[tuple[int, int]]
+    _out: list[Effect]
+
+    @property
+    def sign_state(self) -> SignState:
+        return SignState(
+            height=self._height,
+            round=self._round,
+            step=self._step,
+            locked_round=self._locked_round,
+            locked_value=self._locked_value,
+            valid_round=self._valid_round,
+            valid_value=self._valid_value,
+            last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
+        )
+
+    def _store_proposal(self, p: Proposal) -> None:
+        self._log.proposals[p.round] = p
+        self._log.note_sender(p.round, p.proposer, self.validators.power_of(p.proposer))
+        self._dirty.add(p.round)
+        if p.block_id not in self._log.verdicts and p.block_id not in self._log.requested:
+            self._log.requested.add(p.block_id)
+            self._out.append(ev.RequestValidity(self._height, p.block_id))
+
+    def _add_vote(self, v: Vote, power: int) -> None:
+        result = self._log.add_vote(v, power)
+        if result is AddResult.CONFLICT:
+            self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
+        elif result is AddResult.ADDED or "double_count_vote" in self.bugs:
+            self._dirty.add(v.round)
+
+    def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:
+        """Sign `message` through the guard; emit persist-then-broadcast; log it as received."""
+        if self._guard is None or self._me is None:
+            return None
+        if isinstance(message, Proposal):
+            message = attrs.evolve(message, proposer=self._me, signature=b"")
+            sign_bytes = proposal_sign_bytes(self.chain_id, message)
+        else:
+            message = attrs.evolve(message, validator=self._me, signature=b"")
+            sign_bytes = vote_sign_bytes(self.chain_id, message)
+        step = message_step(message)
+        signature = self._guard.sign(message.height, message.round, step, sign_bytes)
+        if signature is None:
+            return None
+        signed = attrs.evolve(message, signature=signature)
+        persist, send = ev.PersistSignState(self.sign_state), ev.Broadcast(signed)
+        if "send_before_persist" in self.bugs:
+            self._out += [send, persist]
+        else:
+            self._out += [persist, send]
+        self._own.append(signed)
+        if isinstance(signed, Proposal):
+            self._store_proposal(signed)
+        else:
+            self._add_vote(signed, self.validators.power_of(self._me))
+        return signed
+
+    def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
+        self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
+
+    def _propose(self, block_id: BlockId, valid_round: int) -> None:
+        self._sign(Proposal(self._height, self._round, valid_round, block_id, b""))
+
+    def _restored_proposal(self) -> Proposal | None:
+        """Our own proposal for the current round, if the persisted guard says we signed one."""
+        last = self.sign_state.last_signed
+        if last is None or (last.height, last.round, last.step) != (
+            self._height,
+            self._round,
+            Step.PROPOSE,
+        ):
+            return None
+        try:
+            return proposal_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
+        except ValueError:
+            return None
+
+    def _schedule(self, step: Step) -> None:
+        deadline_ms = self._now_ms + self.timeouts.duration_ms(step, self._round)
+        self._out.append(ev.ScheduleTimeout(deadline_ms, self._height, self._round, step))
