@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from consensus.replica.events import Timer
+from consensus.replica.events import ConsensusTimer, ReplicaTimer, Timer
 from sim.faults import Fault
 
 
@@ -45,3 +45,11 @@ class Heal:
 
 
 Item = Arrival | Alarm | Edge | Submit | Heal
+
+
+def timer_name(timer: object) -> str:
+    if isinstance(timer, ConsensusTimer):
+        return f"{timer.step.name.lower()} h={timer.height} r={timer.round}"
+    if isinstance(timer, ReplicaTimer):
+        return timer.name
+    return repr(timer)

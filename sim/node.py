@@ -18,8 +18,10 @@ from consensus.codec import decode_sign_state, encode_sign_state
 from consensus.crypto import Signer
 from consensus.replica.replica import Replica
 from ledger.store_memory import MemorySnapshot, MemoryStore
-from sim.byzantine import Strategy
+from sim.byzantine import Strategy, make_strategy
 from sim.clock import NodeClock
+from sim.config import SimConfig
+from sim.rng import SeedTree
 from sim.stack import World, new_store, open_replica
 
 MAX_INBOX = 5_000
@@ -116,3 +118,32 @@ class SimNode:
             return None, None, "down"
         step = replica.step.name.lower()
         return replica.height, replica.round, "paused" if self.status is Status.PAUSED else step
+
+
+def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:
+    """Every instance of run `cfg`: validators first, then the twins, with clocks and strategies."""
+    clocks = tree.rng("clocks")
+    byz = tree.rng("byzantine")
+    nodes = []
+    instances = [(i, i) for i in range(cfg.validators)]
+    instances += [(cfg.validators + k, v) for k, v in enumerate(cfg.twins)]
+    faulty = set(cfg.faulty)
+    for index, validator in instances:
+        offset = clocks.randint(0, cfg.clock_offset_max_ms) if cfg.clock_offset_max_ms else 0
+        drift = cfg.clock_drift_max_ppm
+        drift = clocks.randint(-drift, drift) if drift else 0
+        signer = world.signers[validator]
+        node = SimNode(
+            index=index,
+            validator=validator,
+            name=f"v{validator}" + ("'" if index >= cfg.validators else ""),
+            signer=signer,
+            correct=validator not in faulty,
+            clock=NodeClock(offset, drift),
+        )
+        strategy = cfg.strategy_of(validator) if index < cfg.validators else None
+        if strategy is not None:
+            peers = tuple(sorted(s.public_key for s in world.signers if s is not signer))
+            node.strategy = make_strategy(strategy, signer, world.chain_id, peers, byz)
+        nodes.append(node)
+    return nodes

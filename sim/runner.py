@@ -19,16 +19,15 @@ from typing import TextIO
 
 from consensus.replica import events as ev
 from consensus.replica.wire import ProposalMsg, VoteMsg
-from sim.byzantine import make_strategy
 from sim.checkers import SafetyChecker, Violation
-from sim.clock import EventQueue, NodeClock
+from sim.clock import EventQueue
 from sim.config import SimConfig
 from sim.faults import Fault, build_schedule, instance_count, select
-from sim.items import Alarm, Arrival, Edge, Heal, Item, Submit
+from sim.items import Alarm, Arrival, Edge, Heal, Item, Submit, timer_name
 from sim.lifecycle import Lifecycle
 from sim.liveness import Core
 from sim.network import Network
-from sim.node import ReplicaCrash, SimNode, Status
+from sim.node import ReplicaCrash, SimNode, Status, make_nodes
 from sim.oracle import LedgerOracle
 from sim.result import Outcome, RunResult, RunSpec
 from sim.rng import SeedTree
@@ -72,7 +71,7 @@ class Simulation(Lifecycle):
         self.timeline = Timeline()
         self.wire = WireCache()
         self.progress = progress
-        self.nodes = self._make_nodes()
+        self.nodes = make_nodes(self.config, self.world, self.tree)
         self.by_key: dict[bytes, list[SimNode]] = {}
         for node in self.nodes:
             self.by_key.setdefault(node.key, []).append(node)
@@ -96,34 +95,6 @@ class Simulation(Lifecycle):
         self.events = 0
 
     # ------------------------------------------------------------ setup
-
-    def _make_nodes(self) -> list[SimNode]:
-        cfg = self.config
-        clocks = self.tree.rng("clocks")
-        byz = self.tree.rng("byzantine")
-        nodes = []
-        instances = [(i, i) for i in range(cfg.validators)]
-        instances += [(cfg.validators + k, v) for k, v in enumerate(cfg.twins)]
-        faulty = set(cfg.faulty)
-        for index, validator in instances:
-            offset = clocks.randint(0, cfg.clock_offset_max_ms) if cfg.clock_offset_max_ms else 0
-            drift = cfg.clock_drift_max_ppm
-            drift = clocks.randint(-drift, drift) if drift else 0
-            signer = self.world.signers[validator]
-            node = SimNode(
-                index=index,
-                validator=validator,
-                name=f"v{validator}" + ("'" if index >= cfg.validators else ""),
-                signer=signer,
-                correct=validator not in faulty,
-                clock=NodeClock(offset, drift),
-            )
-            strategy = cfg.strategy_of(validator) if index < cfg.validators else None
-            if strategy is not None:
-                peers = tuple(sorted(s.public_key for s in self.world.signers if s is not signer))
-                node.strategy = make_strategy(strategy, signer, self.world.chain_id, peers, byz)
-            nodes.append(node)
-        return nodes
 
     def _count(self, what: str, n: int = 1) -> None:
         self.counts[what] = self.counts.get(what, 0) + n
@@ -199,7 +170,7 @@ class Simulation(Lifecycle):
             node = self.nodes[item.dst]
             if node.generation == item.generation and node.status is not Status.DOWN:
                 event = ev.TimerFired(item.timer)
-                self._step(now, node, event, "timer", _timer_name(item.timer))
+                self._step(now, node, event, "timer", timer_name(item.timer))
         elif isinstance(item, Edge):
             self._fault(now, item.fault, item.starting)
         elif isinstance(item, Submit):
@@ -355,11 +326,3 @@ class Simulation(Lifecycle):
             core_heights = [self._height(n) for n in self._core_nodes()]
             if min(core_heights) >= self.target_height:
                 self.done = "core progressed"
-
-
-def _timer_name(timer: object) -> str:
-    if isinstance(timer, ev.ConsensusTimer):
-        return f"{timer.step.name.lower()} h={timer.height} r={timer.round}"
-    if isinstance(timer, ev.ReplicaTimer):
-        return timer.name
-    return repr(timer)
