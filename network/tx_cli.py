@@ -65,8 +65,8 @@ Builder = Callable[[argparse.Namespace, bytes], T.Body]
 KINDS: dict[str, tuple[str, list[tuple[str, Any, str]], Builder]] = {
     "register": (
         "onboard or update a participant (compliance)",
-        [("key", key, "participant public key or key file"), ("name", str, "display name")],
-        lambda a, _s: T.RegisterParticipant(parse_key(a.key), a.name, a.kyc_expiry),
+        [("account", key, "participant public key or key file"), ("name", str, "display name")],
+        lambda a, _s: T.RegisterParticipant(parse_key(a.account), a.name, a.kyc_expiry),
     ),
     "freeze": (
         "freeze an account (compliance)",
@@ -76,7 +76,7 @@ KINDS: dict[str, tuple[str, list[tuple[str, Any, str]], Builder]] = {
     "unfreeze": (
         "unfreeze an account (compliance)",
         [("key", key, "participant")],
-        lambda a, _s: T.Unfreeze(parse_key(a.key)),
+        lambda a, _s: T.Unfreeze(parse_key(a.account)),
     ),
     "pause": (
         "pause a currency (compliance)",
@@ -142,13 +142,13 @@ KINDS: dict[str, tuple[str, list[tuple[str, Any, str]], Builder]] = {
     ),
     "grant-role": (
         "grant GOVERNOR or COMPLIANCE (governor)",
-        [("role", str, "GOVERNOR or COMPLIANCE"), ("key", key, "grantee")],
-        lambda a, _s: T.GrantRole(a.role, parse_key(a.key)),
+        [("role", str, "GOVERNOR or COMPLIANCE"), ("account", key, "grantee")],
+        lambda a, _s: T.GrantRole(a.role, parse_key(a.account)),
     ),
     "revoke-role": (
         "revoke GOVERNOR or COMPLIANCE (governor)",
-        [("role", str, "GOVERNOR or COMPLIANCE"), ("key", key, "holder")],
-        lambda a, _s: T.RevokeRole(a.role, parse_key(a.key)),
+        [("role", str, "GOVERNOR or COMPLIANCE"), ("account", key, "holder")],
+        lambda a, _s: T.RevokeRole(a.role, parse_key(a.account)),
     ),
 }
 
@@ -168,7 +168,7 @@ def describe_final(proof: FinalityProof, powers: tuple[int, int]) -> str:
 def cmd_tx(args: argparse.Namespace) -> int:
     genesis = read_genesis(args.genesis)
     try:
-        signer = load_signer(args.key)
+        signer = load_signer(args.key_file)
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     body = KINDS[args.kind][2](args, signer.public_key)
@@ -231,7 +231,9 @@ def register(subparsers: Any) -> None:
                 metavar="HEIGHT",
                 help="last height at which the participant may transact",
             )
-        p.add_argument("--key", required=True, metavar="FILE", help="the signer's key file")
+        p.add_argument(
+            "--key", dest="key_file", required=True, metavar="FILE", help="the signer's key file"
+        )
         p.add_argument(
             "--genesis", metavar="FILE", help="genesis file (default $DEPOSITNET_GENESIS)"
         )
