@@ -1,23 +1,25 @@
 """One validator process: the sans-IO replica driven by trio, TCP peers, LMDB and the client API.
 
 Theory of operation. Every input (a peer frame, a timer, a client transaction, a peer coming or
-going) becomes one replica event, handled synchronously by `_dispatch`, whose effects are then
-executed strictly in order before anything else runs. Trio is single-threaded and `_dispatch`
-never awaits, so no two events interleave and the replica needs no locks. Store writes are
-synchronous (LMDB with sync on): a `PersistSignState` is durable before the `Broadcast` after
-it is even queued, and a `CommitBlock` is durable before anything of the next height leaves.
-A SIGKILL at any instant is therefore safe by construction; SIGINT/SIGTERM cancel the nursery,
-which closes connections and the store after the event in flight.
+going) becomes one replica event, handled synchronously by `_dispatch`. Trio is single-threaded
+and `_dispatch` never awaits, so no two events interleave and the replica needs no locks. The
+effects of each event are queued to the `EffectExecutor`, one task that executes them strictly
+in the order produced, awaiting each synced LMDB write in a worker thread: a `PersistSignState`
+is durable before any later effect runs (so before the vote it guards is even queued to a
+peer), and a `CommitBlock` is durable before anything of the next height leaves. Meanwhile the
+replica keeps handling events, so a disk sync no longer stalls the node. A SIGKILL at any
+instant is therefore safe by construction; SIGINT/SIGTERM cancel the nursery, which waits for
+a write in progress, then closes connections and the store.
 
-Services (transport, timers, inbound pump, API) are `run(..., task_status=...)` tasks of one
-nursery; if one fails the whole node stops with its error.
+Services (executor, transport, timers, inbound pump, API) are `run(..., task_status=...)`
+tasks of one nursery; if one fails the whole node stops with its error.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -39,6 +41,7 @@ from network.api import create_app
 from network.api_limits import ApiLimits
 from network.api_server import serve_api
 from network.config import TransportConfig
+from network.executor import EffectExecutor
 from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
 from network.peers import PeerManager
@@ -136,12 +139,20 @@ class ValidatorNode:
         self._replica: Replica | None = None
         self._view: LedgerNodeView | None = None
         self._peers: PeerManager | None = None
+        self._executor: EffectExecutor | None = None
+        self._execution_s: dict[int, float] = {}  # height -> replica time of its commit event
 
     @property
     def replica(self) -> Replica:
         if self._replica is None:
             raise RuntimeError("the node is not running")
         return self._replica
+
+    @property
+    def executor(self) -> EffectExecutor:
+        if self._executor is None:
+            raise RuntimeError("the node is not running")
+        return self._executor
 
     @property
     def view(self) -> LedgerNodeView:
@@ -169,12 +180,20 @@ class ValidatorNode:
                 config=settings.replica,
             )
             self._view = LedgerNodeView(self, app, mempool, store)
+            self._executor = EffectExecutor(
+                store,
+                send=self._send,
+                broadcast=self._broadcast,
+                arm_timer=self._timers.arm,
+                committed=self._committed,
+                other=self._report,
+            )
             send, receive = trio.open_memory_channel[tuple[bytes, bytes]](INBOUND_QUEUE_FRAMES)
             # Start the replica before any peer can connect: what it broadcasts now reaches
             # nobody, and it re-sends its current-height messages to each peer that connects.
-            now_ms = self._clock_ms()
-            self._execute(self.replica.start(now_ms), now_ms)
+            self.executor.submit(self.replica.start(self._clock_ms()))
             async with trio.open_nursery() as nursery:
+                await nursery.start(self.executor.run)
                 self._peers = PeerManager(
                     node_key=self.node_key,
                     chain_id=self.genesis.chain_id,
@@ -208,64 +227,57 @@ class ValidatorNode:
     # ------------------------------------------------------------------ event loop
 
     def _dispatch(self, event: ev.ReplicaEvent) -> list[ev.ReplicaEffect]:
-        """Handle one event and execute its effects, in order, before returning them."""
-        now_ms = self._clock_ms()
-        effects = self.replica.handle(event, now_ms)
-        self._execute(effects, now_ms)
+        """Handle one event and queue its effects behind all earlier ones; return them."""
+        started = time.perf_counter()
+        effects = self.replica.handle(event, self._clock_ms())
+        handled_s = time.perf_counter() - started
+        for effect in effects:
+            if isinstance(effect, ev.CommitBlock):
+                self._execution_s[effect.record.height] = handled_s
+        self.executor.submit(effects)
         return effects
 
-    def _execute(self, effects: Sequence[ev.ReplicaEffect], started_ms: int) -> None:
-        store = self.view.store
-        for effect in effects:
-            if isinstance(effect, ev.PersistSignState):
-                store.save_sign_state(effect.data)
-            elif isinstance(effect, ev.CommitBlock):
-                self._commit(effect, started_ms)
-            elif isinstance(effect, ev.SendTo):
-                if self._peers is not None:
-                    self._peers.send_nowait(effect.peer, effect.payload)
-            elif isinstance(effect, ev.BroadcastPayload):
-                if self._peers is not None:
-                    self._peers.broadcast_nowait(effect.payload)
-            elif isinstance(effect, ev.SetTimer):
-                self._timers.arm(effect.deadline_ms, effect.timer)
-            elif isinstance(effect, ev.EvidenceFound):
-                self.metrics.evidence()
-                log.warning(
-                    "equivocation evidence",
-                    extra={
-                        "height": effect.evidence.vote_a.height,
-                        "round": effect.evidence.vote_a.round,
-                        "peer": effect.evidence.vote_a.validator.hex(),
-                    },
-                )
-            elif isinstance(effect, ev.PeerMisbehaved):
-                log.info("peer misbehaved: %s", effect.reason, extra={"peer": effect.peer.hex()})
-            # TxAdmitted goes back to the caller of _dispatch (the API), nothing to do here.
+    def _send(self, peer: bytes, payload: bytes) -> None:
+        if self._peers is not None:
+            self._peers.send_nowait(peer, payload)
 
-    def _commit(self, effect: ev.CommitBlock, started_ms: int) -> None:
-        store_start = time.perf_counter()
-        self.view.store.save_height(effect.record)
-        store_s = time.perf_counter() - store_start
+    def _broadcast(self, payload: bytes) -> None:
+        if self._peers is not None:
+            self._peers.broadcast_nowait(payload)
+
+    def _report(self, effect: ev.ReplicaEffect) -> None:
+        """Effects that only inform: evidence and misbehaving peers are logged and counted."""
+        if isinstance(effect, ev.EvidenceFound):
+            self.metrics.evidence()
+            log.warning(
+                "equivocation evidence",
+                extra={
+                    "height": effect.evidence.vote_a.height,
+                    "round": effect.evidence.vote_a.round,
+                    "peer": effect.evidence.vote_a.validator.hex(),
+                },
+            )
+        elif isinstance(effect, ev.PeerMisbehaved):
+            log.info("peer misbehaved: %s", effect.reason, extra={"peer": effect.peer.hex()})
+        # TxAdmitted went back to the caller of _dispatch (the API) already.
+
+    def _committed(self, effect: ev.CommitBlock, store_s: float) -> None:
+        """A block is durable: update metrics and wake API waiters."""
+        height = effect.record.height
         commit = codec.decode_commit(effect.record.commit)
         self.metrics.block_committed(
-            effect.record.height,
+            height,
             rounds=commit.round + 1,
             txs=len(effect.results),
-            exec_s=max(0, self._clock_ms() - started_ms) / 1000,
+            exec_s=self._execution_s.pop(height, 0.0),
             store_s=store_s,
         )
-        self.view.height_committed(effect.record.height)
+        self.view.height_committed(height)
         status = self.replica.status()
         self.metrics.mempool(status.mempool_txs, self.view.mempool.size_bytes)
         self.metrics.catching_up(status.catching_up)
         log.debug(
-            "committed",
-            extra={
-                "height": effect.record.height,
-                "round": commit.round,
-                "txs": len(effect.results),
-            },
+            "committed", extra={"height": height, "round": commit.round, "txs": len(effect.results)}
         )
 
     def _is_allowed(self, key: bytes) -> bool:
@@ -290,6 +302,7 @@ class ValidatorNode:
         async with receive:
             async for peer, payload in receive:
                 self._dispatch(ev.MessageReceived(peer, payload))
+                await self.executor.wait_for_room()
 
     # ------------------------------------------------------------------ for the view
 
