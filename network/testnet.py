@@ -90,7 +90,7 @@ async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
     clients = [DepositClient([url], layout.genesis, timeout_s=10.0) for url in network.api_urls]
     everyone = DepositClient(list(network.api_urls), layout.genesis, timeout_s=10.0)
     try:
-        await _onboard(everyone, layout.roles, layout.participants)
+        await onboard(everyone, layout.roles, layout.participants)
         stats = LoadStats()
         stats.height = await everyone.latest_height()
         start = time.monotonic()
@@ -113,7 +113,7 @@ async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
     return 0 if agreement.startswith("ok") else 1
 
 
-async def _onboard(
+async def onboard(
     client: DepositClient,
     roles: dict[str, Ed25519Signer],
     participants: dict[str, Ed25519Signer],
