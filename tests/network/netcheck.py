@@ -27,6 +27,25 @@ POLL_S = 0.05
 TAIL_LINES = 25
 EVIDENCE_METRIC = "depositnet_evidence_seen_total"
 
+FAULT_TEST_CONFIG = """
+[timeouts]
+propose_ms = 300
+propose_delta_ms = 100
+prevote_ms = 200
+prevote_delta_ms = 100
+precommit_ms = 200
+precommit_delta_ms = 100
+
+[transport]
+redial_base_ms = 50
+redial_cap_ms = 500
+keepalive_ms = 250
+idle_timeout_ms = 2000
+"""
+"""Config tables for the networks the fault tests build: with a validator down, a round it
+should propose waits out `propose_ms`, so that stays short; a silent peer (a partition that
+drops packets) is noticed after `idle_timeout_ms`."""
+
 
 class NetProbe:
     """HTTP and log reads over the validators of one `LocalNetwork`; use `async with`."""
