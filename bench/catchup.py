@@ -1,0 +1,84 @@
+"""Catch-up speed: a validator that missed N blocks, against the rate the live network made them.
+
+One validator of a local network is stopped (gracefully) while the others commit `blocks`
+blocks; the live rate is blocks / wall time for that. It is then restarted and timed until its
+height reaches the height the others had when it came back (the network keeps going meanwhile).
+The speed-up is the catch-up rate over the live rate. Blocks are what the network makes on its
+own (empty unless `rate` transfers/s are offered meanwhile by the load generator).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from network.localnet import LocalNetwork
+
+POLL_S = 0.2
+
+
+def height(http: httpx.Client, url: str) -> int:
+    value = http.get(url + "/status").json().get("height")
+    if type(value) is not int:
+        raise RuntimeError(f"{url}/status gave no height")
+    return value
+
+
+def wait_height(http: httpx.Client, url: str, target: int, timeout_s: float) -> float:
+    """Seconds until `url` reports `target` or more; TimeoutError after `timeout_s`."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if height(http, url) >= target:
+            return time.monotonic() - start
+        time.sleep(POLL_S)
+    raise TimeoutError(f"{url} did not reach height {target} in {timeout_s:g} s")
+
+
+def speedup(
+    live_blocks: int, live_s: float, caught_up_blocks: int, catchup_s: float
+) -> dict[str, float]:
+    live = live_blocks / live_s
+    fast = caught_up_blocks / catchup_s
+    return {"live_blocks_per_s": live, "catchup_blocks_per_s": fast, "speedup": fast / live}
+
+
+def run(blocks: int, validators: int = 4, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Measure; the result dict is what `depositnet bench` folds into its targets."""
+    with tempfile.TemporaryDirectory(prefix="depositnet-catchup-") as tmp:
+        network = LocalNetwork(Path(tmp) / "net", validators=validators)
+        lagger = validators - 1
+        with network, httpx.Client(timeout=10.0) as http:
+            network.start_all()
+            leader = network.api_urls[0]
+            wait_height(http, leader, 2, 60)
+            stopped_height = height(http, network.api_urls[lagger])
+            network.stop(lagger)
+            missed_from = height(http, leader)
+            print(f"validator {lagger} stopped at height {stopped_height}; "
+                  f"waiting for {blocks} blocks ...", flush=True)  # fmt: skip
+            live_s = wait_height(http, leader, missed_from + blocks, timeout_s)
+            target = height(http, leader)
+            started = time.monotonic()
+            network.start(lagger)
+            ready_s = time.monotonic() - started
+            wait_height(http, network.api_urls[lagger], target, timeout_s)
+            catchup_s = time.monotonic() - started
+            caught = target - stopped_height
+            live_during = height(http, leader) - target
+    out: dict[str, Any] = {
+        "validators": validators,
+        "blocks": blocks,
+        "stopped_height": stopped_height,
+        "target_height": target,
+        "caught_up_blocks": caught,
+        "live_s": live_s,
+        "restart_ready_s": ready_s,  # part of catchup_s
+        "catchup_s": catchup_s,
+        "live_blocks_during_catchup": live_during,
+        **speedup(blocks, live_s, caught, catchup_s),
+    }
+    return out

@@ -1,0 +1,143 @@
+"""`depositnet bench`: benchmarks anyone can rerun, measured beside the physical limit.
+
+    depositnet bench [--validators 4] [--steps 100,200,400] [--step-seconds S]
+                     [--soak-seconds S] [--out bench/results]
+    depositnet bench sim [--seconds VIRTUAL_S]      the simulator's speed
+    depositnet bench catchup [--blocks 10000]       a lagging validator's catch-up speed
+
+The harness lives in `bench/` of a source checkout (it is not installed with the package), so
+this module only parses arguments and puts the checkout on `sys.path`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from depositnet.cli import CommandError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = subparsers.add_parser(
+        "bench", help="measure throughput, latency and CPU of a local network (source checkout)"
+    )
+    bench.add_argument("--validators", type=int, default=4, metavar="N")
+    bench.add_argument("--steps", help="offered transfers/s per step, e.g. 100,200,400")
+    bench.add_argument("--start-rate", type=float, default=100.0, metavar="TPS")
+    bench.add_argument("--factor", type=float, default=1.5, help="rate growth between steps")
+    bench.add_argument("--max-steps", type=int, default=8)
+    bench.add_argument("--step-seconds", type=float, default=20.0, metavar="S")
+    bench.add_argument("--soak-seconds", type=float, default=0.0, metavar="S")
+    bench.add_argument("--concurrency", type=int, default=64, help="requests in flight at most")
+    bench.add_argument("--validity-window", type=int, default=2000, metavar="HEIGHTS")
+    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--no-batch", action="store_true", help="never try POST /txs/batch")
+    bench.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    bench.add_argument("--catchup-json", help="fold a `bench catchup` result into the targets")
+    bench.add_argument("--out", default="bench/results", metavar="DIR")
+    bench.set_defaults(func=_run_network)
+    kinds = bench.add_subparsers(dest="bench_kind", metavar="KIND")
+    sim = kinds.add_parser("sim", help="simulated heights per second, fast and real signatures")
+    sim.add_argument("--seconds", type=int, default=20, help="virtual seconds per run")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--tx-per-s", type=int, default=0)
+    sim.add_argument("--out", default="bench/results", metavar="DIR")
+    sim.set_defaults(func=_run_sim)
+    catchup = kinds.add_parser("catchup", help="how fast a validator that missed blocks recovers")
+    catchup.add_argument("--blocks", type=int, default=10_000)
+    catchup.add_argument("--validators", type=int, default=4, metavar="N")
+    catchup.add_argument("--out", default="bench/results", metavar="DIR")
+    catchup.set_defaults(func=_run_catchup)
+
+
+def _harness(name: str) -> Any:
+    """Import `bench.NAME` from the source checkout this package runs from."""
+    if not (ROOT / "bench" / "loadgen.py").exists():
+        raise CommandError("depositnet bench needs a source checkout (bench/ is not installed)")
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return importlib.import_module(f"bench.{name}")
+
+
+def _stem(kind: str) -> str:
+    return f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _run_network(args: argparse.Namespace) -> int:
+    saturation = _harness("saturation")
+    if not 1 <= args.validators <= 16:
+        raise CommandError(f"--validators: expected 1..16, got {args.validators}")
+    if args.step_seconds <= 0 or args.soak_seconds < 0 or args.concurrency < 1:
+        raise CommandError("--step-seconds and --concurrency must be positive, --soak-seconds >= 0")
+    if not 10 <= args.validity_window <= 1_000_000:
+        raise CommandError("--validity-window: expected 10..1000000 heights")
+    try:
+        if args.steps:
+            args.rates = saturation.parse_rates(args.steps)
+        else:
+            args.rates = saturation.geometric_rates(args.start_rate, args.factor, args.max_steps)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    harness, report = _harness("harness"), _harness("report")
+    result = harness.run(args)
+    paths = report.write(result, Path(args.out), _stem("network"))
+    print()
+    print(report.markdown(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    try:
+        sim_speed = _harness("sim_speed")
+    except ImportError as exc:
+        raise CommandError(f"the simulator benchmark is not available: {exc}") from None
+    runs = {}
+    for signatures in ("fast", "ed25519"):
+        print(f"simulating {args.seconds} virtual s with {signatures} signatures ...", flush=True)
+        runs[signatures] = sim_speed.measure(args.seed, signatures, args.seconds, args.tx_per_s)
+    lines = [
+        "| signatures | heights | wall s | heights/s per core | events/s | virtual:wall |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in runs.items():
+        lines.append(
+            f"| {name} | {m['heights']:.0f} | {m['wall_s']:.2f} | {m['heights_per_s']:.1f} "
+            f"| {m['events_per_s']:.0f} | {m['virtual_to_wall']:.1f}x |"
+        )
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _stem("sim")
+    (out / f"{stem}.json").write_text(json.dumps({"args": vars_of(args), "runs": runs}, indent=2))
+    (out / f"{stem}.md").write_text("# depositnet bench sim\n\n" + "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out / stem}.json and .md")
+    return 0
+
+
+def _run_catchup(args: argparse.Namespace) -> int:
+    catchup = _harness("catchup")
+    if args.blocks < 1:
+        raise CommandError("--blocks must be positive")
+    result = catchup.run(args.blocks, args.validators)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{_stem('catchup')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"live {result['live_blocks_per_s']:.1f} blocks/s, catch-up "
+        f"{result['catchup_blocks_per_s']:.1f} blocks/s: {result['speedup']:.1f}x "
+        f"(target 5x); wrote {path}"
+    )
+    return 0
+
+
+def vars_of(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if not callable(v)}
