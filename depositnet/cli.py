@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "network.tx_cli",
     "network.query_cli",
     "network.keys_cli",
+    "network.bench_cli",
 )
 
 
