@@ -25,7 +25,11 @@ from tests.network.apifake import ALICE, COMPLIANCE, FakeChain, FakeNode, serve_
 
 HEX = st.text(alphabet="0123456789abcdefABCDEF", max_size=80)
 JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20)
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
