@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from consensus.crypto import Ed25519Signer
+from depositnet.cli import main
 from ledger.genesis import Genesis
 from network.keys import write_key
 from tests.network.apifake import ALICE, BOB, COMPLIANCE, ISSUER, FakeChain, FakeNode, serve_node
@@ -130,17 +131,20 @@ async def test_cli_money_flow_and_queries_against_fake_validators(nursery, tmp_p
     assert "committed with INSUFFICIENT_FUNDS" in err
 
 
-async def test_cli_errors_are_one_clear_line(nursery, tmp_path) -> None:
+async def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+    """Run the CLI's `main` in a worker thread (it calls trio.run); (status, stderr)."""
+    status = await trio.to_thread.run_sync(main, list(args))
+    return status, capsys.readouterr().err
+
+
+async def test_cli_errors_are_one_clear_line(nursery, tmp_path, capsys, monkeypatch) -> None:
     chain = FakeChain()
     url = await serve_node(nursery, FakeNode(chain))
     keys = write_setup(tmp_path, chain.genesis, {"alice": ALICE})
-    env = {"DEPOSITNET_GENESIS": keys["genesis"], "DEPOSITNET_NODE": url}
+    monkeypatch.setenv("DEPOSITNET_GENESIS", keys["genesis"])
+    monkeypatch.setenv("DEPOSITNET_NODE", url)
     cases = [
         (("tx", "redeem", "USD", "5", "--key", str(tmp_path / "missing.key")), "no such key file"),
-        (
-            ("tx", "redeem", "USD", "5", "--key", keys["alice"], "--node", DEAD_URL),
-            "no validator answered",
-        ),
         (
             ("tx", "transfer", keys["alice"], "USD", "5", "--key", keys["alice"]),
             "rejected: SELF_TRANSFER",
@@ -156,15 +160,20 @@ async def test_cli_errors_are_one_clear_line(nursery, tmp_path) -> None:
         (("block", "-3"), "expected a number"),
     ]
     for args, fragment in cases:
-        status, _out, err = await depositnet(*args, env=env)
+        status, err = await in_process(capsys, *args)
         assert_one_line_error(status, err, fragment)
+    monkeypatch.setenv("DEPOSITNET_NODE", "")
+    assert_one_line_error(*await in_process(capsys, "status"), "--node")
+    # and through a real subprocess: the console entry point prints one line, no traceback
     status, _out, err = await depositnet(
-        "tx", "mint", ALICE.public_key.hex(), "USD", "1.50", "dep", "--key", keys["alice"], env=env
+        "tx", "redeem", "USD", "5", "--key", keys["alice"], "--node", DEAD_URL
+    )
+    assert_one_line_error(status, err, "no validator answered")
+    status, _out, err = await depositnet(
+        "tx", "mint", ALICE.public_key.hex(), "USD", "1.50", "dep", "--key", keys["alice"]
     )
     assert status == 2 and "positive whole number of minor units" in err
     assert "Traceback" not in err
-    status, _out, err = await depositnet("status", env={"DEPOSITNET_NODE": ""})
-    assert_one_line_error(status, err, "--node")
 
 
 @pytest.mark.skipif(not HAVE_NETWORK, reason="tests/network/conftest.py (local_network) missing")
