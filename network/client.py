@@ -14,11 +14,10 @@ by the validator; the block proves the transaction was ordered and final, not it
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import attrs
 import httpx
@@ -153,35 +152,26 @@ def verify_tx_proof(
     )
 
 
-def generate_signer() -> Ed25519Signer:
-    """A fresh Ed25519 key (write it with `depositnet keys`' functions to keep it)."""
-    return Ed25519Signer.generate()
+def generate_signer(path: str | Path | None = None) -> Ed25519Signer:
+    """A fresh Ed25519 key; written to `path` (network.keys' file format, mode 0600) if given."""
+    from network.keys import KeyFileError, generate_key
+
+    if path is None:
+        return Ed25519Signer.generate()
+    try:
+        return generate_key(path)
+    except (KeyFileError, OSError) as exc:
+        raise ClientError(str(exc)) from None
 
 
 def load_signer(path: str | Path) -> Signer:
-    """The signing key in the key file at `path` (network.keys' format when available)."""
+    """The signing key in the key file at `path` (network.keys' format)."""
+    from network.keys import KeyFileError, load_key
+
     try:
-        keys: object = importlib.import_module("network.keys")  # the key-file owner's module
-    except ImportError:
-        keys = None
-    loader = getattr(keys, "load_key", None)
-    if loader is not None:
-        try:
-            loaded = loader(path)
-        except (OSError, ValueError) as exc:
-            raise ClientError(f"key file {path}: {exc}") from None
-        signer = getattr(loaded, "signer", loaded)
-        if callable(getattr(signer, "sign", None)) and hasattr(signer, "public_key"):
-            return cast(Signer, signer)
-        seed = getattr(loaded, "seed", None)
-        if isinstance(seed, bytes):
-            return Ed25519Signer(seed)
-        raise ClientError(f"key file {path}: not a signing key")
-    try:  # interim format: the 32-byte Ed25519 seed as 64 hex characters
-        text = Path(path).read_text(encoding="ascii").strip()
-        return Ed25519Signer(bytes.fromhex(text))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ClientError(f"key file {path}: {exc}") from None
+        return load_key(path)
+    except (KeyFileError, OSError) as exc:
+        raise ClientError(str(exc)) from None
 
 
 def sign_body(
