@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     catchup.set_defaults(func=_run_catchup)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the validators this run started are stopped too."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def _harness(name: str) -> Any:
     """Import `bench.NAME` from the source checkout this package runs from."""
     if not (ROOT / "bench" / "loadgen.py").exists():
@@ -86,6 +96,7 @@ def _run_network(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     harness, report = _harness("harness"), _harness("report")
+    _stop_on_sigterm()
     result = harness.run(args)
     paths = report.write(result, Path(args.out), _stem("network"))
     print()
@@ -99,6 +110,7 @@ def _run_sim(args: argparse.Namespace) -> int:
         sim_speed = _harness("sim_speed")
     except ImportError as exc:
         raise CommandError(f"the simulator benchmark is not available: {exc}") from None
+    _stop_on_sigterm()
     runs = {}
     for signatures in ("fast", "ed25519"):
         print(f"simulating {args.seconds} virtual s with {signatures} signatures ...", flush=True)
@@ -126,6 +138,7 @@ def _run_catchup(args: argparse.Namespace) -> int:
     catchup = _harness("catchup")
     if args.blocks < 1:
         raise CommandError("--blocks must be positive")
+    _stop_on_sigterm()
     result = catchup.run(args.blocks, args.validators)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

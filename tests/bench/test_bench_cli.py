@@ -1,0 +1,33 @@
+"""`depositnet bench` argument checks: bad input is a one-line error before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from depositnet.cli import build_parser, main
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--steps", "200,100"],
+        ["bench", "--steps", "x"],
+        ["bench", "--validators", "0"],
+        ["bench", "--step-seconds", "0"],
+        ["bench", "--validity-window", "5"],
+        ["bench", "catchup", "--blocks", "0"],
+    ],
+)
+def test_bad_arguments_are_refused_without_starting_a_network(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("depositnet: error: ")
+
+
+def test_bench_has_sim_and_catchup_kinds() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["bench", "sim", "--seconds", "3"]).seconds == 3
+    assert parser.parse_args(["bench", "catchup"]).blocks == 10_000
+    args = parser.parse_args(["bench", "--steps", "10,20", "--soak-seconds", "60"])
+    assert (args.steps, args.soak_seconds, args.out) == ("10,20", 60.0, "bench/results")

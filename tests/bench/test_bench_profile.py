@@ -1,0 +1,77 @@
+"""Sorting py-spy samples into CPU categories (the innermost recognised frame decides)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.profile_validator import (
+    CATEGORIES,
+    breakdown,
+    classify_stack,
+    parse_raw,
+    top_unclassified,
+)
+
+ROOT = "run (trio/_core/_run.py:2300)"
+API = "submit_tx (network/api.py:120)"
+
+
+@pytest.mark.parametrize(
+    ("frames", "category"),
+    [
+        ([ROOT, API, "check_tx (ledger/app.py:130)", "verify (consensus/crypto.py:27)"],
+         "signature checks"),
+        ([ROOT, API, "check_tx (ledger/app.py:130)", "crypto_sign_open (nacl/bindings/x.py:1)"],
+         "signature checks"),
+        ([ROOT, API, "dumps (json/__init__.py:231)"], "HTTP API"),
+        ([ROOT, API, "decode_tx (ledger/txcodec.py:215)"], "decoding"),
+        ([ROOT, "save_height (ledger/store_lmdb.py:80)"], "store commit"),
+        ([ROOT, "execute_block (ledger/app.py:180)"], "execution"),
+        ([ROOT, "handle (consensus/replica/replica.py:50)", "on_vote (consensus/core.py:9)"],
+         "consensus"),
+        ([ROOT, "handle (consensus/replica/replica.py:50)", "push (consensus/replica/gossip.py:3)"],
+         "gossip"),
+        ([ROOT, "send (network/channel.py:70)", "encrypt (cryptography/ciphers/aead.py:1)"],
+         "gossip"),
+        ([ROOT, "get_events (trio/_core/_io_epoll.py:243)"], "event loop"),
+        (["mystery (somewhere/else.py:1)"], "other"),
+        ([], "other"),
+    ],
+)  # fmt: skip
+def test_the_innermost_recognised_frame_names_the_category(
+    frames: list[str], category: str
+) -> None:
+    assert classify_stack(frames) == category
+
+
+def test_parse_raw_reads_counts_and_skips_garbage() -> None:
+    lines = [
+        "a (x.py:1);b (y.py:2) 5\n",
+        "no count here\n",
+        "\n",
+        "c (z.py:3) 7",
+        "bad count x",
+    ]
+    assert parse_raw(lines) == [(["a (x.py:1)", "b (y.py:2)"], 5), (["c (z.py:3)"], 7)]
+
+
+def test_breakdown_is_fractions_of_all_samples() -> None:
+    samples = [
+        ([ROOT, "verify (consensus/crypto.py:27)"], 3),
+        ([ROOT, "save_height (ledger/store_lmdb.py:80)"], 1),
+    ]
+    fractions = breakdown(samples)
+    assert list(fractions) == list(CATEGORIES)
+    assert fractions["signature checks"] == 0.75
+    assert fractions["store commit"] == 0.25
+    assert sum(fractions.values()) == pytest.approx(1.0)
+    assert set(breakdown([]).values()) == {0.0}
+
+
+def test_top_unclassified_ranks_the_leaves_of_other_stacks() -> None:
+    samples = [
+        (["a (p.py:1)", "leaf1 (q.py:2)"], 3),
+        (["leaf2 (r.py:3)"], 1),
+        ([ROOT, "verify (consensus/crypto.py:27)"], 4),
+    ]
+    assert top_unclassified(samples) == [["leaf1 (q.py:2)", 0.375], ["leaf2 (r.py:3)", 0.125]]
