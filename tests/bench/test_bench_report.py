@@ -77,7 +77,7 @@ def test_targets_are_judged_from_the_figures() -> None:
 
 
 def test_soak_and_catchup_targets() -> None:
-    soak = {
+    soak: dict[str, Any] = {
         "seconds": 600.0,
         "offered_tps": 150.0,
         "validators": [
