@@ -201,6 +201,8 @@ async def test_disconnect_drops_and_the_peer_is_redialed() -> None:
         first.manager.disconnect(KEYS[0], "misbehaved in a test")
         await eventually(lambda: ("disconnect", KEYS[0]) in first.events)
         await eventually(lambda: first.manager.connected_peers() == (KEYS[0],))
+        await eventually(lambda: second.manager.connected_peers() == (KEYS[1],))
+        assert ("disconnect", KEYS[1]) in second.events  # the dialer noticed, then redialed
         second.manager.broadcast_nowait(b"back")
         assert await first.receive() == (KEYS[0], b"back")
         nursery.cancel_scope.cancel()
