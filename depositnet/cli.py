@@ -1,7 +1,9 @@
 """The `depositnet` command.
 
-Each feature registers its own subcommand through a small `register(subparsers)` function,
-so this module stays a dispatcher and imports feature code only when it is asked to run.
+Each feature registers its own subcommands through a small `register(subparsers)` function.
+To keep every call fast (a CLI call should not pay for importing the HTTP server or the
+simulator it does not use), only the module of the command being run is imported; the other
+commands are listed from the table below for `--help`.
 """
 
 from __future__ import annotations
@@ -13,39 +15,48 @@ from collections.abc import Sequence
 
 from depositnet import __version__
 
-# Modules that contribute subcommands; each defines `register(subparsers) -> None` and sets
-# `func` on the parsers it adds. Listed explicitly so the command's shape is visible here.
-SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "network.testnet_init",
-    "network.node_cli",
-    "network.testnet",
-    "sim.cli",
-    "network.tx_cli",
-    "network.query_cli",
-    "network.keys_cli",
-    "network.bench_cli",
-)
+# command -> (module whose `register(subparsers)` adds it, one-line help). A module may add
+# several commands (query_cli adds account, block and status).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "testnet": ("network.testnet", "run a local network of validators doing real transfers"),
+    "init": ("network.testnet_init", "create the files of a network or of one validator"),
+    "node": ("network.node_cli", "run one validator from its config file"),
+    "keys": ("network.keys_cli", "create and inspect key files"),
+    "tx": ("network.tx_cli", "sign and submit a transaction"),
+    "account": ("network.query_cli", "a participant's status and balances"),
+    "block": ("network.query_cli", "a committed block and its certificate"),
+    "status": ("network.query_cli", "what each validator is doing (a table)"),
+    "sim": ("sim.cli", "the deterministic simulator"),
+    "bench": ("network.bench_cli", "benchmarks of the network and the simulator"),
+}
 
 
 class CommandError(Exception):
     """A user-facing error: printed as one line, exit status 2, never a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The parser, with the full parser of the command named in `argv` (if any)."""
     parser = argparse.ArgumentParser(
         prog="depositnet",
         description="A Byzantine-fault-tolerant network for a bank-issued deposit token.",
     )
     parser.add_argument("--version", action="version", version=f"depositnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module_name in SUBCOMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    loaded = COMMANDS[command][0] if command in COMMANDS else None
+    if loaded is not None:
+        importlib.import_module(loaded).register(subparsers)
+    for name, (module, help_text) in COMMANDS.items():
+        if module != loaded:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
@@ -61,4 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as `python -m depositnet.cli`: call the imported module's main, so that feature
+    # modules and this script share one `CommandError` class.
+    from depositnet.cli import main as _main
+
+    sys.exit(_main())

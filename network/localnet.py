@@ -186,4 +186,4 @@ class LocalNetwork:
 
 
 def _node_command(config: Path) -> Sequence[str]:
-    return [sys.executable, "-m", "depositnet.cli", "node", "--config", os.fspath(config)]
+    return [sys.executable, "-m", "depositnet", "node", "--config", os.fspath(config)]

@@ -1,0 +1,7 @@
+"""`python -m depositnet` runs the `depositnet` command."""
+
+import sys
+
+from depositnet.cli import main
+
+sys.exit(main())
