@@ -161,12 +161,15 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
-    """Two panels against offered load: throughput (with ceiling) and latency p50/p99."""
+    """Two panels against offered load: throughput (with the ceiling, when it is within 3x of
+    the data; otherwise the title names it) and latency p50/p99."""
     width, height, pad = 760, 320, 50
     xs = [float(s["offered_tps"]) for s in steps] or [1.0]
     x_max = max(xs) * 1.05
     panels = []
-    y_tp = max([ceiling_tps, *xs, *[s["committed_tps"] for s in steps]]) * 1.1 or 1.0
+    data_max = max([*xs, *[s["committed_tps"] for s in steps]])
+    ceiling_on_scale = ceiling_tps <= 3 * data_max
+    y_tp = (max(data_max, ceiling_tps) if ceiling_on_scale else data_max) * 1.1 or 1.0
     lat = [s[k] or 0.0 for s in steps for k in ("latency_p50_s", "latency_p99_s")]
     y_lat = max([*lat, 0.001]) * 1000 * 1.1
 
@@ -213,19 +216,13 @@ def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
         return "\n".join(parts)
 
     committed = [float(s["committed_tps"]) for s in steps]
-    ceiling_line = [ceiling_tps for _ in xs]
-    panels.append(
-        panel(
-            0,
-            "committed transfers/s",
-            y_tp,
-            [
-                ("committed", "#1f77b4", committed),
-                ("offered", "#aaaaaa", xs),
-                ("ceiling", "#d62728", ceiling_line),
-            ],
-        )
-    )
+    series = [("committed", "#1f77b4", committed), ("offered", "#aaaaaa", xs)]
+    title = "committed transfers/s"
+    if ceiling_on_scale:
+        series.append(("ceiling", "#d62728", [ceiling_tps for _ in xs]))
+    else:
+        title += f" (ceiling {ceiling_tps:,.0f}/s is off the scale)"
+    panels.append(panel(0, title, y_tp, series))
     p50 = [(s["latency_p50_s"] or 0.0) * 1000 for s in steps]
     p99 = [(s["latency_p99_s"] or 0.0) * 1000 for s in steps]
     panels.append(

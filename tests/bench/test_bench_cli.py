@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from depositnet.cli import build_parser, main
@@ -26,8 +28,10 @@ def test_bad_arguments_are_refused_without_starting_a_network(
 
 
 def test_bench_has_sim_and_catchup_kinds() -> None:
-    parser = build_parser()
-    assert parser.parse_args(["bench", "sim", "--seconds", "3"]).seconds == 3
-    assert parser.parse_args(["bench", "catchup"]).blocks == 10_000
-    args = parser.parse_args(["bench", "--steps", "10,20", "--soak-seconds", "60"])
+    def parse(argv: list[str]) -> argparse.Namespace:
+        return build_parser(argv).parse_args(argv)
+
+    assert parse(["bench", "sim", "--seconds", "3"]).seconds == 3
+    assert parse(["bench", "catchup"]).blocks == 10_000
+    args = parse(["bench", "--steps", "10,20", "--soak-seconds", "60"])
     assert (args.steps, args.soak_seconds, args.out) == ("10,20", 60.0, "bench/results")

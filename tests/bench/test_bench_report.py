@@ -112,12 +112,15 @@ def test_markdown_has_a_row_per_step_and_every_verdict() -> None:
 
 def test_svg_is_well_formed_with_one_point_per_step() -> None:
     steps = [step(100, 100, 0.4), step(200, 150, 2.5), step(300, 140, None)]
-    root = ET.fromstring(report.svg_plot(steps, 8000.0))
     ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(report.svg_plot(steps, 400.0))
     lines = root.findall(f"{ns}polyline")
     assert len(lines) == 5  # committed, offered, ceiling | p50, p99
     assert all(len(line.get("points", "").split()) == 3 for line in lines)
     assert len(root.findall(f"{ns}circle")) == 15
+    far = report.svg_plot(steps, 8000.0)  # a ceiling far above the data is named, not drawn
+    assert len(ET.fromstring(far).findall(f"{ns}polyline")) == 4
+    assert "ceiling 8,000/s is off the scale" in far
     assert report.svg_plot([], 1.0).startswith("<svg")
 
 
