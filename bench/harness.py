@@ -102,6 +102,7 @@ class Bench:
             seed=self.args.seed * 1000 + self.count,
             batch=not self.args.no_batch,
             validator_pids=tuple(self.pids),
+            follow_index=len(self.pids) - 1,  # not validator 0, the profiled one
         )
         spec_path = self.work / f"step{self.count}.json"
         out_path = self.work / f"step{self.count}.out.json"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.saturation import per_transfer_cpu
+from bench.saturation import cpu_bound_tps, per_transfer_cpu
 
 PUBLISHED = (
     ("Besu QBFT, 4 validators (token transfers)", "520-645 tx/s"),
@@ -94,20 +94,22 @@ def _met(value: bool | None) -> str:
     return {True: "met", False: "NOT met", None: "not run"}[value]
 
 
-def step_rows(steps: Sequence[dict[str, Any]]) -> list[str]:
+def step_rows(steps: Sequence[dict[str, Any]], cores: int) -> list[str]:
     rows = [
         "| offered/s | sent/s | committed/s | p50 | p99 | max "
-        "| CPU ms/transfer/validator | saturated |",
-        "|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| CPU ms/transfer/validator | CPU-bound/s | saturated |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for s in steps:
         cpu = per_transfer_cpu(s)
+        bound = cpu_bound_tps(s, cores)
         reasons = "; ".join(s.get("saturation_reasons", [])) or "no"
         rows.append(
             f"| {s['offered_tps']:.0f} | {s['achieved_offered_tps']:.0f} "
             f"| {s['committed_tps']:.0f} "
             f"| {_ms(s['latency_p50_s'])} | {_ms(s['latency_p99_s'])} | {_ms(s['latency_max_s'])} "
-            f"| {'-' if cpu is None else f'{cpu * 1000:.2f}'} | {reasons} |"
+            f"| {'-' if cpu is None else f'{cpu * 1000:.2f}'} "
+            f"| {'-' if bound is None else f'{bound:.0f}'} | {reasons} |"
         )
     return rows
 
@@ -134,11 +136,20 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "## Saturation search",
         "",
-        *step_rows(result["steps"]),
+        "CPU-bound/s projects the step's validator CPU seconds per committed transfer onto "
+        "the machine's cores with nothing else running: cores / (validators x CPU per "
+        "transfer). It is a projection, not a measurement of throughput.",
+        "",
+        *step_rows(result["steps"], meta["cores"]),
         "",
     ]
     if result.get("half_load"):
-        lines += ["## At half the saturation load", "", *step_rows([result["half_load"]]), ""]
+        lines += [
+            "## At half the saturation load",
+            "",
+            *step_rows([result["half_load"]], meta["cores"]),
+            "",
+        ]
     profile = result.get("profile")
     if profile:
         lines += [

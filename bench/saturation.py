@@ -92,3 +92,14 @@ def per_transfer_cpu(step: Step) -> float | None:
         return None
     mean_cpu = sum(v["cpu_s"] for v in validators) / len(validators)
     return float(mean_cpu / step["committed"])
+
+
+def cpu_bound_tps(step: Step, cores: int) -> float | None:
+    """Transfers/s the validators could commit if they had the machine's cores to themselves,
+    at this step's CPU cost per transfer: cores / (validators x CPU s per transfer). A
+    projection from CPU seconds, which a shared machine inflates far less than wall time."""
+    per = per_transfer_cpu(step)
+    validators = len(step.get("validators") or [])
+    if per is None or per <= 0 or not validators:
+        return None
+    return cores / (validators * per)

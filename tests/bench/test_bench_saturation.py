@@ -89,3 +89,6 @@ def test_cpu_per_transfer_is_the_mean_validator_cpu_over_committed() -> None:
     assert saturation.per_transfer_cpu(s) == pytest.approx(0.003)
     assert saturation.per_transfer_cpu(step(1, 0, validators=[{"cpu_s": 1}])) is None
     assert saturation.per_transfer_cpu(step(1, 1)) is None
+    # 2 validators at 3 ms each on 2 cores: 1/0.003 transfers/s
+    assert saturation.cpu_bound_tps(s, cores=2) == pytest.approx(333.33, rel=1e-3)
+    assert saturation.cpu_bound_tps(step(1, 1), cores=2) is None
