@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
@@ -34,14 +35,33 @@ from tests.network.proxy import HOST, ProxyHub, proxied_network
 SEED = 6_002
 CRASH_ITERATIONS = 20 if os.environ.get("DEPOSITNET_SOAK") == "1" else 2
 MAX_KILL_DELAY_S = 0.4
-DOWN_HEIGHTS = 32  # > max_catchup_batch (16) and > max_future_heights (2): real catch-up
+DOWN_HEIGHTS = 24  # > max_catchup_batch (16) and > max_future_heights (2): real catch-up
 MAJORITY = (0, 1, 2)  # 30 of 40 voting power
 MINORITY = (3,)
 PARTITION_HEIGHTS = 12
 
 
+@attrs.define
+class Faulty:
+    """The module's network, its proxies, and the heights already proven identical on all
+    nodes (so each test compares only the blocks committed since, yet a run of the whole
+    module covers every height from 1)."""
+
+    net: LocalNetwork
+    hub: ProxyHub
+    verified: int = 0
+
+    async def assert_agreement(self, probe: NetProbe) -> None:
+        """All four commit together again; same blocks since the last check; no evidence."""
+        reached = await probe.advance(2)
+        top = min(reached.values())
+        await probe.assert_same_blocks(top, from_height=self.verified + 1)
+        await probe.assert_no_equivocation()
+        self.verified = top
+
+
 @pytest.fixture(scope="module")
-def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalNetwork, ProxyHub]]:
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faulty]:
     """Four validators behind per-link proxies."""
     with ProxyHub() as hub:
         net = proxied_network(
@@ -50,7 +70,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalNetw
         hub.start()
         with net:
             net.start_all()
-            yield net, hub
+            yield Faulty(net, hub)
 
 
 # ---------------------------------------------------------------------- crashes and outages
@@ -90,23 +110,21 @@ async def crash_and_restart(probe: NetProbe, rng: random.Random) -> None:
 
 @pytest.mark.slow
 async def test_sigkill_mid_height_and_restart_loses_nothing_and_never_equivocates(
-    faulty: tuple[LocalNetwork, ProxyHub],
+    faulty: Faulty,
 ) -> None:
-    net, _ = faulty
+    net = faulty.net
     rng = random.Random(SEED)
     async with NetProbe(net) as probe:
         await probe.advance(2)
         for _ in range(CRASH_ITERATIONS):
             await crash_and_restart(probe, rng)
-        reached = await probe.advance(2)  # all four commit together again
-        await probe.assert_same_blocks(min(reached.values()))
-        await probe.assert_no_equivocation()
+        await faulty.assert_agreement(probe)
 
 
 async def test_validator_down_for_many_heights_catches_up(
-    faulty: tuple[LocalNetwork, ProxyHub],
+    faulty: Faulty,
 ) -> None:
-    net, _ = faulty
+    net = faulty.net
     victim = 2
     others = [i for i in range(net.size) if i != victim]
     async with NetProbe(net) as probe:
@@ -122,9 +140,7 @@ async def test_validator_down_for_many_heights_catches_up(
         await start(net, victim)
         assert started_height(probe, victim, offset) - 1 >= before
         await probe.wait_for_height(target, [victim])
-        after = await probe.advance(2)  # and then it votes along with the others again
-        await probe.assert_same_blocks(min(after.values()))
-        await probe.assert_no_equivocation()
+        await faulty.assert_agreement(probe)  # and it votes along with the others again
 
 
 # ---------------------------------------------------------------------- partitions
@@ -172,9 +188,9 @@ async def test_proxy_cuts_silently_and_heals() -> None:
 
 
 async def test_minority_stalls_and_the_network_converges_after_healing(
-    faulty: tuple[LocalNetwork, ProxyHub],
+    faulty: Faulty,
 ) -> None:
-    net, hub = faulty
+    net, hub = faulty.net, faulty.hub
     async with NetProbe(net) as probe:
         await probe.advance(2)
         hub.partition(MAJORITY, MINORITY)
@@ -195,17 +211,15 @@ async def test_minority_stalls_and_the_network_converges_after_healing(
         finally:
             hub.heal()
         await probe.wait_for_height(max(reached.values()), MINORITY)
-        after = await probe.advance(2)
-        await probe.assert_same_blocks(min(after.values()))
-        await probe.assert_no_equivocation()
+        await faulty.assert_agreement(probe)
 
 
 async def test_even_split_stalls_both_sides_until_healed(
-    faulty: tuple[LocalNetwork, ProxyHub],
+    faulty: Faulty,
 ) -> None:
     """Neither half holds more than 2/3: nobody commits (nor, per Algorithm 1, leaves the
     round: without 2f+1 prevotes no prevote timeout starts), and all resume once healed."""
-    net, hub = faulty
+    net, hub = faulty.net, faulty.hub
     halves = ((0, 1), (2, 3))
     keys = [k.public_key.hex() for k in net.layout.validator_keys]
     partner = {a: b for x, y in halves for a, b in ((x, y), (y, x))}
@@ -230,6 +244,4 @@ async def test_even_split_stalls_both_sides_until_healed(
                 probe.fail(f"a half of the network committed on its own: {seen} (cut at {cut_at})")
         finally:
             hub.heal()
-        after = await probe.advance(3)
-        await probe.assert_same_blocks(min(after.values()))
-        await probe.assert_no_equivocation()
+        await faulty.assert_agreement(probe)

@@ -4,7 +4,8 @@ the network keeps committing.
 The tests talk raw TCP to validator 0 of the shared local network. For the attacks that need an
 authenticated channel they impersonate validator 3, a Byzantine validator holding its real key:
 validator 3's own process is stopped from the first of those tests to the end of the module
-(three of four still commit) and then restarted. Each test pins its log line by the local port of its own connection.
+(three of four still commit) and then restarted. Each test pins its log line by the local port
+of its own connection.
 """
 
 from __future__ import annotations
