@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import depositnet
+from consensus.interfaces import TxAdmission
 from ledger.tx import KEY_SIZE, TX_ID_SIZE
 from network import api_models as m
 from network import api_render as render
@@ -50,6 +51,15 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": m.ErrorResponse, "description": "malformed request"},
     429: {"model": m.ErrorResponse, "description": "rate limited (see Retry-After)"},
 }
+
+
+def _verdict(admission: TxAdmission) -> dict[str, Any]:
+    return {
+        "tx_id": admission.tx_id.hex() if admission.tx_id else None,
+        "accepted": admission.accepted,
+        "code": admission.code,
+        "message": admission.message,
+    }
 
 
 def create_app(
@@ -109,12 +119,7 @@ def create_app(
     async def submit_tx(request: m.SubmitTxRequest) -> Any:
         """Offer a signed transaction to this validator's mempool; the verdict comes at once."""
         admission = node.submit_tx(decode_tx_text(request.tx, request.encoding))
-        body = {
-            "tx_id": admission.tx_id.hex() if admission.tx_id else None,
-            "accepted": admission.accepted,
-            "code": admission.code,
-            "message": admission.message,
-        }
+        body = _verdict(admission)
         if admission.accepted:
             return JSONResponse(body, status_code=202)
         if admission.code in KNOWN_CODES:
@@ -122,6 +127,16 @@ def create_app(
         if admission.code in BUSY_CODES:
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(body, status_code=422)
+
+    @app.post("/txs/batch", response_model=m.SubmitBatchResponse, responses=_ERROR_RESPONSES)
+    async def submit_batch(request: m.SubmitBatchRequest) -> Any:
+        """Offer up to 500 signed transactions in one request; one verdict each, in order.
+
+        Every transaction is judged on its own, exactly as by `POST /txs`; the request is
+        refused whole (400) only if one of them is not valid hex/base64.
+        """
+        txs = [decode_tx_text(tx, request.encoding) for tx in request.txs]
+        return {"results": [_verdict(node.submit_tx(tx)) for tx in txs]}
 
     @app.get("/txs/{tx_id}", response_model=m.TxStatusResponse, responses=_ERROR_RESPONSES)
     async def tx_status(tx_id: str = m.TX_ID_PATH) -> Any:

@@ -34,11 +34,30 @@ class SubmitTxRequest(BaseModel):
     encoding: Literal["hex", "base64"] = "hex"
 
 
+MAX_BATCH_TXS = 500
+"""Transactions per `POST /txs/batch` (500 hex-encoded transfers fit the body size limit)."""
+
+
+class SubmitBatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    txs: list[str] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_TXS,
+        description="signed transactions' canonical bytes, hex or base64, each as in POST /txs",
+    )
+    encoding: Literal["hex", "base64"] = "hex"
+
+
 class SubmitTxResponse(BaseModel):
     tx_id: str | None = Field(description="hex tx id; null if the bytes could not be decoded")
     accepted: bool
     code: str = Field(description="OK or the ledger's stable rejection code")
     message: str = ""
+
+
+class SubmitBatchResponse(BaseModel):
+    results: list[SubmitTxResponse] = Field(description="one verdict per tx, in request order")
 
 
 class ErrorBody(BaseModel):

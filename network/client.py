@@ -296,6 +296,29 @@ class DepositClient:
             node_url=url,
         )
 
+    async def submit_batch(self, txs: Sequence[bytes]) -> list[SubmitResult]:
+        """Offer up to 500 signed transactions in one request; one verdict each, in order."""
+        url, status, body = await self._request(
+            "POST", "/txs/batch", {"txs": [tx.hex() for tx in txs]}
+        )
+        results = body.get("results") if isinstance(body, dict) else None
+        if status != 200 or not isinstance(results, list) or len(results) != len(txs):
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+        verdicts = []
+        for verdict in results:
+            tx_id = verdict.get("tx_id") if isinstance(verdict, dict) else None
+            verdicts.append(
+                SubmitResult(
+                    tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
+                    accepted=bool(verdict.get("accepted")) if isinstance(verdict, dict) else False,
+                    code=str(verdict.get("code")) if isinstance(verdict, dict) else "MALFORMED",
+                    message=str(verdict.get("message", "")) if isinstance(verdict, dict) else "",
+                    node_url=url,
+                )
+            )
+        return verdicts
+
     async def prepare(
         self, signer: Signer, body: Body, *, tx_id: bytes | None = None
     ) -> tuple[bytes, bytes]:
