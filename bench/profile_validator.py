@@ -1,9 +1,12 @@
 """Where a validator's CPU goes: a py-spy profile of one node process, sorted into categories.
 
-`record` runs `py-spy record --format raw --nonblocking` against the node's PID for a while (the
-node is not paused, so it is not slowed); py-spy leaves idle frames out, so every sample is CPU
-time. `classify_stack` walks a sampled stack from the innermost frame outwards and the first frame
-it recognises names the category: a signature check called from the API counts as a signature
+`record` runs `py-spy record --format raw --nonblocking --gil` against the node's PID for a while
+(the node is not paused, so it is not slowed). Only the thread holding the GIL is sampled: a
+thread blocked in epoll, in fsync or waiting for work has released it, and on a shared machine
+py-spy's idle detection alone counts such threads as busy whenever they are runnable but queued
+for a core (a first run without --gil put 59% of the samples in trio's epoll wait and its idle
+worker threads). `classify_stack` walks a sampled stack from the innermost frame outwards and
+the first frame it recognises names the category: a signature check called from the API counts as a signature
 check, JSON written by the API counts as HTTP API. Trio's scheduler, epoll and worker-thread
 plumbing are "event loop"; what no rule names is "other" (`top_unclassified` lists it).
 `breakdown` turns the samples into fractions.
@@ -137,6 +140,7 @@ def start_record(
     command = [
         exe, "record", "--pid", str(pid), "--format", "raw", "--output", str(output),
         "--duration", str(max(1, round(seconds))), "--rate", str(rate_hz), "--nonblocking",
+        "--gil",
     ]  # fmt: skip
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -262,3 +262,24 @@ def write(result: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
     plotted.sort(key=lambda s: s["offered_tps"])
     paths[2].write_text(svg_plot(plotted, result["ceiling"]["ceiling_tps"]))
     return paths
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Re-render a result's Markdown and plot (and targets), e.g. with a catch-up result."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("result", type=Path, help="a network-*.json written by depositnet bench")
+    parser.add_argument("--catchup", type=Path, help="a catchup-*.json to fold into the targets")
+    args = parser.parse_args(argv)
+    result = json.loads(args.result.read_text())
+    if args.catchup:
+        result["catchup"] = json.loads(args.catchup.read_text())
+    result["targets"] = targets(result)
+    for path in write(result, args.result.parent, args.result.name.removesuffix(".json")):
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
