@@ -11,6 +11,7 @@ fails authentication. Any such failure is the peer's fault and ends the connecti
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 
 import trio
 from cryptography.exceptions import InvalidTag
@@ -76,18 +77,26 @@ class SecureChannel:
 
     async def send(self, payload: bytes) -> None:
         """Seal and send one payload. ValueError if it is larger than `max_payload_bytes`."""
-        if len(payload) > self.max_payload_bytes:
-            raise ValueError(
-                f"payload of {len(payload)} bytes exceeds the {self.max_payload_bytes} limit"
-            )
-        if self._send_counter > MAX_COUNTER:
+        await self.send_many((payload,))
+
+    async def send_many(self, payloads: Sequence[bytes]) -> None:
+        """Seal each payload as its own frame and write them all with one `send_all`."""
+        for payload in payloads:  # check all first: a refused batch must not consume nonces
+            if len(payload) > self.max_payload_bytes:
+                raise ValueError(
+                    f"payload of {len(payload)} bytes exceeds the {self.max_payload_bytes} limit"
+                )
+        if self._send_counter + len(payloads) > MAX_COUNTER:
             raise ChannelError("send nonce space exhausted")
-        sealed = self._send_aead.encrypt(nonce(self._send_counter), payload, None)
-        self._send_counter += 1
-        frame = encode_frame(sealed, self._max_frame_bytes)
-        await self._stream.send_all(frame)
-        self.frames_sent += 1
-        self.bytes_sent += len(frame)
+        frames = []
+        for payload in payloads:
+            sealed = self._send_aead.encrypt(nonce(self._send_counter), payload, None)
+            self._send_counter += 1
+            frames.append(encode_frame(sealed, self._max_frame_bytes))
+        data = b"".join(frames)
+        await self._stream.send_all(data)
+        self.frames_sent += len(frames)
+        self.bytes_sent += len(data)
 
     async def receive(self) -> bytes | None:
         """The next payload, or None when the peer closed the stream.

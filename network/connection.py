@@ -28,9 +28,19 @@ class TransportStatistics:
     duplicates_dropped: int = 0
     send_drops: int = 0
 
-    def bump(self, **deltas: int) -> TransportStatistics:
-        """A copy with each named counter increased by its delta."""
-        return attrs.evolve(self, **{k: getattr(self, k) + v for k, v in deltas.items()})
+
+@attrs.define
+class Counters:
+    """The manager's running totals; `TransportStatistics` snapshots are built from them."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    handshake_failures: int = 0
+    connections_dropped: int = 0
+    duplicates_dropped: int = 0
+    send_drops: int = 0
 
 
 class Connection:
@@ -60,14 +70,18 @@ class Connection:
             return False
         return True
 
-    def take_pending(self) -> list[bytes]:
-        """Remove and return the payloads still waiting in the send queue."""
-        pending = []
-        while True:
+    def take_pending(self, max_bytes: int | None = None) -> list[bytes]:
+        """Remove and return queued payloads, stopping once `max_bytes` are taken."""
+        pending: list[bytes] = []
+        taken = 0
+        while max_bytes is None or taken < max_bytes:
             try:
-                pending.append(self.queue.receive_nowait())
+                payload = self.queue.receive_nowait()
             except trio.WouldBlock:
-                return pending
+                break
+            pending.append(payload)
+            taken += len(payload)
+        return pending
 
     def close(self, reason: str, *, misbehaved: bool = False) -> None:
         """End the connection; the first reason given is the one logged."""

@@ -27,18 +27,18 @@ the manager. Exceptions from our own code, including the callbacks, do.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Callable, Sequence
 from functools import partial
 
-import attrs
 import trio
 
 from consensus.crypto import Ed25519Signer
 from network.addresses import PeerAddress
 from network.backoff import Backoff
 from network.channel import TAG_BYTES, ChannelError
-from network.connection import Connection, TransportStatistics
+from network.connection import Connection, Counters, TransportStatistics
 from network.framing import MAX_FRAME_BYTES, FrameError
 from network.handshake import DEFAULT_HANDSHAKE_TIMEOUT_S, HandshakeError, perform_handshake
 
@@ -47,6 +47,8 @@ __all__ = ["PeerAddress", "PeerManager", "TransportStatistics"]
 log = logging.getLogger(__name__)
 
 _LOST = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
+WRITE_BATCH_BYTES = 256 * 1024
+"""Queued payloads are sealed and written together, up to about this much per write."""
 
 
 class PeerManager:
@@ -102,7 +104,7 @@ class PeerManager:
         self._pending_handshakes = 0
         self._dialing = 0
         self._live: dict[bytes, Connection] = {}
-        self._stats = TransportStatistics()
+        self._counts = Counters()
 
     # ------------------------------------------------------------------ public API
 
@@ -129,7 +131,7 @@ class PeerManager:
         self._check_payload(payload)
         conn = self._live.get(peer)
         if conn is None or not conn.offer(payload):
-            self._stats = self._stats.bump(send_drops=1)
+            self._counts.send_drops += 1
             return False
         return True
 
@@ -152,15 +154,18 @@ class PeerManager:
     def statistics(self) -> TransportStatistics:
         """A frozen snapshot of the transport's counters."""
         live = self._live.values()
-        return attrs.evolve(
-            self._stats.bump(
-                frames_in=sum(c.channel.frames_received for c in live),
-                frames_out=sum(c.channel.frames_sent for c in live),
-                bytes_in=sum(c.channel.bytes_received for c in live),
-                bytes_out=sum(c.channel.bytes_sent for c in live),
-            ),
+        counts = self._counts
+        return TransportStatistics(
             connected_peers=self.connected_peers(),
             handshakes_in_progress=self._pending_handshakes + self._dialing,
+            frames_in=counts.frames_in + sum(c.channel.frames_received for c in live),
+            frames_out=counts.frames_out + sum(c.channel.frames_sent for c in live),
+            bytes_in=counts.bytes_in + sum(c.channel.bytes_received for c in live),
+            bytes_out=counts.bytes_out + sum(c.channel.bytes_sent for c in live),
+            handshake_failures=counts.handshake_failures,
+            connections_dropped=counts.connections_dropped,
+            duplicates_dropped=counts.duplicates_dropped,
+            send_drops=counts.send_drops,
         )
 
     # ------------------------------------------------------------------ connections
@@ -217,7 +222,7 @@ class PeerManager:
         try:
             if self._pending_handshakes >= self._max_pending_handshakes:
                 log.warning("dropped %s: too many pending handshakes", address)
-                self._stats = self._stats.bump(handshake_failures=1)
+                self._counts.handshake_failures += 1
                 return None, False
             self._pending_handshakes += 1
             try:
@@ -233,7 +238,7 @@ class PeerManager:
                 )
             except HandshakeError as exc:
                 log.warning("dropped %s: handshake failed: %s", address, exc)
-                self._stats = self._stats.bump(handshake_failures=1)
+                self._counts.handshake_failures += 1
                 return None, False
             finally:
                 self._pending_handshakes -= 1
@@ -259,9 +264,9 @@ class PeerManager:
                     _short(conn.peer),
                     _short(existing.dialer),
                 )
-                self._stats = self._stats.bump(duplicates_dropped=1)
+                self._counts.duplicates_dropped += 1
                 return False
-            self._stats = self._stats.bump(duplicates_dropped=1)
+            self._counts.duplicates_dropped += 1
             existing.close(f"replaced by a newer or preferred connection from {conn.address}")
             for payload in existing.take_pending():  # not yet sent: give them a second chance
                 conn.offer(payload)
@@ -283,13 +288,12 @@ class PeerManager:
 
     def _retire(self, conn: Connection) -> None:
         """Fold a connection's counters into the totals and tell the node it is gone."""
-        self._stats = self._stats.bump(
-            frames_in=conn.channel.frames_received,
-            frames_out=conn.channel.frames_sent,
-            bytes_in=conn.channel.bytes_received,
-            bytes_out=conn.channel.bytes_sent,
-            connections_dropped=1,
-        )
+        counts, channel = self._counts, conn.channel
+        counts.frames_in += channel.frames_received
+        counts.frames_out += channel.frames_sent
+        counts.bytes_in += channel.bytes_received
+        counts.bytes_out += channel.bytes_sent
+        counts.connections_dropped += 1
         if self._on_disconnect is not None:
             self._on_disconnect(conn.peer)
 
@@ -301,34 +305,34 @@ class PeerManager:
                 nursery.cancel_scope.cancel()
 
     async def _read(self, conn: Connection) -> None:
-        while True:
-            payload: bytes | None = b""
-            try:
-                with trio.move_on_after(self._idle_timeout_s) as idle:
+        with trio.CancelScope() as idle:
+            while True:
+                idle.deadline = trio.current_time() + self._idle_timeout_s
+                try:
                     payload = await conn.channel.receive()
-            except (ChannelError, FrameError) as exc:
-                conn.close(str(exc), misbehaved=True)
-                return
-            except _LOST as exc:
-                conn.close(f"connection lost ({exc!r})")
-                return
-            if idle.cancelled_caught:
-                conn.close(f"silent for {self._idle_timeout_s:g} s", misbehaved=True)
-                return
-            if payload is None:
-                conn.close("closed by the peer")
-                return
-            if payload:  # empty payloads are keepalives
-                # Not guarded: a closed inbound channel means the node is going down.
-                await self._inbound.send((conn.peer, payload))
+                except (ChannelError, FrameError) as exc:
+                    conn.close(str(exc), misbehaved=True)
+                    return
+                except _LOST as exc:
+                    conn.close(f"connection lost ({exc!r})")
+                    return
+                if payload is None:
+                    conn.close("closed by the peer")
+                    return
+                if payload:  # empty payloads are keepalives
+                    # Not guarded: a closed inbound channel means the node is going down.
+                    idle.deadline = math.inf  # our own back-pressure is not the peer's silence
+                    await self._inbound.send((conn.peer, payload))
+        conn.close(f"silent for {self._idle_timeout_s:g} s", misbehaved=True)
 
     async def _write(self, conn: Connection) -> None:
         try:
             while True:
-                payload = b""
+                batch = [b""]  # a keepalive unless a payload turns up in time
                 with trio.move_on_after(self._keepalive_s):
-                    payload = await conn.queue.receive()
-                await conn.channel.send(payload)
+                    batch = [await conn.queue.receive()]
+                    batch += conn.take_pending(WRITE_BATCH_BYTES)
+                await conn.channel.send_many(batch)
         except _LOST as exc:
             conn.close(f"connection lost while sending ({exc!r})")
 

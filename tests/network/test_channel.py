@@ -127,3 +127,16 @@ def test_bad_keys_are_refused() -> None:
     left, _ = trio.testing.memory_stream_pair()
     with pytest.raises(ValueError):
         _channel(left, b"short", KEY_B)
+
+
+async def test_send_many_writes_one_frame_per_payload() -> None:
+    left, right = trio.testing.memory_stream_pair()
+    a, b = _channel(left, KEY_A, KEY_B), _channel(right, KEY_B, KEY_A)
+    await a.send_many([b"one", b"", b"three"])
+    assert [await b.receive() for _ in range(3)] == [b"one", b"", b"three"]
+    assert a.frames_sent == 3
+    with pytest.raises(ValueError):
+        await a.send_many([b"ok", b"x" * 2000])
+    assert a.frames_sent == 3  # nothing of a refused batch was sent...
+    await a.send(b"after")
+    assert await b.receive() == b"after"  # ...and no nonce was skipped
