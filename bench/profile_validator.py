@@ -5,11 +5,11 @@
 thread blocked in epoll, in fsync or waiting for work has released it, and on a shared machine
 py-spy's idle detection alone counts such threads as busy whenever they are runnable but queued
 for a core (a first run without --gil put 59% of the samples in trio's epoll wait and its idle
-worker threads). `classify_stack` walks a sampled stack from the innermost frame outwards and
-the first frame it recognises names the category: a signature check called from the API counts as a signature
-check, JSON written by the API counts as HTTP API. Trio's scheduler, epoll and worker-thread
-plumbing are "event loop"; what no rule names is "other" (`top_unclassified` lists it).
-`breakdown` turns the samples into fractions.
+worker threads). `classify_stack` walks a sampled stack from the innermost frame outwards
+and the first frame it recognises names the category: a signature check called from the API
+counts as a signature check, JSON written by the API counts as HTTP API. Trio's scheduler,
+epoll and worker-thread plumbing are "event loop"; what no rule names is "other"
+(`top_unclassified` lists it). `breakdown` turns the samples into fractions.
 """
 
 from __future__ import annotations
