@@ -54,6 +54,7 @@ class ReplicaParts:
     _blocks: dict[BlockId, tuple[Block, bytes]]
     _unsent: dict[BlockId, Proposal]
     _fetch_after: dict[int, int]
+    _tick_view: tuple[int, int] | None
     _tx_batch: list[bytes]
     _tx_timer_armed: bool
     _waiting_since_ms: int | None
@@ -96,6 +97,9 @@ class ReplicaParts:
         raise NotImplementedError
 
     def _request_blocks(self, now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    def _gossip_tick(self, now_ms: int) -> list[ev.ReplicaEffect]:
         raise NotImplementedError
 
     def _commit_fetched(self, fetched: Fetched, now_ms: int) -> list[ev.ReplicaEffect]:

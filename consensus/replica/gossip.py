@@ -33,6 +33,11 @@ class PeerTable:
     def index_of(self, key: bytes) -> int | None:
         return self._index.get(key)
 
+    @property
+    def size(self) -> int:
+        """Validators in the set (bitmap indices are below this)."""
+        return len(self._index)
+
     def connect(self, peer: bytes) -> None:
         self._connected.add(peer)
 
@@ -58,6 +63,14 @@ class PeerTable:
 
     def status(self, peer: bytes) -> StatusMsg | None:
         return self._status.get(peer)
+
+    def at_height(self, height: int) -> list[bytes]:
+        """Connected peers whose last status is at `height`, sorted."""
+        return [
+            p
+            for p in self.connected()
+            if (s := self._status.get(p)) is not None and s.height == height
+        ]
 
     def ahead_of(self, height: int) -> list[bytes]:
         """Connected peers that have committed at least `height`, sorted."""

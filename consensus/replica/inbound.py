@@ -137,7 +137,43 @@ class Inbound(ReplicaParts):
                 return self._fetch_round(rnd, sorted(voters), now_ms)
         return []
 
+    def _gossip_tick(self, now_ms: int) -> list[ev.ReplicaEffect]:
+        """Pulls on the status timer: blocks of decided rounds, and, once we have sat in one
+        round for a whole status interval, the polka our round's proposal names and the votes
+        of our round that a peer at our height holds (or may hold: it is in a later round)."""
+        core = self._core
+        if core.height != self.height or self._waiting() or core.decided is not None:
+            self._tick_view = None
+            return []
+        out: list[ev.ReplicaEffect] = []
+        for rnd in core.rounds():
+            out += self._fetch_missing(rnd, now_ms)
+        view = (self.height, core.round)
+        stuck, self._tick_view = self._tick_view == view, view
+        if not stuck:
+            return out
+        turn = now_ms // self.config.status_interval_ms  # one peer per interval, in turn
+        here = self._peers.at_height(self.height)
+        proposal = core.proposal(core.round)
+        vr = -1 if proposal is None else proposal.valid_round
+        polka = (
+            proposal is None or vr < 0 or self._has_quorum(vr, VoteType.PREVOTE, proposal.block_id)
+        )
+        if not polka and here:  # line 28 waits for the polka the proposal names
+            out += self._fetch_round(vr, [here[turn % len(here)]], now_ms)
+        holders = []
+        for peer in here:
+            status = self._peers.status(peer)
+            assert status is not None
+            if status.round > core.round or serving.holds_more(core, self._peers, status):
+                holders.append(peer)
+        if holders:
+            out += self._fetch_round(core.round, [holders[turn % len(holders)]], now_ms)
+        return out
+
     def _fetch_round(self, rnd: int, peers: list[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
+        if len(self._fetch_after) >= MAX_PENDING_FETCHES:  # forget fetches that may be retried
+            self._fetch_after = {r: t for r, t in self._fetch_after.items() if t > now_ms}
         if self._fetch_after.get(rnd, -1) > now_ms or len(self._fetch_after) >= MAX_PENDING_FETCHES:
             return []
         self._fetch_after[rnd] = now_ms + self.config.fetch_retry_ms

@@ -76,7 +76,10 @@ class Progress(ReplicaParts):
         self._catchup.committed(height)
         fetched = self._catchup.take(height + 1)
         if fetched is not None:
-            return out + self._commit_fetched(fetched, now_ms)
+            more = self._commit_fetched(fetched, now_ms)
+            if self._tip.height > height:
+                return out + more  # that commit began the next height
+            out += more  # the fetched block was refused: begin the height ourselves
         out += self._begin_height(now_ms)
         out += self._request_blocks(now_ms)
         return out

@@ -21,6 +21,7 @@ from consensus.replica.wire import (
     VoteMsg,
     WireMessage,
     bitmap,
+    bitmap_has,
 )
 
 BlockBytes = Callable[[bytes], bytes | None]  # block id -> encoded block, if held
@@ -69,24 +70,47 @@ def round_messages(core: ConsensusCore, rnd: int, block_bytes: BlockBytes) -> li
 def push_for_status(
     core: ConsensusCore, peers: PeerTable, status: StatusMsg, block_bytes: BlockBytes
 ) -> list[WireMessage]:
-    """What a peer at our height lacks, judging by its status."""
+    """What a peer at our height lacks, judging by its status.
+
+    Whatever its round, it gets the proposal and the votes of *its* round that its status
+    does not show (a validator ahead in round so re-sends its earlier-round precommit to a
+    laggard that waits for it, malachite#850); a peer behind us also gets everything of our
+    round, which may let it skip there (line 55). At most one proposal and 4n votes."""
     if status.height != core.height or core.decided is not None:
         return []
+    out = lacking(core, peers, status, block_bytes)
     if status.round < core.round:
-        return round_messages(core, core.round, block_bytes)  # lets it skip to our round
-    if status.round > core.round:
-        return []  # it will push to us when it reads our status
+        out += round_messages(core, core.round, block_bytes)
+    return out
+
+
+def lacking(
+    core: ConsensusCore, peers: PeerTable, status: StatusMsg, block_bytes: BlockBytes
+) -> list[WireMessage]:
+    """The proposal and votes of the peer's current round that we hold and its status lacks."""
     out: list[WireMessage] = []
-    proposal = core.proposal(core.round)
+    proposal = core.proposal(status.round)
     if proposal is not None and not status.has_proposal:
         msg = proposal_msg(proposal, block_bytes)
         if msg is not None:
             out.append(msg)
     for vote_type in (VoteType.PREVOTE, VoteType.PRECOMMIT):
         out.extend(
-            VoteMsg(v) for v in core.votes(core.round, vote_type) if peers.lacks_vote(status, v)
+            VoteMsg(v) for v in core.votes(status.round, vote_type) if peers.lacks_vote(status, v)
         )
     return out
+
+
+def holds_more(core: ConsensusCore, peers: PeerTable, status: StatusMsg) -> bool:
+    """True if a peer at our height and round shows votes of this round that we lack."""
+    if status.height != core.height or status.round != core.round:
+        return False
+    shown = ((VoteType.PREVOTE, status.prevotes), (VoteType.PRECOMMIT, status.precommits))
+    for vote_type, bits in shown:
+        ours = {peers.index_of(v.validator) for v in core.votes(core.round, vote_type)}
+        if any(bitmap_has(bits, i) for i in range(peers.size) if i not in ours):
+            return True
+    return False
 
 
 def own_messages(core: ConsensusCore, block_bytes: BlockBytes) -> list[WireMessage]:

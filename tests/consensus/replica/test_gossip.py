@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from consensus.messages import VoteType
 from consensus.proposer import proposer
 from consensus.replica import events as ev
-from consensus.replica.wire import GetRound, ProposalMsg, decode_wire, encode_wire
+from consensus.replica.wire import (
+    GetRound,
+    ProposalMsg,
+    StatusMsg,
+    VoteMsg,
+    decode_wire,
+    encode_wire,
+)
 from tests.consensus.replica.driver import Net, Node
 
 
@@ -61,3 +69,61 @@ def test_precommit_quorum_without_the_proposal_fetches_it() -> None:
     assert GetRound(1, 0) in asked
     net.run_until(lambda: net.min_height() >= 3, 5_000)
     net.assert_agreement()
+
+
+@pytest.mark.parametrize("pull", [False, True], ids=["push", "pull"])
+def test_a_validator_ahead_in_round_resends_its_earlier_precommit(pull: bool) -> None:
+    """malachite#850 as the simulator found it. One validator is silent; A never sees the
+    round-0 proposal, so the round ends in nil precommits; A's is lost on its way to B and C.
+    A holds three precommits, times out and moves to round 1 alone (too little power for a
+    round skip); B and C hold two and never start timeoutPrecommit. Only gossip ends this:
+    A re-sends its round-0 precommit when it reads their status (push); with `pull` A never
+    gets their status, and B and C must ask A for their round (A is in a later one)."""
+    net = Net(4)
+    silent = net.nodes[3]
+    a = next(n for n in net.nodes[:3] if n.key != proposer(net.validators, 1, 0))
+    for other in net.nodes[:3]:
+        net.cut.add(frozenset((silent.index, other.index)))
+    lost: set[int] = set()  # the receivers of lost copies
+
+    def starve_a(src: Node, dst: Node, payload: bytes) -> bytes:
+        msg = decode_wire(payload)
+        stand_in = encode_wire(GetRound(10**6, 0))  # harmless: the real message is lost
+        if dst is a and isinstance(msg, ProposalMsg) and msg.proposal.round == 0:
+            return stand_in
+        if pull and dst is a and isinstance(msg, StatusMsg) and a.replica.round > 0:
+            return stand_in
+        if (
+            src is a
+            and isinstance(msg, VoteMsg)
+            and msg.vote.type is VoteType.PRECOMMIT
+            and (msg.vote.height, msg.vote.round) == (1, 0)
+            and (a.replica.height, a.replica.round) == (1, 0)
+        ):
+            lost.add(dst.index)
+            return stand_in  # every copy sent before A moves on
+        return payload
+
+    net.tamper = starve_a
+    net.start()
+    live = [n for n in net.nodes if n is not silent]
+    net.run_until(lambda: min(n.store.last_height() for n in live) >= 2, 10_000)
+    assert len(lost) == 2
+    resent = [
+        e
+        for e in a.effects_log
+        if isinstance(e, ev.SendTo)
+        and isinstance(m := decode_wire(e.payload), VoteMsg)
+        and (m.vote.validator, m.vote.height, m.vote.round, m.vote.type)
+        == (a.key, 1, 0, VoteType.PRECOMMIT)
+    ]
+    assert resent, "the round-0 precommit was never re-sent"
+    if pull:
+        asked = [
+            decode_wire(e.payload)
+            for n in live
+            for e in n.effects_log
+            if isinstance(e, ev.SendTo) and e.peer == a.key
+        ]
+        assert GetRound(1, 0) in asked
+    assert len({n.store.load_block(1) for n in live}) == 1
