@@ -56,7 +56,6 @@ class World:
     replica_config: ReplicaConfig
     signers: tuple[Signer, ...]  # validator index -> signer
     clients: Clients
-    bugs: frozenset[str]
 
 
 def _signer_factory(config: SimConfig, rng: random.Random) -> tuple[SignatureScheme, object]:
@@ -75,16 +74,14 @@ def replica_config(config: SimConfig) -> ReplicaConfig:
         precommit_ms=config.timeout_precommit_ms,
         precommit_delta_ms=config.timeout_precommit_delta_ms,
     )
-    fields: dict[str, object] = {
-        "timeouts": timeouts,
-        "max_block_txs": config.max_block_txs,
-        "create_empty_blocks": config.empty_block_interval_ms == 0,
-        "empty_block_interval_ms": max(1, config.empty_block_interval_ms),
-        "status_interval_ms": max(100, min(1000, config.timeout_propose_ms)),
-    }
-    if "bugs" in attrs.fields_dict(ReplicaConfig):
-        fields["bugs"] = frozenset(config.bugs)
-    return ReplicaConfig(**fields)  # type: ignore[arg-type]
+    return ReplicaConfig(
+        timeouts=timeouts,
+        max_block_txs=config.max_block_txs,
+        create_empty_blocks=config.empty_block_interval_ms == 0,
+        empty_block_interval_ms=max(1, config.empty_block_interval_ms),
+        status_interval_ms=max(100, min(1000, config.timeout_propose_ms)),
+        bugs=frozenset(config.bugs),
+    )
 
 
 def build_world(config: SimConfig, rng: random.Random) -> World:
@@ -123,7 +120,6 @@ def build_world(config: SimConfig, rng: random.Random) -> World:
         replica_config=replica_config(config),
         signers=signers,
         clients=clients,
-        bugs=frozenset(config.bugs),
     )
 
 
@@ -136,7 +132,7 @@ def new_store() -> MemoryStore:
 def open_replica(world: World, signer: Signer, store: MemoryStore) -> Replica:
     """A replica resuming from `store`, exactly as a restarted node would build it."""
     app = LedgerApp.from_store(world.genesis, store, world.scheme)
-    replica = Replica.open(
+    return Replica.open(
         chain_id=world.chain_id,
         validators=world.validators,
         signer=signer,
@@ -145,25 +141,4 @@ def open_replica(world: World, signer: Signer, store: MemoryStore) -> Replica:
         store=store,
         scheme=world.scheme,
         config=world.replica_config,
-    )
-    if world.bugs and not world.bugs <= getattr(replica.core, "bugs", frozenset()):
-        _plant(replica, world, store)
-    return replica
-
-
-def _plant(replica: Replica, world: World, store: MemoryStore) -> None:
-    """Rebuild the (not yet started) core with the planted bugs, until ReplicaConfig has them."""
-    from consensus.codec import decode_sign_state
-    from consensus.core import ConsensusCore
-
-    raw = store.load_sign_state()
-    assert raw is not None
-    replica._core = ConsensusCore(
-        chain_id=world.chain_id,
-        validators=world.validators,
-        signer=replica._signer,
-        scheme=world.scheme,
-        timeouts=world.replica_config.timeouts,
-        sign_state=decode_sign_state(raw),
-        bugs=world.bugs,
     )

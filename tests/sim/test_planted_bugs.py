@@ -9,11 +9,16 @@ Each hunt uses a fault profile chosen for the bug (as a researcher would); the b
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
+from consensus.core import KNOWN_BUGS
+from sim.config import BUGS
 from sim.result import Outcome, RunSpec
 from sim.runner import Simulation
+from sim.stack import build_world, new_store, open_replica
+from sim.swarm import derive_config
 
 CALM = {"validators": 4, "byzantine": (), "twins": (), "tx_per_s": 0}
 LOSSY = {
@@ -66,3 +71,12 @@ def test_clean_builds_raise_no_alarm_on_the_hunting_profiles() -> None:
     for profile, seeds, _ in HUNTS.values():
         for seed in list(seeds)[:seeds_per_profile]:
             assert _run(seed, profile, ()) is Outcome.PASS, (seed, profile)
+
+
+def test_planted_bugs_reach_the_core_through_the_replica_config() -> None:
+    assert set(BUGS) == KNOWN_BUGS
+    for bugs in ((), ("no_lock_check_line22", "send_before_persist")):
+        world = build_world(derive_config(1, {"bugs": bugs}), random.Random(1))
+        assert world.replica_config.bugs == frozenset(bugs)
+        replica = open_replica(world, world.signers[0], new_store())
+        assert replica.core.bugs == frozenset(bugs)
