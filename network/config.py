@@ -18,20 +18,22 @@ from typing import Any
 import attrs
 
 from consensus.timeouts import MAX_TIMEOUT_MS, TimeoutConfig
-from network.addresses import AddressError, PeerAddress, parse_host_port
+from network.addresses import PeerAddress
 from network.framing import MAX_FRAME_BYTES
+from network.toml_fields import ConfigError, Table
+
+__all__ = [
+    "ConfigError",
+    "MempoolLimits",
+    "NodeConfig",
+    "TransportConfig",
+    "load_config",
+    "parse_config",
+]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MAX_PEERS = 1000
 MAX_CONFIG_BYTES = 1 << 20
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; `field` is the dotted path of the offending field."""
-
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}" if field else problem)
-        self.field = field
 
 
 @attrs.frozen
@@ -115,7 +117,7 @@ def load_config(path: str | Path) -> NodeConfig:
 
 def parse_config(document: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
     """Validate an already-parsed config mapping; relative paths resolve against `base_dir`."""
-    top = _Table(document, "")
+    top = Table(document, "")
     listen_host, listen_port = top.address("listen_address", "127.0.0.1:26656", port_zero=True)
     api_host: str | None = None
     api_port: int | None = None
@@ -144,14 +146,14 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
     return config
 
 
-def _peers(top: _Table) -> tuple[PeerAddress, ...]:
+def _peers(top: Table) -> tuple[PeerAddress, ...]:
     peers: list[PeerAddress] = []
     seen: dict[object, str] = {}
     for i, entry in enumerate(top.items("peers", MAX_PEERS)):
         name = f"peers[{i}]"
         if not isinstance(entry, Mapping):
             raise ConfigError(name, "expected a table with an address")
-        table = _Table(entry, name)
+        table = Table(entry, name)
         host, port = table.address("address", None)
         key = table.optional("public_key")
         public_key = None if key is None else _hex_key(key, f"{name}.public_key")
@@ -165,7 +167,7 @@ def _peers(top: _Table) -> tuple[PeerAddress, ...]:
     return tuple(peers)
 
 
-def _timeouts(table: _Table) -> TimeoutConfig:
+def _timeouts(table: Table) -> TimeoutConfig:
     defaults = TimeoutConfig()
     values = {
         name: table.integer(name, getattr(defaults, name), 0, MAX_TIMEOUT_MS)
@@ -175,7 +177,7 @@ def _timeouts(table: _Table) -> TimeoutConfig:
     return TimeoutConfig(**values)
 
 
-def _mempool(table: _Table) -> MempoolLimits:
+def _mempool(table: Table) -> MempoolLimits:
     defaults = MempoolLimits()
     limits = MempoolLimits(
         max_txs=table.integer("max_txs", defaults.max_txs, 1, 10_000_000),
@@ -185,7 +187,7 @@ def _mempool(table: _Table) -> MempoolLimits:
     return limits
 
 
-def _blocks(table: _Table) -> BlockLimits:
+def _blocks(table: Table) -> BlockLimits:
     d = BlockLimits()
     limits = BlockLimits(
         max_block_txs=table.integer("max_block_txs", d.max_block_txs, 1, 100_000),
@@ -199,7 +201,7 @@ def _blocks(table: _Table) -> BlockLimits:
     return limits
 
 
-def _transport(table: _Table) -> TransportConfig:
+def _transport(table: Table) -> TransportConfig:
     d = TransportConfig()
     hour_ms = 3_600_000
     config = TransportConfig(
@@ -234,89 +236,3 @@ def _hex_key(value: object, field: str) -> bytes:
     if len(key) != 32:
         raise ConfigError(field, f"expected 32 bytes (64 hex characters), got {len(key)}")
     return key
-
-
-_MISSING: Any = object()
-
-
-class _Table:
-    """Typed reads from one TOML table, remembering which keys were used."""
-
-    def __init__(self, data: Mapping[str, Any], prefix: str) -> None:
-        self._data = data
-        self._prefix = prefix
-        self._used: set[str] = set()
-
-    def field(self, key: str) -> str:
-        return f"{self._prefix}.{key}" if self._prefix else key
-
-    def optional(self, key: str) -> Any:
-        self._used.add(key)
-        return self._data.get(key)
-
-    def _get(self, key: str, default: Any) -> Any:
-        self._used.add(key)
-        if key in self._data:
-            return self._data[key]
-        if default is _MISSING or default is None:
-            raise ConfigError(self.field(key), "required field is missing")
-        return default
-
-    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
-        value = self._get(key, default)
-        if type(value) is not int:
-            raise ConfigError(self.field(key), f"expected an integer, got {value!r}")
-        if not minimum <= value <= maximum:
-            raise ConfigError(self.field(key), f"{value} is outside [{minimum}, {maximum}]")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key, default)
-        if type(value) is not bool:
-            raise ConfigError(self.field(key), f"expected true or false, got {value!r}")
-        return value
-
-    def string(self, key: str, default: str | None) -> str:
-        value = self._get(key, _MISSING if default is None else default)
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(self.field(key), f"expected a non-empty string, got {value!r}")
-        return value
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.string(key, default).upper()
-        if value not in choices:
-            raise ConfigError(self.field(key), f"expected one of {', '.join(choices).lower()}")
-        return value
-
-    def path(self, key: str, base_dir: Path) -> Path:
-        value = self.string(key, None)
-        if "\x00" in value:
-            raise ConfigError(self.field(key), "path contains a NUL byte")
-        return (base_dir / Path(value).expanduser()).resolve()
-
-    def address(self, key: str, default: str | None, *, port_zero: bool = False) -> tuple[str, int]:
-        text = self.string(key, default)
-        try:
-            return parse_host_port(text, allow_port_zero=port_zero)
-        except AddressError as exc:
-            raise ConfigError(self.field(key), str(exc)) from None
-
-    def items(self, key: str, max_items: int) -> list[Any]:
-        value = self._get(key, [])
-        if not isinstance(value, list):
-            raise ConfigError(self.field(key), f"expected a list, got {type(value).__name__}")
-        if len(value) > max_items:
-            raise ConfigError(self.field(key), f"more than {max_items} entries")
-        return value
-
-    def table(self, key: str) -> _Table:
-        value = self._get(key, {})
-        if not isinstance(value, Mapping):
-            raise ConfigError(self.field(key), f"expected a table, got {type(value).__name__}")
-        return _Table(value, self.field(key))
-
-    def finish(self) -> None:
-        """Refuse keys nobody asked for (typos)."""
-        unknown = sorted(set(self._data) - self._used)
-        if unknown:
-            raise ConfigError(self.field(unknown[0]), "unknown field")
