@@ -12,7 +12,8 @@ them in a worker thread so a proxy or a probe running in the test's trio loop ke
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import httpx
@@ -96,6 +97,17 @@ class NetProbe:
         """Raise AssertionError with `message` and the log tails of `nodes` (default: all)."""
         indices = range(self.net.size) if nodes is None else nodes
         raise AssertionError("\n".join([message, *(self.tail(i) for i in indices)]))
+
+    @contextmanager
+    def logs_on_failure(self, nodes: Iterable[int] | None = None) -> Iterator[None]:
+        """Print the log tails of `nodes` (default: all) if the block raises (pytest shows
+        a failing test's output), for failures that do not go through `fail`."""
+        try:
+            yield
+        except Exception:
+            indices = range(self.net.size) if nodes is None else nodes
+            print("\n".join(self.tail(i) for i in indices))
+            raise
 
     def equivocation_lines(self, index: int) -> list[dict[str, Any]]:
         return [r for r in self.log_records(index) if r.get("msg") == "equivocation evidence"]

@@ -85,40 +85,41 @@ async def test_transfers_to_different_nodes_commit_alike_everywhere(
     sender = Sender(net, rng)
     try:
         async with NetProbe(net) as probe:
-            proofs = await fund_participants(net, sender)
-            transfers = []
-            for round_ in range(TRANSFER_ROUNDS):
-                for i, payer in enumerate(people):
-                    payee = people[(i + 1 + round_) % len(people)]
-                    amount = rng.randint(1, 10_000)
-                    body = Transfer(payer.public_key, payee.public_key, CURRENCY, amount)
-                    # Payer i always goes through validator i: four entry points at once.
-                    transfers.append(await sender.send(i % net.size, payer, body))
-                    balances[payer.public_key] -= amount
-                    balances[payee.public_key] += amount
-            proofs += await sender.wait_final(transfers)
+            with probe.logs_on_failure():
+                proofs = await fund_participants(net, sender)
+                transfers = []
+                for round_ in range(TRANSFER_ROUNDS):
+                    for i, payer in enumerate(people):
+                        payee = people[(i + 1 + round_) % len(people)]
+                        amount = rng.randint(1, 10_000)
+                        body = Transfer(payer.public_key, payee.public_key, CURRENCY, amount)
+                        # Payer i always goes through validator i: four entry points at once.
+                        transfers.append(await sender.send(i % net.size, payer, body))
+                        balances[payer.public_key] -= amount
+                        balances[payee.public_key] += amount
+                proofs += await sender.wait_final(transfers)
 
-            top = max(p.height for p in proofs)
-            await probe.wait_for_height(top)
-            for proof in proofs:
+                top = max(p.height for p in proofs)
+                await probe.wait_for_height(top)
+                for proof in proofs:
+                    for node in range(net.size):
+                        response = await probe.get(node, f"/txs/{proof.tx_id.hex()}")
+                        assert response is not None and response.status_code == 200
+                        seen = response.json()
+                        assert (seen["state"], seen["height"], seen["index"], seen["code"]) == (
+                            "committed",
+                            proof.height,
+                            proof.index,
+                            "OK",
+                        ), (node, seen)
                 for node in range(net.size):
-                    response = await probe.get(node, f"/txs/{proof.tx_id.hex()}")
-                    assert response is not None and response.status_code == 200
-                    seen = response.json()
-                    assert (seen["state"], seen["height"], seen["index"], seen["code"]) == (
-                        "committed",
-                        proof.height,
-                        proof.index,
-                        "OK",
-                    ), (node, seen)
-            for node in range(net.size):
-                for person in people:
-                    response = await probe.get(node, f"/accounts/{person.public_key.hex()}")
-                    assert response is not None and response.status_code == 200
-                    account = response.json()
-                    assert account["balances"] == {CURRENCY: balances[person.public_key]}, node
-            assert sum(balances.values()) == FUNDING * len(people)
-            await probe.assert_same_blocks(top)
-            await probe.assert_no_equivocation()
+                    for person in people:
+                        response = await probe.get(node, f"/accounts/{person.public_key.hex()}")
+                        assert response is not None and response.status_code == 200
+                        account = response.json()
+                        assert account["balances"] == {CURRENCY: balances[person.public_key]}, node
+                assert sum(balances.values()) == FUNDING * len(people)
+                await probe.assert_same_blocks(top)
+                await probe.assert_no_equivocation()
     finally:
         await sender.aclose()
