@@ -97,7 +97,7 @@ class LedgerNodeView:
         return NodeStatus(
             chain_id=self.chain_id,
             node_key=self._node.node_key.public_key,
-            height=replica.last_committed_height,
+            height=self.store.last_height(),  # durable, not merely decided: see the executor
             round=replica.round,
             step=replica.step.name.lower(),
             peers=self._node.connected_peers(),
