@@ -191,25 +191,38 @@ class PeerManager:
     async def _dial_loop(self, address: PeerAddress) -> None:
         backoff = Backoff(self._rng, base_s=self._redial[0], cap_s=self._redial[1])
         known = address.public_key
+        failures = 0
         while True:
             if known is not None:
                 await self._wait_disconnected(known)
-            self._dialing += 1
-            try:
-                with trio.fail_after(self._handshake_timeout_s):
-                    stream = await trio.open_tcp_stream(address.host, address.port)
-            except (OSError, trio.TooSlowError) as exc:
+            stream, problem = await self._dial(address)
+            if stream is None:
+                failures += 1
                 delay = backoff.next_delay_s()
-                log.debug("dial %s failed (%r); retrying in %.2f s", address, exc, delay)
+                # The first failure of a streak is news; the rest of it is noise.
+                level = logging.INFO if failures == 1 else logging.DEBUG
+                log.log(level, "dial %s failed (%s); retrying in %.2f s", address, problem, delay)
                 await trio.sleep(delay)
                 continue
-            finally:
-                self._dialing -= 1
+            failures = 0
             peer, was_live = await self._connection(stream, str(address), dialed_to=address)
             known = known or peer
             if was_live:
                 backoff.reset()
             await trio.sleep(backoff.next_delay_s())
+
+    async def _dial(self, address: PeerAddress) -> tuple[trio.SocketStream | None, str]:
+        """A TCP connection to `address`, or None and the reason we could not open one."""
+        self._dialing += 1
+        try:
+            with trio.fail_after(self._handshake_timeout_s):
+                return await trio.open_tcp_stream(address.host, address.port), ""
+        except trio.TooSlowError:
+            return None, f"no answer within {self._handshake_timeout_s:g} s"
+        except OSError as exc:
+            return None, str(exc) or repr(exc)
+        finally:
+            self._dialing -= 1
 
     async def _wait_disconnected(self, peer: bytes) -> None:
         while (conn := self._live.get(peer)) is not None:

@@ -24,6 +24,7 @@ from tests.network.test_peers import (
     STRANGER,
     Node,
     eventually,
+    free_port,
     make_node,
 )
 from tests.network.test_peers import start as start_node
@@ -226,3 +227,26 @@ def test_backoff_doubles_to_the_cap_with_seeded_jitter() -> None:
     assert backoff.ceiling_s() == 0.1
     with pytest.raises(ValueError):
         Backoff(random.Random(0), base_s=2.0, cap_s=1.0)
+
+
+async def test_an_absent_peer_is_logged_once_and_connected_when_it_appears(
+    log_network: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    dialer = make_node(0, 0, [PeerAddress(HOST, port, KEYS[1])])
+    async with trio.open_nursery() as nursery:
+        await start_node(nursery, dialer)
+        await eventually(
+            lambda: (
+                sum("dial" in r.getMessage() for r in log_network.records) >= 1
+                and dialer.manager.statistics().handshakes_in_progress == 0
+            )
+        )
+        late = make_node(1, port, [])
+        await start_node(nursery, late)
+        await eventually(lambda: dialer.manager.connected_peers() == (KEYS[1],))
+        info_dial_lines = [
+            r for r in log_network.records if "dial" in r.getMessage() and r.levelno >= logging.INFO
+        ]
+        assert len(info_dial_lines) == 1 and f"{HOST}:{port}" in info_dial_lines[0].getMessage()
+        nursery.cancel_scope.cancel()
