@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--max-steps", type=int, default=8)
     bench.add_argument("--step-seconds", type=float, default=20.0, metavar="S")
     bench.add_argument("--soak-seconds", type=float, default=0.0, metavar="S")
-    bench.add_argument("--concurrency", type=int, default=64, help="requests in flight at most")
+    bench.add_argument("--concurrency", type=int, default=256, help="requests in flight at most")
     bench.add_argument("--validity-window", type=int, default=2000, metavar="HEIGHTS")
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--no-batch", action="store_true", help="never try POST /txs/batch")

@@ -70,28 +70,33 @@ def test_verdicts() -> None:
     assert loadgen._verdict_code(429, {"error": {}}) == "HTTP_429"
 
 
-def test_summary_spans_the_blocks_that_held_our_transfers() -> None:
+def test_committed_rate_runs_from_first_send_to_last_commit() -> None:
     tally = loadgen.Tally(
         latencies_s=[0.1, 0.2, 0.3, 0.4],
-        block_times=[10.0, 11.0, 12.0],  # 3 blocks seen 1 s apart cover 3 s
+        block_times=[10.0, 11.0, 12.0],
         committed=30,
         submitted=31,
-        first_send=9.0,
-        last_send=12.0,
+        first_send=9.0,  # first send to last commit: 3 s
+        last_send=11.5,
     )
     tally.sent["ff"] = 11.5
     tally.reject("ee", "MEMPOOL_FULL")
     out = loadgen.summarise(spec(rate=10.0, seconds=3.0), tally, {"extra": 1})
     assert out["committed_tps"] == pytest.approx(10.0)
-    assert out["achieved_offered_tps"] == pytest.approx(31 / 3)
+    assert out["achieved_offered_tps"] == pytest.approx(31 / 2.5)
     assert out["uncommitted"] == 1
     assert out["rejected"] == {"MEMPOOL_FULL": 1}
     assert (out["latency_p50_s"], out["latency_p99_s"], out["latency_max_s"]) == (0.2, 0.4, 0.4)
     assert out["extra"] == 1
+    # sent over 10 s, nothing for 10 s more, then all in one burst: 100 over 20 s
+    burst = loadgen.Tally(
+        latencies_s=[10.0, 20.0], block_times=[20.0], committed=100, first_send=0.0, last_send=10.0
+    )
+    assert loadgen.summarise(spec(rate=10.0, seconds=10.0), burst, {})["committed_tps"] == 5.0
     one_block = loadgen.summarise(
         spec(seconds=3.0), loadgen.Tally(block_times=[5.0], committed=6), {}
     )
-    assert one_block["committed_tps"] == 2.0
+    assert one_block["committed_tps"] == 1.2  # 6 from first send (0 s) to last commit (5 s)
     assert one_block["latency_p99_s"] is None
 
 
