@@ -36,6 +36,7 @@ from consensus.codec import validate_validator_set
 from consensus.crypto import ED25519, SignatureScheme, Signer
 from consensus.dispatch import DISPATCH, INPUT_KINDS, kind_of
 from consensus.events import Effect, Event
+from consensus.events import RejectCode as Code
 from consensus.guard import SignGuard
 from consensus.height_log import HeightLog
 from consensus.messages import (
@@ -174,12 +175,12 @@ class ConsensusCore(Rules):
     def handle(self, event: Event, now_ms: int) -> list[Effect]:
         """Apply one event; return the effects to execute, in order. Never raises on bad input."""
         if type(now_ms) is not int or now_ms < 0:
-            return [ev.InputRejected("now_ms must be a non-negative int")]
+            return [ev.InputRejected("now_ms must be a non-negative int", code=Code.MISUSE)]
         if not self._started:
-            return [ev.InputRejected("start_height() has not been called")]
+            return [ev.InputRejected("start_height() has not been called", code=Code.MISUSE)]
         kind, problem = kind_of(event)
         if problem is not None:
-            return [ev.InputRejected(problem)]
+            return [ev.InputRejected(problem, code=Code.MALFORMED)]
         self._begin(now_ms)
         getattr(self, DISPATCH[self._step, kind])(event)
         return self._finish()
@@ -192,8 +193,8 @@ class ConsensusCore(Rules):
         out, self._out = self._out, []
         return out
 
-    def _reject(self, reason: str, sender: bytes | None = None) -> None:
-        self._out.append(ev.InputRejected(reason, sender))
+    def _reject(self, code: Code, reason: str, sender: bytes | None = None) -> None:
+        self._out.append(ev.InputRejected(reason, sender, code))
 
     # ------------------------------------------------------------ handlers
 
@@ -201,18 +202,24 @@ class ConsensusCore(Rules):
         """Admit a proposal (for lines 22, 28, 36, 49); one per round, from proposer(h, r)."""
         p = event.proposal
         if p.height != self._height:
-            return self._reject(f"proposal for height {p.height} at {self._height}", p.proposer)
+            return self._reject(
+                Code.OTHER_HEIGHT, f"proposal for height {p.height} at {self._height}", p.proposer
+            )
         known = self._log.proposals.get(p.round)
         if known == p:
             return None
         if known is not None:
-            return self._reject("a different proposal for this round exists", p.proposer)
+            return self._reject(
+                Code.CONFLICTING_PROPOSAL, "a different proposal for this round exists", p.proposer
+            )
         if p.proposer != proposer(self.validators, p.height, p.round):
-            return self._reject("not the proposer of this round", p.proposer)
+            return self._reject(Code.WRONG_PROPOSER, "not the proposer of this round", p.proposer)
         if not self._log.admits_round(p.proposer, p.round, self._round):
-            return self._reject("too many future rounds from this sender", p.proposer)
+            return self._reject(
+                Code.FUTURE_ROUND, "too many future rounds from this sender", p.proposer
+            )
         if not verify_proposal(self.scheme, self.chain_id, p):
-            return self._reject("bad proposal signature", p.proposer)
+            return self._reject(Code.BAD_SIGNATURE, "bad proposal signature", p.proposer)
         self._store_proposal(p)
         self._progress()
         return None
@@ -221,16 +228,20 @@ class ConsensusCore(Rules):
         """Admit a vote (for lines 28, 34, 36, 44, 47, 49, 55); equivocation becomes evidence."""
         v = event.vote
         if v.height != self._height:
-            return self._reject(f"vote for height {v.height} at {self._height}", v.validator)
+            return self._reject(
+                Code.OTHER_HEIGHT, f"vote for height {v.height} at {self._height}", v.validator
+            )
         if self._log.has_vote(v) and "double_count_vote" not in self.bugs:
             return None
         power = self.validators.power_of(v.validator)
         if power == 0:
-            return self._reject("vote from a non-member", v.validator)
+            return self._reject(Code.NOT_A_VALIDATOR, "vote from a non-member", v.validator)
         if not self._log.admits_round(v.validator, v.round, self._round):
-            return self._reject("too many future rounds from this sender", v.validator)
+            return self._reject(
+                Code.FUTURE_ROUND, "too many future rounds from this sender", v.validator
+            )
         if not verify_vote(self.scheme, self.chain_id, v):
-            return self._reject("bad vote signature", v.validator)
+            return self._reject(Code.BAD_SIGNATURE, "bad vote signature", v.validator)
         self._add_vote(v, power)
         self._progress()
         return None
@@ -264,7 +275,7 @@ class ConsensusCore(Rules):
         if not (current and self._awaiting_value and self._decided is None):
             return None
         if not is_block_id(event.block_id):
-            return self._reject("a proposal value is a 32-byte block id")
+            return self._reject(Code.MALFORMED, "a proposal value is a 32-byte block id")
         self._awaiting_value = False
         self._log.verdicts.setdefault(event.block_id, True)  # our own value is valid
         self._propose(event.block_id, -1)
@@ -276,10 +287,14 @@ class ConsensusCore(Rules):
         if event.height != self._height:
             return None
         if not is_block_id(event.block_id) or type(event.valid) is not bool:
-            return self._reject("malformed validity verdict")
+            return self._reject(Code.MALFORMED, "malformed validity verdict")
         known = self._log.verdicts.get(event.block_id)
         if known is not None:
-            return None if known == event.valid else self._reject("valid(v) changed its answer")
+            return (
+                None
+                if known == event.valid
+                else self._reject(Code.MISUSE, "valid(v) changed its answer")
+            )
         self._log.verdicts[event.block_id] = event.valid
         self._dirty.update(
             r for r, p in self._log.proposals.items() if p.block_id == event.block_id

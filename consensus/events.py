@@ -8,6 +8,8 @@ the process" holds in every driver.
 
 from __future__ import annotations
 
+import enum
+
 import attrs
 
 from consensus.messages import (
@@ -114,12 +116,26 @@ class ReportEvidence:
     evidence: DuplicateVoteEvidence
 
 
+class RejectCode(enum.StrEnum):
+    """Why the core refused an input: stable values to branch on (`reason` is for people)."""
+
+    OTHER_HEIGHT = "other_height"  # a message for another height (normal under gossip)
+    FUTURE_ROUND = "future_round"  # its sender already holds too many future rounds
+    BAD_SIGNATURE = "bad_signature"
+    NOT_A_VALIDATOR = "not_a_validator"
+    WRONG_PROPOSER = "wrong_proposer"  # a proposal from someone not proposer(h, r)
+    CONFLICTING_PROPOSAL = "conflicting_proposal"  # another proposal holds this round
+    MALFORMED = "malformed"  # the event's shape or types are wrong
+    MISUSE = "misuse"  # the driver broke the API contract (not started, bad now_ms, ...)
+
+
 @attrs.frozen
 class InputRejected:
     """An event was refused (bad signature, non-member, wrong height...). State is unchanged."""
 
     reason: str
     sender: bytes | None = None
+    code: RejectCode = RejectCode.MALFORMED
 
 
 Effect = (

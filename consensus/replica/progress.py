@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from consensus import codec
 from consensus import events as ce
-from consensus.events import ProposalValueSupplied, ValidityVerdict
+from consensus.events import ProposalValueSupplied, RejectCode, ValidityVerdict
 from consensus.interfaces import HeightRecord
 from consensus.messages import BlockId, Commit, Proposal, Vote
 from consensus.replica import events as ev
@@ -22,6 +22,9 @@ from consensus.replica.base import EMPTY_BLOCK_TIMER, MAX_CACHED_BLOCKS, Replica
 from consensus.replica.block import Block, block_id, encode_block
 from consensus.replica.chain import build_block, check_block, tip_of
 from consensus.replica.wire import EvidenceMsg, ProposalMsg, VoteMsg, encode_wire
+
+BENIGN_REJECTIONS = frozenset({RejectCode.OTHER_HEIGHT, RejectCode.FUTURE_ROUND})
+"""Core rejections honest gossip produces (other heights, far-ahead rounds): not misbehaviour."""
 
 
 class Progress(ReplicaParts):
@@ -107,7 +110,7 @@ class Progress(ReplicaParts):
                     out.append(ev.EvidenceFound(effect.evidence))
                     out.append(ev.BroadcastPayload(encode_wire(EvidenceMsg(effect.evidence))))
             elif isinstance(effect, ce.InputRejected):
-                if peer is not None and not _benign(effect.reason):
+                if peer is not None and effect.code not in BENIGN_REJECTIONS:
                     out.append(ev.PeerMisbehaved(peer, effect.reason))
             else:
                 raise AssertionError(f"unknown core effect {effect!r}")
@@ -190,8 +193,3 @@ class Progress(ReplicaParts):
                 break
             del self._blocks[victim]
         self._blocks[bid] = (block, raw)
-
-
-def _benign(reason: str) -> bool:
-    """Core rejections that honest gossip produces (other heights, far-ahead rounds)."""
-    return "for height" in reason or "future rounds" in reason
