@@ -1,16 +1,25 @@
 """One registered peer connection and the transport's counters, as the peer manager sees them.
 
 Kept apart from `network.peers` so the manager reads as policy (who to keep, when to redial)
-while this module holds the per-connection plumbing: the bounded send queue, the cancel scope
-that ends the connection, and the reason it ended.
+while this module holds the per-connection plumbing: the bounded send queue, the reader and the
+batching writer with its keepalives, the cancel scope that ends the connection, and the reason
+it ended.
 """
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import trio
 
-from network.channel import SecureChannel
+from network.channel import ChannelError, SecureChannel
+from network.framing import FrameError
+
+WRITE_BATCH_BYTES = 256 * 1024
+"""Queued payloads are sealed and written together, up to about this much per write."""
+
+_LOST = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
 
 
 @attrs.frozen
@@ -90,3 +99,54 @@ class Connection:
             self.reason = reason
             self.peer_misbehaved = misbehaved
         self.cancel_scope.cancel()
+
+    async def serve(
+        self,
+        inbound: trio.MemorySendChannel[tuple[bytes, bytes]],
+        *,
+        keepalive_s: float,
+        idle_timeout_s: float,
+    ) -> None:
+        """Read into `inbound` and write from the queue until the connection ends.
+
+        Peer faults and lost connections end it quietly, with `reason` set; a closed `inbound`
+        channel (the node going down) and our own bugs propagate.
+        """
+        with self.cancel_scope:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write, keepalive_s)
+                await self._read(inbound, idle_timeout_s)
+                nursery.cancel_scope.cancel()
+
+    async def _read(
+        self, inbound: trio.MemorySendChannel[tuple[bytes, bytes]], idle_timeout_s: float
+    ) -> None:
+        with trio.CancelScope() as idle:
+            while True:
+                idle.deadline = trio.current_time() + idle_timeout_s
+                try:
+                    payload = await self.channel.receive()
+                except (ChannelError, FrameError) as exc:
+                    self.close(str(exc), misbehaved=True)
+                    return
+                except _LOST as exc:
+                    self.close(f"connection lost ({exc!r})")
+                    return
+                if payload is None:
+                    self.close("closed by the peer")
+                    return
+                if payload:  # empty payloads are keepalives
+                    idle.deadline = math.inf  # our own back-pressure is not the peer's silence
+                    await inbound.send((self.peer, payload))
+        self.close(f"silent for {idle_timeout_s:g} s", misbehaved=True)
+
+    async def _write(self, keepalive_s: float) -> None:
+        try:
+            while True:
+                batch = [b""]  # a keepalive unless a payload turns up in time
+                with trio.move_on_after(keepalive_s):
+                    batch = [await self.queue.receive()]
+                    batch += self.take_pending(WRITE_BATCH_BYTES)
+                await self.channel.send_many(batch)
+        except _LOST as exc:
+            self.close(f"connection lost while sending ({exc!r})")

@@ -27,7 +27,6 @@ the manager. Exceptions from our own code, including the callbacks, do.
 from __future__ import annotations
 
 import logging
-import math
 import random
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -37,18 +36,14 @@ import trio
 from consensus.crypto import Ed25519Signer
 from network.addresses import PeerAddress
 from network.backoff import Backoff
-from network.channel import TAG_BYTES, ChannelError
+from network.channel import TAG_BYTES
 from network.connection import Connection, Counters, TransportStatistics
-from network.framing import MAX_FRAME_BYTES, FrameError
+from network.framing import MAX_FRAME_BYTES
 from network.handshake import DEFAULT_HANDSHAKE_TIMEOUT_S, HandshakeError, perform_handshake
 
 __all__ = ["PeerAddress", "PeerManager", "TransportStatistics"]
 
 log = logging.getLogger(__name__)
-
-_LOST = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
-WRITE_BATCH_BYTES = 256 * 1024
-"""Queued payloads are sealed and written together, up to about this much per write."""
 
 
 class PeerManager:
@@ -311,43 +306,9 @@ class PeerManager:
             self._on_disconnect(conn.peer)
 
     async def _serve(self, conn: Connection) -> None:
-        with conn.cancel_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._write, conn)
-                await self._read(conn)
-                nursery.cancel_scope.cancel()
-
-    async def _read(self, conn: Connection) -> None:
-        with trio.CancelScope() as idle:
-            while True:
-                idle.deadline = trio.current_time() + self._idle_timeout_s
-                try:
-                    payload = await conn.channel.receive()
-                except (ChannelError, FrameError) as exc:
-                    conn.close(str(exc), misbehaved=True)
-                    return
-                except _LOST as exc:
-                    conn.close(f"connection lost ({exc!r})")
-                    return
-                if payload is None:
-                    conn.close("closed by the peer")
-                    return
-                if payload:  # empty payloads are keepalives
-                    # Not guarded: a closed inbound channel means the node is going down.
-                    idle.deadline = math.inf  # our own back-pressure is not the peer's silence
-                    await self._inbound.send((conn.peer, payload))
-        conn.close(f"silent for {self._idle_timeout_s:g} s", misbehaved=True)
-
-    async def _write(self, conn: Connection) -> None:
-        try:
-            while True:
-                batch = [b""]  # a keepalive unless a payload turns up in time
-                with trio.move_on_after(self._keepalive_s):
-                    batch = [await conn.queue.receive()]
-                    batch += conn.take_pending(WRITE_BATCH_BYTES)
-                await conn.channel.send_many(batch)
-        except _LOST as exc:
-            conn.close(f"connection lost while sending ({exc!r})")
+        await conn.serve(
+            self._inbound, keepalive_s=self._keepalive_s, idle_timeout_s=self._idle_timeout_s
+        )
 
 
 def _short(key: bytes) -> str:
