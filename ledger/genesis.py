@@ -24,6 +24,9 @@ from consensus.messages import Validator, ValidatorSet
 from ledger.amounts import MAX_AMOUNT, MAX_U64
 from ledger.txcodec import CHAIN_ID_RE, CURRENCY_RE, MAX_NAME_BYTES, MAX_SCALE
 
+MAX_TIME_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z in Unix milliseconds: the latest genesis time accepted."""
+
 
 class GenesisError(ValueError):
     """A genesis document that is unreadable or invalid; the message names the field."""
@@ -67,6 +70,9 @@ class Genesis:
     compliance: tuple[bytes, ...]
     limits: Limits = Limits()
     participants: tuple[GenesisParticipant, ...] = ()
+    genesis_time_ms: int = 0
+    """Chain time at height 0 (Unix ms): block 1's time must exceed it, and each block may
+    exceed its predecessor by a bounded step, so a new chain starts near this time, not 1970."""
 
     def validator_set(self) -> ValidatorSet:
         """The validators of height 1, sorted by public key."""
@@ -90,6 +96,7 @@ class Genesis:
         """A JSON/TOML-ready mapping that `parse_genesis` reads back to an equal value."""
         return {
             "chain_id": self.chain_id,
+            "genesis_time_ms": self.genesis_time_ms,
             "limits": attrs.asdict(self.limits),
             "governors": [k.hex() for k in self.governors],
             "compliance": [k.hex() for k in self.compliance],
@@ -230,6 +237,7 @@ def parse_genesis(mapping: Mapping[str, object]) -> Genesis:
     """Validate a parsed genesis document; raises GenesisError naming the first bad field."""
     allowed = {
         "chain_id",
+        "genesis_time_ms",
         "limits",
         "validators",
         "currencies",
@@ -269,6 +277,7 @@ def parse_genesis(mapping: Mapping[str, object]) -> Genesis:
         compliance=_keys(t["compliance"], "compliance"),
         limits=_limits(t.get("limits", {})),
         participants=participants,
+        genesis_time_ms=_int(t.get("genesis_time_ms", 0), "genesis_time_ms", 0, MAX_TIME_MS),
     )
 
 

@@ -178,6 +178,7 @@ class ValidatorNode:
                 mempool=mempool,
                 store=store,
                 config=settings.replica,
+                genesis_time_ms=self.genesis.genesis_time_ms,
             )
             self._view = LedgerNodeView(self, app, mempool, store)
             self._executor = EffectExecutor(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -121,6 +122,7 @@ def init_testnet(
     genesis = parse_genesis(
         {
             "chain_id": chain_id,
+            "genesis_time_ms": time.time_ns() // 1_000_000,  # chain time starts now, not 1970
             "validators": [
                 {"name": f"bank-{i}", "public_key": key.public_key.hex(), "power": 10}
                 for i, key in enumerate(node_keys)

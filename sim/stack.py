@@ -35,6 +35,8 @@ CHAIN_ID = "depositnet-sim"
 PARTICIPANTS = 6
 CURRENCIES: tuple[tuple[str, int], ...] = (("USD", 2), ("EUR", 2))
 MINT_ALLOWANCE = 10**15
+VIRTUAL_START_MS = 0
+"""Virtual time when a run starts: the chain's genesis time (block 1 must be later)."""
 
 
 @attrs.frozen
@@ -110,6 +112,7 @@ def build_world(config: SimConfig, rng: random.Random) -> World:
             GenesisParticipant(p.public_key, f"p{i}", 10**9)
             for i, p in enumerate(clients.participants)
         ),
+        genesis_time_ms=VIRTUAL_START_MS,
     )
     genesis = parse_genesis(genesis.to_mapping())  # the same validation a node applies
     return World(
@@ -141,4 +144,5 @@ def open_replica(world: World, signer: Signer, store: MemoryStore) -> Replica:
         store=store,
         scheme=world.scheme,
         config=world.replica_config,
+        genesis_time_ms=world.genesis.genesis_time_ms,
     )

@@ -137,13 +137,17 @@ class Replica(Inbound, Progress):
         store: Store,
         scheme: SignatureScheme = ED25519,
         config: ReplicaConfig | None = None,
+        genesis_time_ms: int = 0,
     ) -> Replica:
         """A replica resuming from `store` (whose committed state `app` already reflects).
 
-        Raises ReplicaStartError if the store lacks a consistent sign state.
+        `genesis_time_ms` is the chain's time at height 0 (the genesis document's): block 1's
+        time must exceed it. Raises ReplicaStartError if the store lacks a consistent sign state.
         """
         config = ReplicaConfig() if config is None else config
-        restored = restore(store, app, chain_id, config)
+        if type(genesis_time_ms) is not int or genesis_time_ms < 0:
+            raise ValueError(f"genesis_time_ms must be an int >= 0, got {genesis_time_ms!r}")
+        restored = restore(store, app, chain_id, config, genesis_time_ms)
         core = ConsensusCore(
             chain_id=chain_id,
             validators=validators,

@@ -45,8 +45,11 @@ class Restored:
     pool: EvidencePool
 
 
-def restore(store: Store, app: Application, chain_id: str, config: ReplicaConfig) -> Restored:
-    """Everything a replica resumes from, checked for consistency; ReplicaStartError if not."""
+def restore(
+    store: Store, app: Application, chain_id: str, config: ReplicaConfig, genesis_time_ms: int = 0
+) -> Restored:
+    """Everything a replica resumes from, checked for consistency; ReplicaStartError if not.
+    `genesis_time_ms` is the tip's time while nothing is committed."""
     raw = store.load_sign_state()
     if raw is None:
         raise ReplicaStartError(
@@ -67,7 +70,7 @@ def restore(store: Store, app: Application, chain_id: str, config: ReplicaConfig
     signed = sign_state.last_signed
     if signed is not None and signed.height > sign_state.height:
         raise ReplicaStartError("sign state's last signature is above its height")
-    tip = _load_tip(store, last, chain_id)
+    tip = _load_tip(store, last, chain_id) if last > 0 else ChainTip(0, time_ms=genesis_time_ms)
     pool = EvidencePool(
         max_pending=config.max_pending_evidence, max_age_heights=config.evidence_max_age_heights
     )
@@ -87,8 +90,6 @@ def _load_block(store: Store, height: int) -> Block:
 
 
 def _load_tip(store: Store, last: int, chain_id: str) -> ChainTip:
-    if last == 0:
-        return ChainTip(0)
     block = _load_block(store, last)
     raw = store.load_commit(last)
     if raw is None:

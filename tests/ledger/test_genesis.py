@@ -66,6 +66,10 @@ def _with(path: str, value: object) -> dict[str, object]:
         ("limits.max_tx_bytes", 10, "limits.max_tx_bytes"),
         ("limits.max_validity_window", 0, "limits.max_validity_window"),
         ("extra", 1, "genesis: unknown field(s) extra"),
+        ("genesis_time_ms", -1, "genesis_time_ms: -1 is outside"),
+        ("genesis_time_ms", 10**16, "genesis_time_ms"),
+        ("genesis_time_ms", 1.5, "genesis_time_ms: expected an integer"),
+        ("genesis_time_ms", "2026-01-01", "genesis_time_ms: expected an integer"),
     ],
 )
 def test_bad_fields_are_named(path: str, value: object, message: str) -> None:
@@ -96,3 +100,15 @@ def test_unreadable_files(tmp_path: Path) -> None:
     arr.write_text("[1]")
     with pytest.raises(GenesisError, match="table/object"):
         load_genesis(arr)
+
+
+def test_genesis_time_is_optional_and_round_trips() -> None:
+    doc = genesis().to_mapping()
+    assert doc["genesis_time_ms"] == 0
+    del doc["genesis_time_ms"]  # documents written before the field existed
+    assert parse_genesis(doc).genesis_time_ms == 0
+    doc["genesis_time_ms"] = 1_767_225_600_000  # 2026-01-01
+    timed = parse_genesis(doc)
+    assert timed.genesis_time_ms == 1_767_225_600_000
+    assert parse_genesis(timed.to_mapping()) == timed
+    assert timed.app_hash0 == genesis().app_hash0  # chain time is not ledger state

@@ -132,6 +132,7 @@ class Node:
             mempool=self.mempool,
             store=self.store,
             config=net.config,
+            genesis_time_ms=net.genesis_time_ms,
         )
 
     def restart(self) -> None:
@@ -159,6 +160,7 @@ class Net:
         latency_ms: int = 5,
         scheme: SignatureScheme = ED25519,
         check_invariants: bool = True,
+        genesis_time_ms: int = 0,
     ) -> None:
         self.signers = sorted((key(f"validator-{i}") for i in range(n)), key=lambda s: s.public_key)
         self.genesis = make_genesis(self.signers)
@@ -168,6 +170,7 @@ class Net:
         self.scheme = scheme
         self.tmp_path = tmp_path
         self.check = check_invariants
+        self.genesis_time_ms = genesis_time_ms
         self.now = 0
         self._seq = 0
         self._heap: list[tuple[int, int, Callable[[], None]]] = []
