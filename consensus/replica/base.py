@@ -1,9 +1,9 @@
 """The state every part of the replica shares, declared once for the type checker.
 
 `Replica` is assembled from small mixins (`Inbound` for peer traffic, `Progress` for driving
-the consensus core and committing blocks), as the core is from `consensus.rules.Rules`. This
-class only declares the attributes `Replica.__init__` sets and the cross-part methods, so each
-part can be read and type-checked on its own.
+the consensus core and committing blocks, `TxGossip` for transactions), as the core is from
+`consensus.rules.Rules`. This class only declares the attributes `Replica.__init__` sets and
+the cross-part methods, so each part can be read and type-checked on its own.
 """
 
 from __future__ import annotations
@@ -100,6 +100,19 @@ class ReplicaParts:
         raise NotImplementedError
 
     def _gossip_tick(self, now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    # provided by TxGossip
+    def _relay_pending(self, peer: bytes) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    def _on_txs(self, txs: Sequence[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    def _on_client_tx(self, tx: bytes, now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    def _flush_txs(self) -> list[ev.ReplicaEffect]:
         raise NotImplementedError
 
     def _commit_fetched(self, fetched: Fetched, now_ms: int) -> list[ev.ReplicaEffect]:

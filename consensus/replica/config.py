@@ -31,6 +31,10 @@ class ReplicaConfig:
     tx_flush_interval_ms: int = attrs.field(default=20, validator=_positive)
     tx_batch_max: int = attrs.field(default=256, validator=_positive)
     tx_seen_cache_size: int = attrs.field(default=100_000, validator=_positive)
+    relay_max_txs: int = attrs.field(default=2_000, validator=_positive)
+    relay_max_bytes: int = attrs.field(default=4_000_000, validator=_positive)
+    """A peer that (re)connects gets at most this many pending transactions (this many bytes)
+    from our mempool, in batches of `tx_batch_max`, so it also gets what it missed."""
     max_message_bytes: int = attrs.field(default=4_000_000, validator=_positive)
     max_future_heights: int = attrs.field(default=2, validator=_positive)
     """Messages for heights up to current + this are buffered; beyond, dropped."""

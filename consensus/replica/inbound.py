@@ -8,8 +8,6 @@ duplicate input (normal under gossip) is dropped silently.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from consensus import codec
 from consensus.codec import DecodeError
 from consensus.commit import CommitError, verify_commit
@@ -17,8 +15,8 @@ from consensus.events import InputRejected, ProposalReceived, VoteReceived
 from consensus.messages import BlockId, Proposal, Vote, VoteType
 from consensus.replica import events as ev
 from consensus.replica import serving
-from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, TXS_TIMER, ReplicaParts
-from consensus.replica.block import block_id, decode_block, tx_hash
+from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, ReplicaParts
+from consensus.replica.block import block_id, decode_block
 from consensus.replica.catchup import Fetched
 from consensus.replica.evidence import check_evidence
 from consensus.replica.wire import (
@@ -243,36 +241,3 @@ class Inbound(ReplicaParts):
         if reason is not None:
             return [ev.PeerMisbehaved(peer, reason)]
         return [ev.EvidenceFound(msg.evidence)] if self._pool.add(msg.evidence) else []
-
-    # ------------------------------------------------------------------ transactions
-
-    def _on_client_tx(self, tx: bytes, now_ms: int) -> list[ev.ReplicaEffect]:
-        admission = self._mempool.add(tx, self.height)
-        out: list[ev.ReplicaEffect] = [ev.TxAdmitted(admission)]
-        if not admission.accepted:
-            return out
-        self._seen.check_and_add(tx_hash(tx))
-        self._tx_batch.append(tx)
-        if len(self._tx_batch) >= self.config.tx_batch_max:
-            out += self._flush_txs()
-        elif not self._tx_timer_armed:
-            self._tx_timer_armed = True
-            out.append(ev.SetTimer(now_ms + self.config.tx_flush_interval_ms, TXS_TIMER))
-        if self._waiting():
-            out += self._begin_height(now_ms)
-        return out
-
-    def _flush_txs(self) -> list[ev.ReplicaEffect]:
-        if not self._tx_batch:
-            return []
-        batch, self._tx_batch = tuple(self._tx_batch), []
-        return [ev.BroadcastPayload(encode_wire(TxsMsg(batch)))]
-
-    def _on_txs(self, txs: Sequence[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
-        """Gossiped transactions: drop known ones by hash before any signature check."""
-        for tx in txs:
-            if not self._seen.check_and_add(tx_hash(tx)):
-                self._mempool.add(tx, self.height)
-        if self._waiting() and len(self._mempool) > 0:
-            return self._begin_height(now_ms)
-        return []

@@ -51,6 +51,7 @@ from consensus.replica.gossip import FutureBuffer, PeerTable, SeenCache
 from consensus.replica.inbound import Inbound
 from consensus.replica.progress import Progress
 from consensus.replica.startup import ReplicaStartError, initialize_store, restore
+from consensus.replica.txgossip import TxGossip
 from consensus.replica.wire import (
     StatusMsg,
     encode_wire,
@@ -73,7 +74,7 @@ class ReplicaStatus:
     pending_evidence: int
 
 
-class Replica(Inbound, Progress):
+class Replica(Inbound, Progress, TxGossip):
     """A validator: consensus core + application + mempool + gossip + catch-up. Use `open`."""
 
     def __init__(
@@ -301,4 +302,4 @@ class Replica(Inbound, Progress):
         if self._core.height == self.height and not self._waiting():
             for msg in serving.own_messages(self._core, self._block_bytes):
                 out.append(ev.SendTo(peer, encode_wire(msg)))
-        return out
+        return out + self._relay_pending(peer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from consensus.messages import VoteType
@@ -11,11 +12,12 @@ from consensus.replica.wire import (
     GetRound,
     ProposalMsg,
     StatusMsg,
+    TxsMsg,
     VoteMsg,
     decode_wire,
     encode_wire,
 )
-from tests.consensus.replica.driver import Net, Node
+from tests.consensus.replica.driver import FAST, Net, Node, TxMaker
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["reconnect", "silent-loss"])
@@ -127,3 +129,50 @@ def test_a_validator_ahead_in_round_resends_its_earlier_precommit(pull: bool) ->
         ]
         assert GetRound(1, 0) in asked
     assert len({n.store.load_block(1) for n in live}) == 1
+
+
+def test_pending_transactions_reach_a_peer_that_was_away_when_they_were_gossiped() -> None:
+    """A transaction admitted while C was disconnected is broadcast only to the peers connected
+    then; when C reconnects, a peer holding it sends it along (in bounded batches), so C's
+    mempool gets it before any block could carry it there."""
+    net = Net(4)
+    net.start()
+    net.run_until(lambda: net.min_height() >= 1, 5_000)
+    away, other = net.nodes[3], net.nodes[2]
+    net.disconnect(away)
+    net.disconnect(other)  # two of four away: no quorum, nothing commits meanwhile
+    txs = TxMaker(net)
+    batch = [txs.mint(i % 4, 1_00 + i) for i in range(5)]
+    for tx in batch:
+        assert net.submit(net.nodes[0], tx).admission.accepted
+    net.run_for(50)
+    assert len(net.nodes[1].mempool) == 5 and len(away.mempool) == 0
+    top = max(n.store.last_height() for n in net.nodes)
+    net.reconnect(away)
+    relayed = [
+        decode_wire(e.payload)
+        for e in net.nodes[0].effects_log
+        if isinstance(e, ev.SendTo) and e.peer == away.key
+    ]
+    assert TxsMsg(tuple(batch)) in relayed
+    net.run_until(lambda: len(away.mempool) == 5 or away.store.last_height() > top, 1_000)
+    assert len(away.mempool) == 5  # relayed, not learnt from a block
+    net.reconnect(other)
+    net.run_until(lambda: all(n.app.height > top and len(n.mempool) == 0 for n in net.nodes), 5_000)
+    net.assert_agreement()
+
+
+def test_the_relay_to_a_reconnecting_peer_is_bounded_and_batched() -> None:
+    config = attrs.evolve(FAST, tx_batch_max=2, relay_max_txs=5)
+    net = Net(4, config=config)
+    net.start()
+    txs = TxMaker(net)
+    sender, peer = net.nodes[0], net.nodes[1]
+    pending = [txs.mint(0, 1_00 + i) for i in range(7)]
+    for tx in pending:
+        assert sender.mempool.add(tx, 1).accepted
+    sender.replica.handle(ev.PeerDisconnected(peer.key), net.now)
+    effects = sender.replica.handle(ev.PeerConnected(peer.key), net.now)
+    sent = [decode_wire(e.payload) for e in effects if isinstance(e, ev.SendTo)]
+    batches = [m.txs for m in sent if isinstance(m, TxsMsg)]
+    assert batches == [tuple(pending[0:2]), tuple(pending[2:4]), (pending[4],)]
