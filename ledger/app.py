@@ -67,6 +67,7 @@ class LedgerApp:
         self._expiring: dict[int, set[bytes]] = {}
         self._currencies: set[str] = set()
         self._pending_accs: dict[tuple[int, bytes], Accumulator] = {}
+        self._pending_txs: dict[tuple[int, bytes], tuple[bytes, ...]] = {}  # to forget on apply
         self._reindex()
 
     @classmethod
@@ -206,6 +207,7 @@ class LedgerApp:
             acc.update(key, self._state.get(key), new)
         app_hash = acc.app_hash(height)
         self._pending_accs[(height, app_hash)] = acc
+        self._pending_txs[(height, app_hash)] = tuple(txs)
         writes: dict[bytes, bytes | None] = dict(state.writes)
         if height == 1:  # the store holds no height 0: persist the genesis entries now
             for key in self.genesis.initial_writes():
@@ -237,6 +239,8 @@ class LedgerApp:
         self._acc = acc
         self._app_hash = execution.app_hash
         self._pending_accs = {k: v for k, v in self._pending_accs.items() if k[0] > self._height}
+        self.verified.forget(self._pending_txs.pop((execution.height, execution.app_hash), ()))
+        self._pending_txs = {k: v for k, v in self._pending_txs.items() if k[0] > self._height}
 
     # ------------------------------------------------------------ queries
 

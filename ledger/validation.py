@@ -11,7 +11,7 @@ when it first sees the block that carries it. The cache is bounded (oldest entri
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from consensus.crypto import SignatureScheme
 from ledger.codes import Code
@@ -109,6 +109,12 @@ class VerifiedTxCache:
         if len(self._entries) >= self._capacity:
             del self._entries[next(iter(self._entries))]
         self._entries[key] = dtx
+
+    def forget(self, txs: Iterable[bytes]) -> None:
+        """Drop committed transactions: nothing will ask about them again, so memory stays
+        proportional to what is pending, not to everything seen in the last 100,000."""
+        for tx in txs:
+            self._entries.pop(self._key(tx), None)
 
     def check(self, tx: bytes) -> DecodedTx:
         """Decode and fully check one transaction (cached); raises StaticRejection."""

@@ -150,6 +150,20 @@ def test_each_signature_is_verified_once() -> None:
     assert app.verified.verifications == 2 + 3
 
 
+def test_committed_transactions_leave_the_verification_cache() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    pending = make(COMP, RegisterParticipant(A, "alice", 1000))
+    block = [make(COMP, RegisterParticipant(B, "bob", 1000))]
+    assert app.check_tx(pending, 1).accepted and app.check_tx(block[0], 1).accepted
+    assert len(app.verified) == 2
+    commit(app, block)
+    assert len(app.verified) == 1  # only the still-pending one is remembered
+    executed_not_applied = [pending]
+    app.execute_block(2, 0, executed_not_applied)  # a proposal that never commits here
+    assert len(app.verified) == 1
+
+
 def test_seen_tx_ids_are_pruned_after_their_window() -> None:
     app = LedgerApp(genesis())
     make = TxFactory(valid_until_height=3)
