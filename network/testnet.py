@@ -33,6 +33,8 @@ from network.testnet_init import TestnetLayout
 ONBOARD_AMOUNT = 100_000_000_00  # minor units minted per participant and currency: 100 million
 KYC_EXPIRY_HEIGHT = 10**9
 FOLLOW_POLL_S = 0.05
+TICK_S = 0.05  # the load generator submits one batch per tick
+MAX_BATCH = 500  # the API's limit per POST /txs/batch
 
 
 @attrs.define
@@ -155,43 +157,55 @@ async def _offer_load(
     args: argparse.Namespace,
     rng: random.Random,
 ) -> None:
-    """Sign and submit transfers at `args.rate` per second to random validators."""
+    """Sign transfers at `args.rate` per second and submit each tick's as one batch to a
+    random validator (one HTTP request per tick, not per transfer)."""
     participants = list(layout.participants.values())
     window = clients[0].genesis.limits.max_validity_window
     deadline = time.monotonic() + args.duration
-    interval = 1.0 / args.rate
-    next_send = time.monotonic()
+    owed = 0.0
     async with trio.open_nursery() as nursery:
-        while time.monotonic() < deadline:
-            sender, recipient = rng.sample(participants, 2)
-            body = Transfer(
-                sender.public_key,
-                recipient.public_key,
-                rng.choice(("USD", "EUR")),
-                rng.randint(1, 10_000),
-            )
-            tx_id = rng.randbytes(16)
-            tx = make_tx(
-                sender, chain_id, body, tx_id=tx_id, valid_until_height=stats.height + window // 2
-            )
-            nursery.start_soon(_submit, rng.choice(clients), tx_id, tx, stats)
-            next_send += interval
-            await trio.sleep(max(0.0, next_send - time.monotonic()))
+        next_tick = time.monotonic()
+        while next_tick < deadline:
+            owed += args.rate * TICK_S
+            batch: list[tuple[bytes, bytes]] = []
+            while owed >= 1 and len(batch) < MAX_BATCH:
+                owed -= 1
+                sender, recipient = rng.sample(participants, 2)
+                body = Transfer(
+                    sender.public_key,
+                    recipient.public_key,
+                    rng.choice(("USD", "EUR")),
+                    rng.randint(1, 10_000),
+                )
+                tx_id = rng.randbytes(16)
+                until = stats.height + window // 2
+                batch.append(
+                    (tx_id, make_tx(sender, chain_id, body, tx_id=tx_id, valid_until_height=until))
+                )
+            if batch:
+                nursery.start_soon(_submit, rng.choice(clients), batch, stats)
+            next_tick += TICK_S
+            await trio.sleep(max(0.0, next_tick - time.monotonic()))
 
 
-async def _submit(client: DepositClient, tx_id: bytes, tx: bytes, stats: LoadStats) -> None:
-    stats.pending[tx_id.hex()] = time.monotonic()
-    stats.submitted += 1
+async def _submit(
+    client: DepositClient, batch: Sequence[tuple[bytes, bytes]], stats: LoadStats
+) -> None:
+    submitted = time.monotonic()
+    for tx_id, _ in batch:
+        stats.pending[tx_id.hex()] = submitted
+    stats.submitted += len(batch)
     try:
-        verdict = await client.submit(tx)
+        verdicts = [
+            v.code if not v.accepted else None
+            for v in await client.submit_batch([tx for _, tx in batch])
+        ]
     except ClientError as exc:
-        verdict_code = f"UNREACHABLE ({type(exc).__name__})"
-    else:
-        if verdict.accepted:
-            return
-        verdict_code = verdict.code
-    stats.pending.pop(tx_id.hex(), None)
-    stats.rejected[verdict_code] = stats.rejected.get(verdict_code, 0) + 1
+        verdicts = [f"UNREACHABLE ({type(exc).__name__})"] * len(batch)
+    for (tx_id, _), code in zip(batch, verdicts, strict=True):
+        if code is not None:
+            stats.pending.pop(tx_id.hex(), None)
+            stats.rejected[code] = stats.rejected.get(code, 0) + 1
 
 
 async def _follow_blocks(client: DepositClient, stats: LoadStats) -> None:
