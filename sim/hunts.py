@@ -12,9 +12,10 @@ Why each profile reaches its bug:
   validators lock and then see later polkas: a locked validator that prevotes a fresh proposal
   violates its lock; a proposer locked on v (round r) whose validValue moved on (a later polka
   it saw only after precommitting nil) re-proposes the wrong value. `LATE` makes messages
-  arrive about as late as the timeouts (90 ms propose, 5 ms prevote, 10-70 ms links, half of
-  them reordered by up to 600 ms): nodes prevote nil, precommit nil before a polka completes,
-  and go through several rounds per height, so both states are common.
+  arrive about as late as the timeouts (90 ms propose, 5 ms prevote; links take 10 ms plus an
+  exponential delay of mean 60 ms, and half the messages up to ten times that more): nodes
+  prevote nil, precommit nil before a polka completes, and go through several rounds per
+  height, so both states are common.
 """
 
 from __future__ import annotations
