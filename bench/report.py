@@ -55,6 +55,11 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
                 + ", ".join(
                     f"{v['rss_start_bytes'] / 2**20:.0f}->{v['rss_end_bytes'] / 2**20:.0f} MiB"
                     for v in soak["validators"]
+                )
+                + (
+                    f"; committed {soak['committed_tps']:.0f}/s over the soak's wall time"
+                    if "committed_tps" in soak
+                    else ""
                 ),
                 "met": worst <= MEMORY_GROWTH_LIMIT,
             }
