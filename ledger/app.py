@@ -129,14 +129,17 @@ class LedgerApp:
         """`check_tx` plus the decoded transaction when accepted (for the mempool)."""
         try:
             dtx = self.verified.check(tx)
-            check_window(dtx, height, self.limits.max_validity_window)
         except StaticRejection as exc:
             return TxAdmission(False, exc.tx_id, exc.code.value, exc.message), None
-        tx_id = dtx.tx.tx_id
-        rejection = self._seen_rejection(dtx)
-        if rejection is not None:
-            return TxAdmission(False, tx_id, rejection.code.value, rejection.message), None
-        return TxAdmission(True, tx_id, OK), dtx
+        try:
+            check_window(dtx, height, self.limits.max_validity_window)
+            rejection = self._seen_rejection(dtx)
+            if rejection is not None:
+                raise rejection
+        except StaticRejection as exc:
+            self.verified.forget([tx])  # refused: nothing will ask about it again
+            return TxAdmission(False, exc.tx_id, exc.code.value, exc.message), None
+        return TxAdmission(True, dtx.tx.tx_id, OK), dtx
 
     def check_tx(self, tx: bytes, height: int) -> TxAdmission:
         return self.admit(tx, height)[0]

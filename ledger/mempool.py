@@ -47,6 +47,10 @@ class Mempool:
         self._size_bytes = 0
 
     def add(self, tx: bytes, height: int) -> TxAdmission:
+        if self._is_full(len(tx)):
+            # Refused before any decoding or signature check: an overloaded validator must
+            # not spend CPU or memory (the verification cache) on what it cannot keep.
+            return self._full(b"")
         admission, dtx = self._app.admit(tx, height)
         if dtx is None:
             return admission
@@ -55,19 +59,27 @@ class Mempool:
         if pending is not None:
             if pending.body_hash == dtx.body_hash:
                 return TxAdmission(False, tx_id, Code.ALREADY_IN_MEMPOOL.value, "already pending")
+            self._app.verified.forget([tx])
             return TxAdmission(
                 False, tx_id, Code.DUPLICATE_TX_ID.value, "a different pending tx has this id"
-            )
-        if len(self._entries) >= self.max_count or self._size_bytes + len(tx) > self.max_bytes:
-            return TxAdmission(
-                False,
-                tx_id,
-                Code.MEMPOOL_FULL.value,
-                f"the mempool holds {len(self._entries)} txs / {self._size_bytes} bytes",
             )
         self._entries[tx_id] = _Entry(tx, dtx.tx.valid_until_height, dtx.body_hash)
         self._size_bytes += len(tx)
         return TxAdmission(True, tx_id, OK)
+
+    def _is_full(self, incoming_bytes: int) -> bool:
+        return (
+            len(self._entries) >= self.max_count
+            or self._size_bytes + incoming_bytes > self.max_bytes
+        )
+
+    def _full(self, tx_id: bytes) -> TxAdmission:
+        return TxAdmission(
+            False,
+            tx_id,
+            Code.MEMPOOL_FULL.value,
+            f"the mempool holds {len(self._entries)} txs / {self._size_bytes} bytes",
+        )
 
     def contains(self, tx_id: bytes) -> bool:
         return tx_id in self._entries
@@ -86,7 +98,9 @@ class Mempool:
     def update(self, height: int, committed_tx_ids: Sequence[bytes]) -> None:
         for tx_id in committed_tx_ids:
             self._remove(tx_id)
-        for tx_id in [t for t, e in self._entries.items() if e.valid_until_height <= height]:
+        expired = [t for t, e in self._entries.items() if e.valid_until_height <= height]
+        self._app.verified.forget(self._entries[t].tx for t in expired)
+        for tx_id in expired:
             self._remove(tx_id)
 
     def _remove(self, tx_id: bytes) -> None:

@@ -81,3 +81,29 @@ def test_update_removes_committed_and_expired_and_refuses_replays() -> None:
     assert pool.size_bytes == len(keep)
     again = pool.add(committed, 3)
     assert (again.code, again.message) == ("ALREADY_COMMITTED", "OK")
+
+
+def test_a_full_pool_refuses_without_verifying_or_remembering() -> None:
+    app, make = _setup()
+    pool = Mempool(app, max_count=2)
+    txs = [_pay(make, i + 1) for i in range(5)]
+    assert [pool.add(t, 2).code for t in txs[:2]] == ["OK", "OK"]
+    verified, cached = app.verified.verifications, len(app.verified)
+    assert [pool.add(t, 2).code for t in txs[2:]] == ["MEMPOOL_FULL"] * 3
+    assert (app.verified.verifications, len(app.verified)) == (verified, cached)
+
+
+def test_refused_and_expired_transactions_leave_the_verification_cache() -> None:
+    app, make = _setup()
+    pool = Mempool(app)
+    committed = _pay(make, 1)
+    commit(app, [committed])
+    cached = len(app.verified)
+    assert pool.add(committed, 3).code == "ALREADY_COMMITTED"
+    assert len(app.verified) == cached
+    short_lived = _pay(make, 2, valid_until_height=4)
+    assert pool.add(short_lived, 3).accepted
+    assert len(app.verified) == cached + 1
+    pool.update(4, [])
+    assert not pool.contains(from_wire(short_lived).tx_id)
+    assert len(app.verified) == cached
