@@ -16,6 +16,7 @@ execution).
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import time
@@ -57,6 +58,7 @@ def speedup(
 
 def run(blocks: int, validators: int = 4, timeout_s: float = 3600.0) -> dict[str, Any]:
     """Measure; the result dict is what `depositnet bench` folds into its targets."""
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="depositnet-catchup-") as tmp:
         network = LocalNetwork(Path(tmp) / "net", validators=validators)
         lagger = validators - 1
@@ -93,5 +95,7 @@ def run(blocks: int, validators: int = 4, timeout_s: float = 3600.0) -> dict[str
         "catchup_s": catchup_s,
         "live_blocks_during_catchup": live_during,
         **speedup(blocks, live_s, caught, catchup_s),
+        "load_average_start": list(load_start),
+        "load_average_end": list(os.getloadavg()),
     }
     return out
