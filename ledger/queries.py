@@ -12,7 +12,13 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from ledger import layout as L
-from ledger.layout import CurrencyRecord, ParticipantRecord, SeenRecord, StateCorruptError
+from ledger.layout import (
+    CurrencyRecord,
+    ParticipantRecord,
+    RedemptionRecord,
+    SeenRecord,
+    StateCorruptError,
+)
 
 
 @attrs.frozen
@@ -92,3 +98,15 @@ def supply_view(state: Mapping[bytes, bytes], code: str) -> SupplyView | None:
         return None
     c = CurrencyRecord.decode(raw)
     return SupplyView(code, c.scale, c.issuer, c.paused, c.minted, c.redeemed, c.pending)
+
+
+def pending_redemptions(
+    redemptions: Iterable[tuple[bytes, bytes]], holder: bytes
+) -> dict[str, int]:
+    """Per currency, what `holder` has pending in redemption, from the `red/` state entries."""
+    pending: dict[str, int] = {}
+    for _, raw in redemptions:
+        record = RedemptionRecord.decode(raw)
+        if record.holder == holder:
+            pending[record.currency] = pending.get(record.currency, 0) + record.amount
+    return pending

@@ -17,13 +17,14 @@ from consensus.replica.block import block_id, decode_block
 from ledger import layout as L
 from ledger.app import LedgerApp
 from ledger.mempool import Mempool
-from ledger.queries import decode_tx_result
+from ledger.queries import decode_tx_result, pending_redemptions
 from network.nodeview import (
     AccountSnapshot,
     CommittedBlock,
     NodeStatus,
     TxState,
     TxStatus,
+    account_snapshot,
 )
 
 if TYPE_CHECKING:
@@ -63,20 +64,9 @@ class LedgerNodeView:
         return TxStatus(TxState.UNKNOWN)
 
     def account(self, public_key: bytes) -> AccountSnapshot:
-        view = self.app.account(public_key)
-        pending: dict[str, int] = {}
-        for _, raw in self.store.iter_state(L.RED):
-            record = L.RedemptionRecord.decode(raw)
-            if record.holder == public_key:
-                pending[record.currency] = pending.get(record.currency, 0) + record.amount
-        return AccountSnapshot(
-            public_key=public_key,
-            registered=view.registered,
-            name=view.name,
-            frozen=view.frozen,
-            kyc_expiry_height=view.kyc_expiry_height if view.registered else None,
-            balances=dict(view.balances),
-            pending_redemptions=pending,
+        redemptions = self.store.iter_state(L.RED)
+        return account_snapshot(
+            self.app.account(public_key), pending_redemptions(redemptions, public_key)
         )
 
     def block(self, height: int) -> CommittedBlock | None:

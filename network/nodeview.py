@@ -16,6 +16,7 @@ import attrs
 
 from consensus.interfaces import TxAdmission
 from consensus.messages import ValidatorSet
+from ledger.queries import AccountView
 
 
 class TxState(enum.Enum):
@@ -63,6 +64,19 @@ class NodeStatus:
     catching_up: bool
     mempool_txs: int
     mempool_bytes: int
+
+
+def account_snapshot(view: AccountView, pending: Mapping[str, int]) -> AccountSnapshot:
+    """The API's account record from the ledger's view and the holder's pending redemptions."""
+    return AccountSnapshot(
+        public_key=view.public_key,
+        registered=view.registered,
+        name=view.name,
+        frozen=view.frozen,
+        kyc_expiry_height=view.kyc_expiry_height if view.registered else None,
+        balances=dict(view.balances),
+        pending_redemptions=dict(pending),
+    )
 
 
 class NodeView(Protocol):

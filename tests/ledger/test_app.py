@@ -11,10 +11,10 @@ from consensus.interfaces import HeightRecord
 from ledger.app import InvalidBlockError, LedgerApp, LedgerLoadError
 from ledger.apphash import Accumulator
 from ledger.invariants import check_ledger_invariants
-from ledger.layout import balance_key, encode_int
-from ledger.queries import decode_tx_result
+from ledger.layout import RED, balance_key, encode_int
+from ledger.queries import decode_tx_result, pending_redemptions
 from ledger.store_memory import MemoryStore
-from ledger.tx import Mint, Redeem, RegisterParticipant, Transfer
+from ledger.tx import Mint, Redeem, RegisterParticipant, SettleRedemption, Transfer
 from ledger.txcodec import from_wire
 from tests.ledger.support import ALICE, BOB, COMP, USD_ISSUER, TxFactory, commit, genesis
 
@@ -177,3 +177,22 @@ def test_seen_tx_ids_are_pruned_after_their_window() -> None:
     assert app.tx_result(tx_id) is None
     assert not any(k.startswith(b"seen/") for k in app.state)
     assert app.app_hash == Accumulator.of_state(app.state).app_hash(4)
+
+
+def test_pending_redemptions_are_summed_per_holder_until_settled() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    commit(app, [make(COMP, RegisterParticipant(A, "alice", 1000))])
+    commit(app, [make(USD_ISSUER, Mint(A, "USD", 500, "d1"))])
+    first, second = make(ALICE, Redeem("USD", 100)), make(ALICE, Redeem("USD", 30))
+    commit(app, [first, second])
+
+    def pending(holder: bytes) -> dict[str, int]:
+        entries = sorted((k, v) for k, v in app.state.items() if k.startswith(RED))
+        return pending_redemptions(entries, holder)
+
+    assert pending(A) == {"USD": 130}
+    assert pending(B) == {}
+    settle = SettleRedemption(from_wire(first).tx_id, "payout-1")
+    assert commit(app, [make(USD_ISSUER, settle)]) == ["OK"]
+    assert pending(A) == {"USD": 30}

@@ -9,7 +9,7 @@ it; `tamper=` lets a test make one view lie about what it serves.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -22,8 +22,17 @@ from consensus.replica.block import GENESIS_BLOCK_ID, block_id, encode_block, ma
 from consensus.signing import sign_vote
 from ledger.app import LedgerApp
 from ledger.genesis import Genesis, parse_genesis
+from ledger.layout import RED
 from ledger.mempool import Mempool
-from network.nodeview import AccountSnapshot, CommittedBlock, NodeStatus, TxState, TxStatus
+from ledger.queries import pending_redemptions
+from network.nodeview import (
+    AccountSnapshot,
+    CommittedBlock,
+    NodeStatus,
+    TxState,
+    TxStatus,
+    account_snapshot,
+)
 
 CHAIN_ID = "fake-chain"
 
@@ -146,16 +155,10 @@ class FakeNode:
         return TxStatus(TxState.UNKNOWN)
 
     def account(self, public_key: bytes) -> AccountSnapshot:
-        view = self.chain.app.account(public_key)
-        pending: Mapping[str, int] = {}
-        return AccountSnapshot(
-            public_key=public_key,
-            registered=view.registered,
-            name=view.name,
-            frozen=view.frozen,
-            kyc_expiry_height=view.kyc_expiry_height if view.registered else None,
-            balances=dict(view.balances),
-            pending_redemptions=pending,
+        state = self.chain.app.state
+        redemptions = ((k, v) for k, v in sorted(state.items()) if k.startswith(RED))
+        return account_snapshot(
+            self.chain.app.account(public_key), pending_redemptions(redemptions, public_key)
         )
 
     def block(self, height: int) -> CommittedBlock | None:
