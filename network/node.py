@@ -75,7 +75,6 @@ class NodeSettings:
     api_limits: ApiLimits = attrs.field(factory=ApiLimits)
     transport: TransportConfig = attrs.field(factory=TransportConfig)
     allowed_peers: tuple[bytes, ...] = ()  # non-validator keys that may connect (observers)
-    create_store: bool = False  # True only in tests: operators create it with `init node`
 
 
 class NodeStartError(Exception):
@@ -96,17 +95,15 @@ def init_store(settings: NodeSettings) -> None:
         Replica.initialize_store(store)
 
 
-def open_store(settings: NodeSettings, *, create: bool = False) -> LmdbStore:
+def open_store(settings: NodeSettings) -> LmdbStore:
     """Open the node's existing store; a missing one is an error, never silently re-created:
     a validator restarted on an empty store could sign again what it signed before."""
     path = store_path(settings)
     if not path.exists():
-        if not create:
-            raise NodeStartError(
-                f"no store at {path}: for a new validator run `depositnet init node --config "
-                "FILE` once; for an existing one, restore its data directory"
-            )
-        init_store(settings)
+        raise NodeStartError(
+            f"no store at {path}: for a new validator run `depositnet init node --config "
+            "FILE` once; for an existing one, restore its data directory"
+        )
     return LmdbStore.open(path, map_size=settings.map_size_bytes, create=False)
 
 
@@ -164,7 +161,7 @@ class ValidatorNode:
         self, *, task_status: trio.TaskStatus[NodeAddresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
-        store = open_store(settings, create=settings.create_store)
+        store = open_store(settings)
         try:
             app = LedgerApp.from_store(self.genesis, store, ED25519)
             mempool = Mempool(
