@@ -12,17 +12,25 @@ Status codes (stable; the body of every error is `{"error": {"code", "message"}}
   503 MEMPOOL_FULL or too many open streams (with Retry-After); 400 BAD_REQUEST for malformed
   JSON, fields, hex or base64; 404 NOT_FOUND; 405 METHOD_NOT_ALLOWED; 413 BODY_TOO_LARGE;
   429 RATE_LIMITED (with Retry-After). A 500 is always our bug, never the client's input.
+
+Binary forms for high-volume clients (indexers, payment gateways), so that neither side pays
+for hex, JSON or pydantic: `POST /txs/batch` also takes `Content-Type: application/msgpack`
+with a msgpack array of bin (raw signed transactions; same limits and JSON verdicts), and
+`GET /blocks/{height}/raw` answers `application/msgpack`, the stored block and commit bytes
+without decoding a single transaction. Their errors are the same JSON error shape.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import msgpack
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import depositnet
@@ -60,6 +68,70 @@ def _verdict(admission: TxAdmission) -> dict[str, Any]:
         "code": admission.code,
         "message": admission.message,
     }
+
+
+_MSGPACK_TYPES = frozenset({m.MSGPACK, "application/x-msgpack"})
+
+
+def is_msgpack(content_type: str | None) -> bool:
+    """Does this Content-Type header name msgpack (parameters and case ignored)?"""
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in _MSGPACK_TYPES
+
+
+def decode_msgpack_batch(body: bytes) -> list[bytes]:
+    """The transactions of a msgpack `POST /txs/batch` body: exactly one msgpack array of
+    1..MAX_BATCH_TXS non-empty bin, nothing after it; anything else is a 400 saying what."""
+
+    def bad(message: str) -> ApiError:
+        return ApiError(400, "BAD_REQUEST", message)
+
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(body), 1))
+    unpacker.feed(body)
+    try:
+        count = unpacker.read_array_header()
+    except msgpack.OutOfData:
+        raise bad("body: empty or truncated msgpack") from None
+    except ValueError:
+        raise bad("body: expected a msgpack array of bin (raw signed transactions)") from None
+    if not 1 <= count <= m.MAX_BATCH_TXS:
+        raise bad(f"body: a batch holds 1 to {m.MAX_BATCH_TXS} transactions, not {count}")
+    txs = []
+    for i in range(count):
+        try:
+            tx = unpacker.unpack()
+        except msgpack.OutOfData:
+            raise bad(f"body: truncated msgpack at transaction {i}") from None
+        except ValueError as exc:  # FormatError, StackError, bad map keys, bad ext data...
+            why = str(exc) or type(exc).__name__
+            raise bad(f"body: malformed msgpack at transaction {i}: {why}") from None
+        if type(tx) is not bytes:
+            raise bad(f"txs.{i}: expected bin (raw transaction bytes), got {type(tx).__name__}")
+        if not tx:
+            raise bad(f"txs.{i}: tx is empty")
+        txs.append(tx)
+    if unpacker.tell() != len(body):
+        raise bad("body: trailing bytes after the msgpack array")
+    return txs
+
+
+def _batch_route(on_msgpack: Callable[[Request], Awaitable[Response]]) -> type[APIRoute]:
+    """A route class sending msgpack bodies to `on_msgpack` and everything else to FastAPI's
+    usual JSON validation, untouched (one path, one OpenAPI operation, two content types)."""
+
+    class BatchRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            on_json = super().get_route_handler()
+
+            async def handler(request: Request) -> Response:
+                if is_msgpack(request.headers.get("content-type")):
+                    return await on_msgpack(request)
+                return await on_json(request)
+
+            return handler
+
+    return BatchRoute
 
 
 def create_app(
@@ -128,15 +200,31 @@ def create_app(
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(body, status_code=422)
 
-    @app.post("/txs/batch", response_model=m.SubmitBatchResponse, responses=_ERROR_RESPONSES)
     async def submit_batch(request: m.SubmitBatchRequest) -> Any:
         """Offer up to 500 signed transactions in one request; one verdict each, in order.
 
-        Every transaction is judged on its own, exactly as by `POST /txs`; the request is
-        refused whole (400) only if one of them is not valid hex/base64.
+        The body is JSON (`txs` as hex or base64 strings) or, with `Content-Type:
+        application/msgpack`, a msgpack array of bin holding the raw transactions (cheaper for
+        both sides). Every transaction is judged on its own, exactly as by `POST /txs`; the
+        request is refused whole (400) only if the body is malformed or a tx does not decode
+        from its text form.
         """
         txs = [decode_tx_text(tx, request.encoding) for tx in request.txs]
         return {"results": [_verdict(node.submit_tx(tx)) for tx in txs]}
+
+    async def submit_msgpack_batch(request: Request) -> Response:
+        txs = decode_msgpack_batch(await request.body())
+        return JSONResponse({"results": [_verdict(node.submit_tx(tx)) for tx in txs]})
+
+    app.router.add_api_route(
+        "/txs/batch",
+        submit_batch,
+        methods=["POST"],
+        response_model=m.SubmitBatchResponse,
+        responses=_ERROR_RESPONSES,
+        route_class_override=_batch_route(submit_msgpack_batch),
+        openapi_extra={"requestBody": {"content": {m.MSGPACK: {"schema": m.MSGPACK_BATCH_SCHEMA}}}},
+    )
 
     @app.get("/txs/{tx_id}", response_model=m.TxStatusResponse, responses=_ERROR_RESPONSES)
     async def tx_status(tx_id: str = m.TX_ID_PATH) -> Any:
@@ -165,6 +253,30 @@ def create_app(
     async def block(height: str = m.HEIGHT_PATH) -> Any:
         """The committed block at `height`, with its commit certificate."""
         return render.block_body(node, parse_height(height))
+
+    raw_responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "the stored block and commit, msgpack (see the schema)",
+            "content": {m.MSGPACK: {"schema": m.RAW_BLOCK_SCHEMA}},
+        },
+        **not_found,
+        **_ERROR_RESPONSES,
+    }
+
+    def raw_block_response(height: int) -> Response:
+        committed = render.committed_block(node, height)
+        return Response(render.raw_block_msgpack(committed), media_type=m.MSGPACK)
+
+    @app.get("/blocks/latest/raw", response_class=Response, responses=raw_responses)
+    async def latest_raw_block() -> Response:
+        """The last committed block and its commit as stored, in msgpack (nothing decoded)."""
+        return raw_block_response(node.latest_height())
+
+    @app.get("/blocks/{height}/raw", response_class=Response, responses=raw_responses)
+    async def raw_block(height: str = m.HEIGHT_PATH) -> Response:
+        """The committed block at `height` and its commit certificate exactly as this
+        validator stores them, in msgpack: no transaction is decoded, no JSON rendered."""
+        return raw_block_response(parse_height(height))
 
     @app.get("/status", response_model=m.StatusResponse)
     async def status() -> Any:

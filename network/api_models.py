@@ -2,7 +2,9 @@
 
 Requests are validated here before a handler runs; responses are declared so the OpenAPI
 document at `/openapi.json` tells clients exactly what comes back. Bytes travel as lowercase
-hex strings; money as integers in minor units (JSON numbers, never floats).
+hex strings; money as integers in minor units (JSON numbers, never floats). The two binary
+forms (`application/msgpack`: raw blocks, batches of raw transactions) are declared here too,
+as plain OpenAPI schemas.
 """
 
 from __future__ import annotations
@@ -47,6 +49,40 @@ class SubmitBatchRequest(BaseModel):
         description="signed transactions' canonical bytes, hex or base64, each as in POST /txs",
     )
     encoding: Literal["hex", "base64"] = "hex"
+
+
+MSGPACK = "application/msgpack"
+
+MSGPACK_BATCH_SCHEMA: dict[str, object] = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": MAX_BATCH_TXS,
+    "items": {"type": "string", "format": "binary"},
+    "description": "a msgpack array of bin: each a signed transaction's canonical bytes",
+}
+"""`POST /txs/batch` with Content-Type application/msgpack (no hex, no pydantic)."""
+
+RAW_BLOCK_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "required": ["block", "block_id", "commit", "height"],
+    "properties": {
+        "block": {"type": "string", "format": "binary", "description": "the encoded block"},
+        "block_id": {
+            "type": "string",
+            "format": "binary",
+            "description": "the block id as this validator claims it (recompute it to verify)",
+        },
+        "commit": {
+            "type": "string",
+            "format": "binary",
+            "description": "the encoded commit certificate",
+        },
+        "height": {"type": "integer"},
+    },
+    "description": "a canonical msgpack map (keys sorted, bytes as bin): the stored block and "
+    "commit exactly as raw_block and raw_commit of GET /blocks/{height}, nothing decoded",
+}
+"""The body of `GET /blocks/{height}/raw` (application/msgpack)."""
 
 
 class SubmitTxResponse(BaseModel):

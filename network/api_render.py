@@ -3,7 +3,8 @@
 The node hands the API bytes exactly as stored; this module decodes them with the same codecs
 the validators use and renders plain dicts matching `network.api_models`. The raw bytes travel
 along (`raw_block`, `raw_commit`) because a client must not trust the JSON: the SDK re-decodes
-the raw bytes and checks the certificate itself.
+the raw bytes and checks the certificate itself. `raw_block_msgpack` is the cheap form for
+high-volume readers: the stored bytes in one msgpack map, nothing decoded.
 """
 
 from __future__ import annotations
@@ -189,9 +190,24 @@ def tx_status_body(node: NodeView, tx_id: bytes) -> dict[str, Any]:
     return tx_status_json(tx_id, status, proof)
 
 
-def block_body(node: NodeView, height: int) -> dict[str, Any]:
-    """The `GET /blocks/{h}` body, or a 404 ApiError."""
+def committed_block(node: NodeView, height: int) -> CommittedBlock:
+    """The block the node stored at `height`, or a 404 ApiError."""
     committed = node.block(height) if height >= 1 else None
     if committed is None:
         raise ApiError(404, "NOT_FOUND", f"no committed block at height {height}")
-    return block_json(committed)
+    return committed
+
+
+def block_body(node: NodeView, height: int) -> dict[str, Any]:
+    """The `GET /blocks/{h}` body, or a 404 ApiError."""
+    return block_json(committed_block(node, height))
+
+
+def raw_block_msgpack(cb: CommittedBlock) -> bytes:
+    """The `GET /blocks/{h}/raw` body: the canonical msgpack map (keys sorted)
+    `{"block": bin, "block_id": bin, "commit": bin, "height": int}` holding the stored bytes
+    as they are (`block` and `commit` are exactly `raw_block` and `raw_commit` of the JSON
+    form). Nothing is decoded, so a block of any size costs one copy."""
+    return codec.packb(
+        {"block": cb.block, "block_id": cb.block_id, "commit": cb.commit, "height": cb.height}
+    )

@@ -6,7 +6,9 @@ import base64
 import json
 from collections.abc import AsyncIterator
 
+import attrs
 import httpx
+import msgpack
 import pytest
 import trio
 
@@ -194,6 +196,75 @@ async def test_blocks_by_height_latest_and_missing(api) -> None:
         assert "error" in response.json()
 
 
+async def test_raw_blocks_are_the_stored_bytes_in_msgpack(api) -> None:
+    chain, client = api
+    none_yet = await client.get("/blocks/latest/raw")
+    assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "NOT_FOUND"
+    alice, bob = register(ALICE.public_key, "alice"), register(BOB.public_key, "bob")
+    await client.post("/txs/batch", json={"txs": [alice.hex(), bob.hex()]})
+    chain.commit()
+    chain.commit()
+    for height in (1, 2):
+        response = await client.get(f"/blocks/{height}/raw")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "application/msgpack"
+        raw = codec.unpackb_canonical(response.content)  # canonical: keys sorted, bytes as bin
+        stored = chain.blocks[height]
+        assert raw == {
+            "block": stored.block,
+            "block_id": stored.block_id,
+            "commit": stored.commit,
+            "height": height,
+        }
+        as_json = (await client.get(f"/blocks/{height}")).json()
+        assert raw["block"].hex() == as_json["raw_block"]
+        assert raw["commit"].hex() == as_json["raw_commit"]
+        block = decode_block(raw["block"], len(raw["block"]))
+        assert [tx.hex() for tx in block.txs] == [t["raw"] for t in as_json["txs"]]
+        assert block_id(block.header) == raw["block_id"]
+        assert codec.decode_commit(raw["commit"]).block_id == raw["block_id"]
+    assert decode_block(chain.blocks[1].block, 1 << 20).txs == (alice, bob)
+    latest = await client.get("/blocks/latest/raw")
+    assert codec.unpackb_canonical(latest.content)["height"] == 2
+    for path, status in [
+        ("/blocks/3/raw", 404),
+        ("/blocks/0/raw", 404),
+        ("/blocks/-1/raw", 400),
+        ("/blocks/abc/raw", 400),
+        ("/blocks/" + "9" * 30 + "/raw", 400),
+        ("/blocks/1.5/raw", 400),
+        ("/blocks//raw", 404),
+    ]:
+        response = await client.get(path)
+        assert response.status_code == status, path
+        assert response.headers["content-type"] == "application/json", path
+        assert set(response.json()["error"]) == {"code", "message"}, path
+    assert (await client.post("/blocks/1/raw")).status_code == 405
+
+
+async def test_raw_blocks_decode_nothing(nursery: trio.Nursery, monkeypatch) -> None:
+    """Served from a node whose stored block does not even decode: the JSON form is a 500
+    (this validator's data is broken), the raw form hands over the bytes as they are."""
+    chain = FakeChain()
+    chain.submit(register(ALICE.public_key, "alice"))
+    chain.commit()
+    url = await serve_node(
+        nursery, FakeNode(chain, tamper=lambda cb: attrs.evolve(cb, block=b"\xc1junk"))
+    )
+
+    def never(*args: object, **kw: object) -> None:
+        raise AssertionError("the raw form decoded something")
+
+    monkeypatch.setattr("network.api_render.decode_block", never)
+    monkeypatch.setattr("network.api_render.decode_tx", never)
+    async with httpx.AsyncClient(base_url=url) as client:
+        raw = await client.get("/blocks/1/raw")
+        assert raw.status_code == 200
+        assert msgpack.unpackb(raw.content)["block"] == b"\xc1junk"
+        monkeypatch.undo()
+        assert (await client.get("/blocks/1")).status_code == 500
+
+
 async def test_status_validators_metrics_openapi_and_unknown_routes(api) -> None:
     chain, client = api
     chain.commit()
@@ -212,9 +283,16 @@ async def test_status_validators_metrics_openapi_and_unknown_routes(api) -> None
         "/txs/{tx_id}",
         "/accounts/{key}",
         "/blocks/{height}",
+        "/blocks/{height}/raw",
         "/status",
         "/events/blocks",
     } <= set(doc["paths"])
+    raw = doc["paths"]["/blocks/{height}/raw"]["get"]["responses"]
+    assert set(raw["200"]["content"]) == {"application/msgpack"}
+    assert "application/json" in raw["404"]["content"]
+    batch = doc["paths"]["/txs/batch"]["post"]["requestBody"]["content"]
+    assert set(batch) == {"application/json", "application/msgpack"}
+    assert batch["application/msgpack"]["schema"]["maxItems"] == 500
     missing = await client.get("/nowhere")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
     wrong_method = await client.delete("/status")

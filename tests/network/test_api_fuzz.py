@@ -2,8 +2,9 @@
 
 Requests are drawn from `/openapi.json` (every path and method it lists, path and query
 parameters from their schemas, bodies from the request models' JSON schemas) and then
-mutated: values out of range, wrong types, extra fields, random JSON, raw junk bytes. Every
-answer must be below 500 and, except for metrics and event streams, a JSON object. The same
+mutated: values out of range, wrong types, extra fields, random JSON, raw junk bytes (and, where
+an operation also takes msgpack, msgpack values and junk). Every answer must be below 500 and,
+except for metrics, event streams and msgpack answers, a JSON object. The same
 `check_api_never_5xx` runs against the real 4-validator network in `test_api_e2e.py`.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
+import msgpack
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -36,6 +38,18 @@ JSON_VALUES = st.recursive(
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
+    max_leaves=10,
+)
+MSGPACK_VALUES = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**63), 2**64 - 1),
+        st.floats(),
+        st.text(max_size=20),
+        st.binary(max_size=8),
+    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
     max_leaves=10,
 )
 VALID_TX = signed(COMPLIANCE, RegisterParticipant(ALICE.public_key, "fuzz", 7))
@@ -119,7 +133,10 @@ def requests(
     kwargs: dict[str, Any] = {}
     if "requestBody" in op:
         content = op["requestBody"]["content"]["application/json"]
-        if draw(st.integers(0, 6)) == 0:
+        if "application/msgpack" in op["requestBody"]["content"] and draw(st.booleans()):
+            kwargs["content"] = draw(msgpack_body())
+            kwargs["headers"] = {"content-type": "application/msgpack"}
+        elif draw(st.integers(0, 6)) == 0:
             kwargs["content"] = draw(st.binary(max_size=64))
             kwargs["headers"] = {"content-type": "application/json"}
         else:
@@ -127,12 +144,33 @@ def requests(
     return method.upper(), path, kwargs
 
 
+@st.composite
+def msgpack_body(draw: st.DrawFn) -> bytes:
+    """Arrays of (mostly) bin, other msgpack values, truncated or extended ones, raw junk."""
+    tx = mutated_tx().map(bytes.fromhex)
+    element = st.one_of(tx, tx, tx, MSGPACK_VALUES)
+    value = draw(st.one_of(st.lists(tx, min_size=1, max_size=6), st.lists(element), MSGPACK_VALUES))
+    data = msgpack.packb(value)
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return data[: draw(st.integers(0, len(data)))]
+    if choice == 1:
+        return data + draw(st.binary(min_size=1, max_size=8))
+    if choice == 2:
+        return draw(st.binary(max_size=64))
+    return data
+
+
 async def check_one(client: httpx.AsyncClient, method: str, path: str, kw: dict[str, Any]) -> None:
     async with client.stream(method, path, **kw) as response:
         assert response.status_code < 500, (method, path, kw, response.status_code)
-        streaming = response.headers.get("content-type", "").startswith("text/event-stream")
-        if streaming or path.startswith("/metrics"):
+        content_type = response.headers.get("content-type", "")
+        if content_type.startswith("text/event-stream") or path.startswith("/metrics"):
             return  # an open event stream: the status line is what we check
+        if content_type == "application/msgpack":
+            assert response.status_code == 200, (method, path, response.status_code)
+            assert isinstance(msgpack.unpackb(await response.aread()), dict), (method, path)
+            return
         body = json.loads(await response.aread())
         assert isinstance(body, dict), (method, path, body)
         if response.status_code >= 400 and response.status_code != 422:
