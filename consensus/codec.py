@@ -55,6 +55,9 @@ class DecodeError(ValueError):
 # ---------------------------------------------------------------- generic canonical msgpack
 
 
+_SCALARS = frozenset({bytes, str, int, bool, type(None)})
+
+
 def _canonical(obj: object, depth: int = 0) -> object:
     """`obj` with every map's items sorted by key; TypeError for types we never encode."""
     if depth > MAX_DEPTH:
@@ -62,7 +65,10 @@ def _canonical(obj: object, depth: int = 0) -> object:
     if obj is None or isinstance(obj, bool | int | bytes | str):
         return obj
     if isinstance(obj, list | tuple):
-        return [_canonical(item, depth + 1) for item in obj]
+        # Scalars inline: a block or a batch is a long list of bytes, walked on every decode.
+        return [
+            item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in obj
+        ]
     if isinstance(obj, dict):
         return {key: _canonical(obj[key], depth + 1) for key in sorted(obj)}
     raise TypeError(f"cannot encode {type(obj).__name__} canonically")

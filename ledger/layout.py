@@ -50,6 +50,27 @@ def unpack(raw: bytes, what: str) -> object:
         raise StateCorruptError(f"cannot decode {what}: {exc}") from None
 
 
+class _DecodeMemo:
+    """Decoded records by their stored bytes (equal bytes decode to equal frozen records).
+
+    A block reads the same currency and the same busy accounts for many transactions; this
+    spares re-decoding them. Bounded: cleared when full (a cache miss only costs a decode)."""
+
+    __slots__ = ("_items", "_limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._items: dict[bytes, object] = {}
+        self._limit = limit
+
+    def get(self, raw: bytes) -> object | None:
+        return self._items.get(raw)
+
+    def put(self, raw: bytes, record: object) -> None:
+        if len(self._items) >= self._limit:
+            self._items.clear()
+        self._items[raw] = record
+
+
 def _fields(raw: bytes, what: str, count: int) -> list[object]:
     value = unpack(raw, what)
     if type(value) is not list or len(value) != count:
@@ -114,8 +135,12 @@ class CurrencyRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> CurrencyRecord:
-        f = _fields(raw, "currency record", 6)
-        return cls(f[0], f[1], f[2], f[3], f[4], f[5])  # type: ignore[arg-type]
+        record = _CURRENCIES.get(raw)
+        if record is None:
+            f = _fields(raw, "currency record", 6)
+            record = cls(f[0], f[1], f[2], f[3], f[4], f[5])  # type: ignore[arg-type]
+            _CURRENCIES.put(raw, record)
+        return record  # type: ignore[return-value]
 
 
 @attrs.frozen
@@ -129,8 +154,12 @@ class ParticipantRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> ParticipantRecord:
-        f = _fields(raw, "participant record", 3)
-        return cls(f[0], f[1], f[2])  # type: ignore[arg-type]
+        record = _PARTICIPANTS.get(raw)
+        if record is None:
+            f = _fields(raw, "participant record", 3)
+            record = cls(f[0], f[1], f[2])  # type: ignore[arg-type]
+            _PARTICIPANTS.put(raw, record)
+        return record  # type: ignore[return-value]
 
 
 @attrs.frozen
@@ -165,6 +194,19 @@ class SeenRecord:
     def decode(cls, raw: bytes) -> SeenRecord:
         f = _fields(raw, "seen record", 5)
         return cls(f[0], f[1], f[2], f[3], f[4])  # type: ignore[arg-type]
+
+
+def seen_expiry(raw: bytes) -> int:
+    """`SeenRecord.decode(raw).valid_until_height` without building the record."""
+    f = _fields(raw, "seen record", 5)
+    expiry = f[1]
+    if type(expiry) is not int:
+        raise StateCorruptError("seen record: expected an integer expiry")
+    return expiry
+
+
+_CURRENCIES = _DecodeMemo()
+_PARTICIPANTS = _DecodeMemo()
 
 
 def encode_int(value: int) -> bytes:

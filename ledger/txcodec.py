@@ -212,8 +212,20 @@ def _repack(value: object) -> bytes | None:
         return None
 
 
+_ARRAY8 = 0x98  # fixarray of 8: the first byte of every canonical transaction
+_ARRAY7 = b"\x97"  # fixarray of 7: the first byte of the signed array
+_SIGNATURE_TAIL = 2 + SIGNATURE_SIZE  # bin8 header (0xc4, 64) + the signature
+_KINDS: dict[int, Kind] = {int(k): k for k in Kind}
+_U64 = _uint(MAX_U64)
+_SIGNATURE = _bytes_of(SIGNATURE_SIZE)
+
+
 def decode_tx(data: bytes) -> DecodedTx:
-    """Decode canonical wire bytes, or raise TxDecodeError naming the first problem."""
+    """Decode canonical wire bytes, or raise TxDecodeError naming the first problem.
+
+    The hot path of every validator (each transaction is decoded once per validator), so it
+    avoids a second encoding: once the bytes are known to be canonical, the signed array is
+    the same bytes with a 7-item header and without the trailing signature."""
     if type(data) is not bytes:
         raise TxDecodeError(Code.WRONG_TYPE, "a transaction is bytes")
     value = _unpack(data)
@@ -226,23 +238,23 @@ def decode_tx(data: bytes) -> DecodedTx:
         raise TxDecodeError(Code.BAD_VERSION, f"unsupported version {version!r}")
     if type(chain_id) is not str or not CHAIN_ID_RE.fullmatch(chain_id):
         raise _fail(Code.BAD_FIELD, "chain_id", "expected 1-64 characters [A-Za-z0-9._-]")
-    if type(kind_raw) is not int or kind_raw not in Kind._value2member_map_:
+    kind = _KINDS.get(kind_raw) if type(kind_raw) is int else None
+    if kind is None:
         raise TxDecodeError(Code.UNKNOWN_KIND, f"unknown transaction kind {kind_raw!r}")
-    kind = Kind(kind_raw)
     tx_id = _ID("tx_id", tx_id)
     signer = _KEY("signer", signer)
-    valid_until = _uint(MAX_U64)("valid_until_height", valid_until)
-    signature = _bytes_of(SIGNATURE_SIZE)("signature", signature)
+    valid_until = _U64("valid_until_height", valid_until)
+    signature = _SIGNATURE("signature", signature)
     checks = FIELD_CHECKS[kind]
     if type(fields) is not list or len(fields) != len(checks):
         raise TxDecodeError(
             Code.MALFORMED, f"{kind.name} takes a list of {len(checks)} body fields"
         )
     names = FIELD_NAMES[kind]
-    body = BODY_OF[kind](*(check(n, v) for check, n, v in zip(checks, names, fields, strict=True)))
+    body = BODY_OF[kind](*[check(n, v) for check, n, v in zip(checks, names, fields, strict=True)])
     tx = SignedTx(chain_id, tx_id, signer, valid_until, body, signature)
-    unsigned = msgpack.packb(value[:7], use_bin_type=True)
-    sign_bytes = SIGN_DOMAIN + unsigned
+    assert data[0] == _ARRAY8
+    sign_bytes = SIGN_DOMAIN + _ARRAY7 + data[1 : len(data) - _SIGNATURE_TAIL]
     body_hash = hashlib.blake2b(sign_bytes, digest_size=32).digest()
     return DecodedTx(tx=tx, sign_bytes=sign_bytes, body_hash=body_hash, size=len(data))
 

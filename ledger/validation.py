@@ -6,11 +6,12 @@ chain id, fields, window) and the signature last. `VerifiedTxCache` remembers tr
 that passed every height-independent check including the signature, keyed by a hash of their
 bytes, so each validator verifies a transaction's signature at most once: in the mempool, or
 when it first sees the block that carries it. The cache is bounded (oldest entries go first).
+It is keyed by the transaction's bytes themselves: Python caches a bytes object's hash, and the
+mempool and the block hold the same objects, so a lookup costs no digest of its own.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 
 from consensus.crypto import SignatureScheme
@@ -81,15 +82,11 @@ class VerifiedTxCache:
         self._chain_id = chain_id
         self._limits = limits
         self._capacity = capacity
-        self._entries: dict[bytes, DecodedTx] = {}
+        self._entries: dict[bytes, DecodedTx] = {}  # wire bytes -> decoded
         self.verifications = 0  # signatures checked so far (tests assert "at most once")
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    @staticmethod
-    def _key(tx: bytes) -> bytes:
-        return hashlib.blake2b(tx, digest_size=20).digest()
 
     def _decode(self, tx: bytes) -> DecodedTx:
         if type(tx) is not bytes:
@@ -113,8 +110,9 @@ class VerifiedTxCache:
     def forget(self, txs: Iterable[bytes]) -> None:
         """Drop committed transactions: nothing will ask about them again, so memory stays
         proportional to what is pending, not to everything seen in the last 100,000."""
+        entries = self._entries
         for tx in txs:
-            self._entries.pop(self._key(tx), None)
+            entries.pop(tx, None)
 
     def check(self, tx: bytes) -> DecodedTx:
         """Decode and fully check one transaction (cached); raises StaticRejection."""
@@ -127,9 +125,9 @@ class VerifiedTxCache:
         first, then bad signatures, each in block order."""
         out: list[DecodedTx | None] = []
         todo: list[tuple[int, bytes, DecodedTx]] = []
+        entries = self._entries
         for index, tx in enumerate(txs):
-            key = self._key(tx) if type(tx) is bytes else b""
-            cached = self._entries.get(key)
+            cached = entries.get(tx) if type(tx) is bytes else None
             if cached is not None:
                 out.append(cached)
                 continue
@@ -139,7 +137,7 @@ class VerifiedTxCache:
                 exc.index = index
                 raise
             out.append(None)
-            todo.append((index, key, dtx))
+            todo.append((index, tx, dtx))
         verdicts = self._verify([dtx for _, _, dtx in todo])
         for (index, key, dtx), ok in zip(todo, verdicts, strict=True):
             if not ok:

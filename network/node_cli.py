@@ -21,6 +21,7 @@ from depositnet.cli import CommandError
 from ledger.genesis import Genesis, GenesisError, load_genesis
 from ledger.store_keys import StoreFormatError
 from network.config import ConfigError, NodeConfig, load_config
+from network.gctune import tune_gc
 from network.keys import KeyFileError, load_key
 from network.logs import configure_logging
 from network.node import NodeSettings, NodeStartError, ValidatorNode, init_store
@@ -113,6 +114,7 @@ async def _serve(node: ValidatorNode) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             addresses = await nursery.start(node.run)
+            tune_gc()  # after start-up: the loaded state is frozen out of later scans
             print(
                 f"ready p2p_port={addresses.p2p_port} api_port={addresses.api_port} "
                 f"key={node.node_key.public_key.hex()}",
