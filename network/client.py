@@ -8,6 +8,10 @@ itself against the validator set of the GENESIS file it was given, with the tran
 that block. A validator that serves a forged, short or mismatched certificate is noted in
 `suspects` and the client asks another one.
 
+Batches go as msgpack (`POST /txs/batch`, an array of raw transactions) and `raw_block` reads a
+block as the validator stored it (`GET /blocks/{h}/raw`): neither side pays for hex or JSON.
+`verify_raw_block` checks such a block's certificate against the genesis, as `wait_final` does.
+
 What a certificate cannot prove: the outcome code (OK, INSUFFICIENT_FUNDS, ...) is reported
 by the validator; the block proves the transaction was ordered and final, not its result.
 """
@@ -15,12 +19,13 @@ by the validator; the block proves the transaction was ordered and final, not it
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
+import msgpack
 import trio
 
 from consensus import codec
@@ -36,6 +41,7 @@ from ledger.txcodec import TxDecodeError, decode_tx
 MAX_BLOCK_BYTES = 64 << 20
 """The largest block the SDK will decode from a validator's answer."""
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MSGPACK = "application/msgpack"
 
 
 class ClientError(Exception):
@@ -95,6 +101,54 @@ class FinalityProof:
     node_url: str
 
 
+@attrs.frozen
+class RawBlock:
+    """A committed block as a validator stores it (`GET /blocks/{h}/raw`), not yet verified:
+    `block` and `commit` are the encoded block and commit certificate, `block_id` is what the
+    validator claims (`verify_raw_block` recomputes and checks everything)."""
+
+    height: int
+    block_id: bytes
+    block: bytes
+    commit: bytes
+    node_url: str = ""
+
+
+def parse_raw_block(data: bytes, node_url: str = "") -> RawBlock:
+    """A `GET /blocks/{h}/raw` body (a canonical msgpack map); codec.DecodeError if not one."""
+    obj = codec.unpackb_canonical(data, MAX_BLOCK_BYTES + (1 << 20))
+    if not isinstance(obj, dict) or sorted(obj) != ["block", "block_id", "commit", "height"]:
+        raise codec.DecodeError("expected a map of block, block_id, commit and height")
+    height, bid, block, commit = obj["height"], obj["block_id"], obj["block"], obj["commit"]
+    if type(height) is not int or not all(type(b) is bytes for b in (bid, block, commit)):
+        raise codec.DecodeError("height must be an integer; block_id, block and commit bin")
+    return RawBlock(height, bid, block, commit, node_url)
+
+
+def verify_raw_block(
+    genesis: Genesis, raw_block: bytes, raw_commit: bytes, height: int
+) -> tuple[Block, Commit, bytes]:
+    """(block, commit, block id) if `raw_block` decodes, is block `height` of the genesis's
+    chain, and `raw_commit` is a certificate for it from more than 2/3 of the genesis
+    validators' power; FinalityError saying why not otherwise. Transactions stay raw bytes."""
+    try:
+        block: Block = decode_block(raw_block, MAX_BLOCK_BYTES)
+        commit = codec.decode_commit(raw_commit)
+    except codec.DecodeError as exc:
+        raise FinalityError(f"the proof does not decode: {exc}") from None
+    header = block.header
+    if header.chain_id != genesis.chain_id:
+        raise FinalityError(f"the block is for chain {header.chain_id!r}")
+    if header.height != height:
+        raise FinalityError(f"the block is at height {header.height}, not {height}")
+    bid = block_id(header)
+    try:
+        verify_commit(commit, genesis.validator_set(), genesis.chain_id, bid, height=height)
+    except CommitError as exc:
+        raise FinalityError(f"the commit certificate does not verify: {exc}") from None
+    return block, commit, bid
+
+
 def _hex(value: object, what: str) -> bytes:
     if not isinstance(value, str):
         raise FinalityError(f"{what} is missing")
@@ -115,21 +169,9 @@ def verify_tx_proof(
     height, index, proof = body.get("height"), body.get("index"), body.get("proof")
     if type(height) is not int or type(index) is not int or not isinstance(proof, dict):
         raise FinalityError("a committed status needs height, index and proof")
-    try:
-        block: Block = decode_block(_hex(proof.get("raw_block"), "raw_block"), MAX_BLOCK_BYTES)
-        commit = codec.decode_commit(_hex(proof.get("raw_commit"), "raw_commit"))
-    except codec.DecodeError as exc:
-        raise FinalityError(f"the proof does not decode: {exc}") from None
-    header = block.header
-    if header.chain_id != genesis.chain_id:
-        raise FinalityError(f"the block is for chain {header.chain_id!r}")
-    if header.height != height:
-        raise FinalityError(f"the block is at height {header.height}, not {height}")
-    bid = block_id(header)
-    try:
-        verify_commit(commit, genesis.validator_set(), genesis.chain_id, bid, height=height)
-    except CommitError as exc:
-        raise FinalityError(f"the commit certificate does not verify: {exc}") from None
+    raw_block = _hex(proof.get("raw_block"), "raw_block")
+    raw_commit = _hex(proof.get("raw_commit"), "raw_commit")
+    block, commit, bid = verify_raw_block(genesis, raw_block, raw_commit, height)
     if not 0 <= index < len(block.txs):
         raise FinalityError(f"the block holds {len(block.txs)} txs, no index {index}")
     try:
@@ -146,7 +188,7 @@ def verify_tx_proof(
         code=code if isinstance(code, str) else "",
         message=message if isinstance(message, str) else "",
         block_id=bid,
-        header=header,
+        header=block.header,
         commit=commit,
         node_url=node_url,
     )
@@ -234,14 +276,24 @@ class DepositClient:
         self._preferred = self.node_urls.index(url)
 
     async def _request(
-        self, method: str, path: str, json: dict[str, Any] | None = None
+        self,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        *,
+        msgpack_body: bytes | None = None,
+        parse: Callable[[httpx.Response], Any] = httpx.Response.json,
     ) -> tuple[str, int, Any]:
-        """(url, status, JSON body) from the first node that answers without a 5xx/429."""
+        """(url, status, parsed body) from the first node that answers without a 5xx/429 and
+        with a body `parse` accepts (JSON by default; ValueError from it means garbage)."""
         failures: list[str] = []
+        headers = None if msgpack_body is None else {"content-type": MSGPACK}
         for url in self._order():
             try:
-                response = await self._http.request(method, url + path, json=json)
-                body = response.json()
+                response = await self._http.request(
+                    method, url + path, json=json, content=msgpack_body, headers=headers
+                )
+                body = parse(response)
             except (httpx.HTTPError, ValueError) as exc:
                 failures.append(f"{url}: {type(exc).__name__}")
                 continue
@@ -270,6 +322,21 @@ class DepositClient:
     async def block(self, height: int | str) -> dict[str, Any]:
         return (await self._get(f"/blocks/{height}"))[1]
 
+    async def raw_block(self, height: int | str) -> RawBlock:
+        """Block `height` (or "latest") and its commit certificate as the validator stores
+        them, without JSON; not verified: pass `block` and `commit` to `verify_raw_block`."""
+
+        def parse(response: httpx.Response) -> Any:
+            if response.status_code == 200:
+                return parse_raw_block(response.content)  # DecodeError is a ValueError
+            return response.json()
+
+        url, status, body = await self._request("GET", f"/blocks/{height}/raw", parse=parse)
+        if status != 200 or not isinstance(body, RawBlock):
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+        return attrs.evolve(body, node_url=url)
+
     async def tx(self, tx_id: bytes) -> dict[str, Any]:
         return (await self._get(f"/txs/{tx_id.hex()}"))[1]
 
@@ -297,10 +364,10 @@ class DepositClient:
         )
 
     async def submit_batch(self, txs: Sequence[bytes]) -> list[SubmitResult]:
-        """Offer up to 500 signed transactions in one request; one verdict each, in order."""
-        url, status, body = await self._request(
-            "POST", "/txs/batch", {"txs": [tx.hex() for tx in txs]}
-        )
+        """Offer up to 500 signed transactions in one request (msgpack: the raw bytes, no hex);
+        one verdict each, in order."""
+        packed = msgpack.packb([bytes(tx) for tx in txs], use_bin_type=True)
+        url, status, body = await self._request("POST", "/txs/batch", msgpack_body=packed)
         results = body.get("results") if isinstance(body, dict) else None
         if status != 200 or not isinstance(results, list) or len(results) != len(txs):
             error = body.get("error", {}) if isinstance(body, dict) else {}

@@ -4,6 +4,8 @@ every kind of fake finality a lying validator can serve."""
 from __future__ import annotations
 
 import attrs
+import httpx
+import msgpack
 import pytest
 import trio
 
@@ -16,8 +18,10 @@ from network.client import (
     FinalityTimeout,
     NodeUnavailable,
     RequestFailed,
+    parse_raw_block,
     percentile,
     sign_body,
+    verify_raw_block,
     verify_tx_proof,
 )
 from network.nodeview import CommittedBlock
@@ -211,6 +215,104 @@ async def test_a_certificate_from_another_genesis_is_refused(nursery) -> None:
     with pytest.raises(FinalityError, match="needs height"):
         verify_tx_proof(chain.genesis, tx_id, {**body, "proof": None})
     assert verify_tx_proof(chain.genesis, tx_id, body).height == 1
+
+
+class Recording(httpx.AsyncHTTPTransport):
+    """A real transport that remembers each request's method, path and content type."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path, request.headers.get("content-type")))
+        return await super().handle_async_request(request)
+
+
+async def test_submit_batch_sends_msgpack_and_keeps_its_verdicts(nursery) -> None:
+    chain = FakeChain()
+    node = FakeNode(chain)
+    url = await serve_node(nursery, node)
+    transport = Recording()
+    async with DepositClient([DEAD_URL, url], chain.genesis, transport=transport) as client:
+        _, alice = await client.prepare(COMPLIANCE, RegisterParticipant(ALICE.public_key, "a", 9))
+        _, bob = await client.prepare(COMPLIANCE, RegisterParticipant(BOB.public_key, "b", 9))
+        broken = bytearray(bob)
+        broken[-1] ^= 1
+        results = await client.submit_batch([alice, bytes(broken), alice, bob])
+        assert [(r.accepted, r.code, r.known) for r in results] == [
+            (True, "OK", False),
+            (False, "BAD_SIGNATURE", False),
+            (False, "ALREADY_IN_MEMPOOL", True),
+            (True, "OK", False),
+        ]
+        assert {r.node_url for r in results} == {url}
+        assert results[0].tx_id == decode_tx_id(alice) and results[3].tx_id == decode_tx_id(bob)
+        assert node.submitted == [alice, bytes(broken), alice, bob]
+        with pytest.raises(RequestFailed) as refused:
+            await client.submit_batch([])
+        assert refused.value.status == 400 and refused.value.code == "BAD_REQUEST"
+    batches = [ct for method, path, ct in transport.seen if path == "/txs/batch"]
+    assert batches and set(batches) == {"application/msgpack"}
+
+
+def decode_tx_id(wire: bytes) -> bytes:
+    from ledger.txcodec import decode_tx
+
+    return decode_tx(wire).tx.tx_id
+
+
+async def test_raw_blocks_are_fetched_and_verified_against_the_genesis(nursery) -> None:
+    chain = FakeChain()
+    liar = await serve_node(nursery, FakeNode(chain, tamper=forge_signature))
+    honest = await serve_node(nursery, FakeNode(chain))
+    async with DepositClient([DEAD_URL, honest, liar], chain.genesis, timeout_s=2) as client:
+        tx_id, wire = await client.prepare(
+            COMPLIANCE, RegisterParticipant(ALICE.public_key, "a", 9)
+        )
+        assert (await client.submit(wire)).accepted
+        with pytest.raises(RequestFailed) as missing:
+            await client.raw_block(1)
+        assert missing.value.status == 404 and missing.value.code == "NOT_FOUND"
+        chain.commit()
+        raw = await client.raw_block(1)
+        assert raw.node_url == honest and raw.height == 1
+        assert (raw.block, raw.commit, raw.block_id) == (
+            chain.blocks[1].block,
+            chain.blocks[1].commit,
+            chain.blocks[1].block_id,
+        )
+        block, commit, bid = verify_raw_block(chain.genesis, raw.block, raw.commit, 1)
+        assert block.txs == (wire,) and bid == raw.block_id == commit.block_id
+        assert (await client.raw_block("latest")).block == raw.block
+        # the same checks as wait_final's: the lying validator's certificate is refused
+        async with DepositClient([liar], chain.genesis) as lied_to:
+            forged = await lied_to.raw_block(1)
+        with pytest.raises(FinalityError, match="signature is invalid"):
+            verify_raw_block(chain.genesis, forged.block, forged.commit, 1)
+        with pytest.raises(FinalityError, match="height 1, not 2"):
+            verify_raw_block(chain.genesis, raw.block, raw.commit, 2)
+        with pytest.raises(FinalityError, match="chain"):
+            verify_raw_block(make_genesis("other-chain"), raw.block, raw.commit, 1)
+        with pytest.raises(FinalityError, match="decode"):
+            verify_raw_block(chain.genesis, b"\xc1", raw.commit, 1)
+        assert (await client.wait_final(tx_id, timeout_s=5)).block_id == raw.block_id
+
+
+def test_raw_block_bodies_are_parsed_strictly() -> None:
+    good = {"block": b"b", "block_id": b"i", "commit": b"c", "height": 3}
+    assert parse_raw_block(codec.packb(good)).height == 3
+    for bad in (
+        b"\xc1",
+        codec.packb(good) + b"\x00",
+        msgpack.packb({"height": 3, "block": b"b", "block_id": b"i", "commit": b"c"}),  # unsorted
+        codec.packb({**good, "height": "3"}),
+        codec.packb({**good, "block": "b"}),
+        codec.packb({**good, "extra": 1}),
+        codec.packb([b"b", b"i", b"c", 3]),
+    ):
+        with pytest.raises(codec.DecodeError):
+            parse_raw_block(bad)
 
 
 async def test_wait_final_times_out_cleanly_while_pending(nursery) -> None:
