@@ -6,9 +6,15 @@ sends bytes. Transfers go to random validators over HTTP, at most `concurrency` 
 flight (a full window delays the next send, so the achieved offered rate is reported next to the
 target). Requests leave from several loopback addresses, `clients` of them: the API rate-limits
 per client address, and a bank's many payment clients are many addresses. One validator's blocks
-are followed (`GET /status`, `GET /blocks/{h}`) to time each transfer from its send to the moment
-a block holding it was seen. If the API offers `POST /txs/batch` it is used (one request per
-20 ms tick); a 404/405 falls back to `POST /txs` for good.
+are followed (`GET /status`, `GET /blocks/{h}/raw`) to time each transfer from its send to the
+moment a block holding it was seen. If the API offers `POST /txs/batch` it is used (one request
+per 20 ms tick); a 404/405 falls back to `POST /txs` for good.
+
+The measurement traffic is kept cheap for the validators, as a high-volume client's would be:
+batches go as msgpack (an array of raw transactions: no hex, no JSON validation), and followed
+blocks come raw (the stored bytes, no JSON rendering). Neither side decodes a transaction for
+the measurement: a committed transfer is recognised by its signed bytes, which are the keys of
+`Tally.sent`.
 
     python -m bench.loadgen --spec SPEC.json [--out RESULT.json]
 
@@ -29,9 +35,11 @@ from typing import Any
 
 import attrs
 import httpx
+import msgpack
 import trio
 
 from bench.procinfo import cpu_seconds, rss_bytes
+from consensus.replica.block import decode_block
 from ledger.signing import make_tx
 from ledger.tx import Transfer
 from network.client import percentile
@@ -42,6 +50,8 @@ MAX_BATCH_TXS = 500  # the API's limit per POST /txs/batch
 KNOWN = ("ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED")
 FOLLOW_POLL_S = 0.02
 REQUESTS_PER_CLIENT_PER_NODE = 100.0  # half the API's default 200/s bucket per address
+MAX_BLOCK_BYTES = 64 << 20  # the largest followed block we decode
+MSGPACK = {"content-type": "application/msgpack"}
 
 
 @attrs.frozen
@@ -106,9 +116,11 @@ def presign(spec: StepSpec, start_height: int) -> list[tuple[str, bytes]]:
 
 @attrs.define
 class Tally:
-    """What happened to the step's transfers; times are time.monotonic()."""
+    """What happened to the step's transfers; times are time.monotonic(). Transfers are known
+    by their signed bytes (what the network returns in blocks), never decoded."""
 
-    sent: dict[str, float] = attrs.Factory(dict)  # tx_id -> send time, until committed
+    sent: dict[bytes, float] = attrs.Factory(dict)  # signed tx -> send time, until committed
+    ids: dict[bytes, str] = attrs.Factory(dict)  # signed tx -> tx_id hex, for reports only
     rejected: dict[str, int] = attrs.Factory(dict)
     latencies_s: list[float] = attrs.Factory(list)
     block_times: list[float] = attrs.Factory(list)  # when each block holding ours was seen
@@ -121,8 +133,8 @@ class Tally:
     request_s: list[float] = attrs.Factory(list)  # round trip of each submit request
     window_full: int = 0  # sends that had to wait for a free request slot
 
-    def reject(self, tx_id: str, code: str) -> None:
-        self.sent.pop(tx_id, None)
+    def reject(self, tx: bytes, code: str) -> None:
+        self.sent.pop(tx, None)
         self.rejected[code] = self.rejected.get(code, 0) + 1
 
 
@@ -143,7 +155,7 @@ def summarise(spec: StepSpec, tally: Tally, extra: dict[str, Any]) -> dict[str, 
         "rejected": dict(sorted(tally.rejected.items())),
         "committed": tally.committed,
         "uncommitted": len(tally.sent),
-        "uncommitted_sample": sorted(tally.sent)[:5],
+        "uncommitted_sample": sorted(tally.ids.get(tx, tx.hex()) for tx in tally.sent)[:5],
         "committed_tps": tally.committed / span,
         "commit_span_s": span,
         "latency_p50_s": percentile(lat, 0.5) if lat else None,
@@ -168,21 +180,22 @@ async def _status_height(http: httpx.AsyncClient, url: str) -> int:
 
 
 async def follow(http: httpx.AsyncClient, url: str, height: int, tally: Tally) -> None:
-    """Time every transfer of ours in the blocks after `height` (runs until cancelled)."""
+    """Time every transfer of ours in the blocks after `height` (runs until cancelled). Blocks
+    come raw (`GET /blocks/{h}/raw`); their transactions are matched by their bytes."""
     while True:
         latest = await _status_height(http, url)
         while height < latest:
-            response = await http.get(f"{url}/blocks/{height + 1}")
+            response = await http.get(f"{url}/blocks/{height + 1}/raw")
             if response.status_code != 200:
                 tally.follow_errors[response.status_code] = (
                     tally.follow_errors.get(response.status_code, 0) + 1
                 )
                 break  # not served yet (or rate-limited): ask again after the poll interval
-            block = response.json()
             now = time.monotonic()
+            txs = block_txs(response.content)
             ours = 0
-            for tx in block.get("txs", []):
-                sent = tally.sent.pop(str(tx.get("tx_id")), None)
+            for tx in txs:
+                sent = tally.sent.pop(tx, None)
                 if sent is not None:
                     ours += 1
                     tally.latencies_s.append(now - sent)
@@ -191,6 +204,15 @@ async def follow(http: httpx.AsyncClient, url: str, height: int, tally: Tally) -
                 tally.block_times.append(now)
             height += 1
         await trio.sleep(FOLLOW_POLL_S)
+
+
+def block_txs(raw: bytes) -> tuple[bytes, ...]:
+    """The signed transactions of a `GET /blocks/{h}/raw` body (the block is decoded and its
+    transactions root checked; the transactions themselves stay bytes)."""
+    stored = msgpack.unpackb(raw, raw=False)
+    if not isinstance(stored, dict) or not isinstance(stored.get("block"), bytes):
+        raise ValueError("a raw block answer without block bytes")
+    return decode_block(stored["block"], MAX_BLOCK_BYTES).txs
 
 
 def _verdict_code(status: int, body: Any) -> str | None:
@@ -226,7 +248,7 @@ class Submitter:
     def _pick(self) -> tuple[httpx.AsyncClient, str]:
         return self.rng.choice(self.clients), self.rng.choice(self.spec.api_urls)
 
-    async def one(self, tx_id: str, tx: bytes) -> None:
+    async def one(self, tx: bytes) -> None:
         client, url = self._pick()
         try:
             response = await client.post(url + "/txs", json={"tx": tx.hex()})
@@ -234,14 +256,15 @@ class Submitter:
         except (httpx.HTTPError, ValueError) as exc:
             code = f"UNREACHABLE_{type(exc).__name__}"
         if code is not None:
-            self.tally.reject(tx_id, code)
+            self.tally.reject(tx, code)
 
-    async def many(self, batch: Sequence[tuple[str, bytes]]) -> None:
-        """POST /txs/batch; falls back to single submissions if the endpoint is missing."""
+    async def many(self, batch: Sequence[bytes]) -> None:
+        """POST /txs/batch as msgpack; falls back to single submissions if the endpoint is
+        missing (or the batch is refused whole)."""
         client, url = self._pick()
         try:
             response = await client.post(
-                url + "/txs/batch", json={"txs": [t.hex() for _, t in batch]}
+                url + "/txs/batch", content=msgpack.packb(list(batch)), headers=MSGPACK
             )
             body = response.json()
         except (httpx.HTTPError, ValueError):
@@ -250,27 +273,27 @@ class Submitter:
         if response is None or response.status_code in (404, 405) or not isinstance(results, list):
             self.batch = False
             self.tally.batch_used = False
-            for tx_id, tx in batch:
-                await self.one(tx_id, tx)
+            for tx in batch:
+                await self.one(tx)
             return
         self.tally.batch_used = True
-        for (tx_id, _), verdict in zip(batch, results, strict=False):
+        for tx, verdict in zip(batch, results, strict=False):
             code = _verdict_code(202 if verdict.get("accepted") else 422, verdict)
             if code is not None:
-                self.tally.reject(tx_id, code)
+                self.tally.reject(tx, code)
 
-    async def _send(self, txs: Sequence[tuple[str, bytes]]) -> None:
+    async def _send(self, txs: Sequence[bytes]) -> None:
         started = time.monotonic()
         try:
             if len(txs) == 1 and not self.batch:
-                await self.one(*txs[0])
+                await self.one(txs[0])
             else:
                 await self.many(txs)
         finally:
             self.tally.request_s.append(time.monotonic() - started)
             self.window.release()
 
-    async def offer(self, txs: Sequence[tuple[str, bytes]]) -> None:
+    async def offer(self, txs: Sequence[bytes]) -> None:
         """Send `txs` at the spec's rate (a full window delays sends; that shows as a lower
         achieved offered rate)."""
         start = time.monotonic()
@@ -291,8 +314,8 @@ class Submitter:
                     self.tally.window_full += 1
                 await self.window.acquire()
                 sent_at = time.monotonic()
-                for tx_id, _ in chunk:
-                    self.tally.sent[tx_id] = sent_at
+                for tx in chunk:
+                    self.tally.sent[tx] = sent_at
                 self.tally.submitted += len(chunk)
                 self.tally.last_send = sent_at
                 nursery.start_soon(self._send, chunk)
@@ -311,7 +334,8 @@ async def run_step(spec: StepSpec) -> dict[str, Any]:
         signing_start = time.perf_counter()
         txs = presign(spec, height)
         signing_s = time.perf_counter() - signing_start
-        tally = Tally()
+        wires = [tx for _, tx in txs]
+        tally = Tally(ids={tx: tx_id for tx_id, tx in txs})
         submitter = Submitter(spec, tally, random.Random(spec.seed + 1))
         own_cpu = time.process_time()
         load_start = (time.monotonic(), time.time(), _process_figures(spec.validator_pids))
@@ -319,7 +343,7 @@ async def run_step(spec: StepSpec) -> dict[str, Any]:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(follow, http, follow_url, height, tally)
-                await submitter.offer(txs)
+                await submitter.offer(wires)
                 with trio.move_on_after(spec.drain_s):
                     while tally.sent:
                         await trio.sleep(0.05)

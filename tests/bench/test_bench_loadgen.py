@@ -79,12 +79,14 @@ def test_committed_rate_runs_from_first_send_to_last_commit() -> None:
         first_send=9.0,  # first send to last commit: 3 s
         last_send=11.5,
     )
-    tally.sent["ff"] = 11.5
-    tally.reject("ee", "MEMPOOL_FULL")
+    tally.ids = {b"\xff": "ff", b"\xee": "ee"}  # signed bytes -> tx_id hex
+    tally.sent[b"\xff"] = 11.5
+    tally.sent[b"\xee"] = 11.5
+    tally.reject(b"\xee", "MEMPOOL_FULL")
     out = loadgen.summarise(spec(rate=10.0, seconds=3.0), tally, {"extra": 1})
     assert out["committed_tps"] == pytest.approx(10.0)
     assert out["achieved_offered_tps"] == pytest.approx(31 / 2.5)
-    assert out["uncommitted"] == 1
+    assert out["uncommitted"] == 1 and out["uncommitted_sample"] == ["ff"]
     assert out["rejected"] == {"MEMPOOL_FULL": 1}
     assert (out["latency_p50_s"], out["latency_p99_s"], out["latency_max_s"]) == (0.2, 0.4, 0.4)
     assert out["extra"] == 1

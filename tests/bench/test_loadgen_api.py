@@ -1,0 +1,101 @@
+"""The load generator against a FakeChain's real API: msgpack batches in, raw blocks followed,
+transfers matched by their signed bytes; the validator decodes no transaction for either."""
+
+from __future__ import annotations
+
+import random
+
+import httpx
+import pytest
+import trio
+
+from bench import loadgen
+from consensus.crypto import Ed25519Signer
+from ledger.tx import RegisterParticipant
+from network import api
+from tests.network.apifake import CHAIN_ID, COMPLIANCE, FakeChain, FakeNode, serve_node, signed
+
+
+def registrations(n: int) -> list[bytes]:
+    keys = [Ed25519Signer(bytes([i + 1]) * 32).public_key for i in range(n)]
+    return [signed(COMPLIANCE, RegisterParticipant(k, f"p{i}", 10_000)) for i, k in enumerate(keys)]
+
+
+async def test_batches_go_as_msgpack_and_raw_blocks_time_them(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = FakeChain()
+    node = FakeNode(chain)
+    url = await serve_node(nursery, node)
+    decoded: list[int] = []
+    real_decode = api.decode_msgpack_batch
+
+    def counting(body: bytes) -> list[bytes]:
+        txs = real_decode(body)
+        decoded.append(len(txs))
+        return txs
+
+    def never(*args: object) -> None:
+        raise AssertionError("the followed validator decoded a transaction")
+
+    monkeypatch.setattr(api, "decode_msgpack_batch", counting)
+    monkeypatch.setattr("network.api_render.decode_tx", never)
+
+    wires = registrations(5)
+    broken = bytearray(wires[4])
+    broken[-1] ^= 1
+    wires[4] = bytes(broken)
+    spec = loadgen.StepSpec(
+        api_urls=(url,),
+        chain_id=CHAIN_ID,
+        key_files=(),
+        rate=100.0,
+        seconds=1.0,
+        valid_for_heights=50,
+    )
+    tally = loadgen.Tally(ids={tx: f"id{i}" for i, tx in enumerate(wires)})
+    submitter = loadgen.Submitter(spec, tally, random.Random(1))
+    try:
+        for tx in wires:
+            tally.sent[tx] = 1.0
+        await submitter.many(wires)
+        await submitter.many(wires[:2])  # again: already in the mempool, not a rejection
+    finally:
+        await submitter.aclose()
+    assert decoded == [5, 2] and tally.batch_used is True
+    assert node.submitted == wires + wires[:2]
+    assert tally.rejected == {"BAD_SIGNATURE": 1} and wires[4] not in tally.sent
+    assert len(chain.mempool) == 4
+
+    chain.commit()
+    chain.commit()  # an empty block: nothing of ours
+    async with httpx.AsyncClient() as http:
+        with trio.move_on_after(5):
+            async with trio.open_nursery() as follower:
+                follower.start_soon(loadgen.follow, http, url, 0, tally)
+                while tally.sent:
+                    await trio.sleep(0.01)
+                follower.cancel_scope.cancel()
+    assert tally.sent == {} and tally.committed == 4
+    assert len(tally.latencies_s) == 4 and len(tally.block_times) == 1
+    assert tally.follow_errors == {}
+    summary = loadgen.summarise(spec, tally, {})
+    assert summary["committed"] == 4 and summary["uncommitted_sample"] == []
+
+
+async def test_raw_block_answers_give_the_blocks_signed_transactions(
+    nursery: trio.Nursery,
+) -> None:
+    chain = FakeChain()
+    url = await serve_node(nursery, FakeNode(chain))
+    wires = registrations(3)
+    for tx in wires:
+        chain.submit(tx)
+    chain.commit()
+    async with httpx.AsyncClient(base_url=url) as http:
+        raw = (await http.get("/blocks/1/raw")).content
+        as_json = (await http.get("/blocks/1")).json()
+    assert loadgen.block_txs(raw) == tuple(wires)
+    assert [tx.hex() for tx in loadgen.block_txs(raw)] == [t["raw"] for t in as_json["txs"]]
+    with pytest.raises(ValueError):
+        loadgen.block_txs(b"\x80")  # an empty map: no block
