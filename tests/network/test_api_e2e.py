@@ -7,12 +7,15 @@ import importlib.util
 import json
 
 import httpx
+import msgpack
 import pytest
 import trio
 
+from consensus import codec
 from consensus.crypto import Ed25519Signer
+from consensus.replica.block import decode_block
 from ledger.tx import RegisterParticipant
-from network.client import DepositClient, verify_tx_proof
+from network.client import DepositClient, verify_raw_block, verify_tx_proof
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tests.network.conftest") is None,
@@ -58,6 +61,29 @@ async def test_each_endpoint_and_its_errors(local_network) -> None:
         block = (await http.get(f"/blocks/{proof.height}")).json()
         assert block["block_id"] == proof.block_id.hex()
         assert tx_id.hex() in [t["tx_id"] for t in block["txs"]]
+        raw = await http.get(f"/blocks/{proof.height}/raw")
+        assert raw.status_code == 200 and raw.headers["content-type"] == "application/msgpack"
+        stored = codec.unpackb_canonical(raw.content)
+        assert isinstance(stored, dict) and stored["height"] == proof.height
+        assert (stored["block"].hex(), stored["commit"].hex()) == (
+            block["raw_block"],
+            block["raw_commit"],
+        )
+        txs = decode_block(stored["block"], len(stored["block"])).txs
+        assert [tx.hex() for tx in txs] == [t["raw"] for t in block["txs"]] and wire in txs
+        fetched = await sdk.raw_block(proof.height)
+        verified, _, bid = verify_raw_block(genesis, fetched.block, fetched.commit, proof.height)
+        assert bid == proof.block_id and verified.txs == txs
+        assert (await http.get("/blocks/999999999/raw")).status_code == 404
+        batch = await http.post(
+            "/txs/batch",
+            content=msgpack.packb([wire, bytes(broken)]),
+            headers={"content-type": "application/msgpack"},
+        )
+        assert [r["code"] for r in batch.json()["results"]] == [
+            "ALREADY_COMMITTED",
+            "BAD_SIGNATURE",
+        ]
         latest = (await http.get("/blocks/latest")).json()
         assert latest["height"] >= proof.height
         assert (await http.get("/blocks/999999999")).status_code == 404
