@@ -66,9 +66,7 @@ def _canonical(obj: object, depth: int = 0) -> object:
         return obj
     if isinstance(obj, list | tuple):
         # Scalars inline: a block or a batch is a long list of bytes, walked on every decode.
-        return [
-            item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in obj
-        ]
+        return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in obj]
     if isinstance(obj, dict):
         return {key: _canonical(obj[key], depth + 1) for key in sorted(obj)}
     raise TypeError(f"cannot encode {type(obj).__name__} canonically")
