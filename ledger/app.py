@@ -207,13 +207,13 @@ class LedgerApp:
         encoded: dict[bytes, bytes] = {}
         for index, dtx in enumerate(dtxs):
             tx = dtx.tx
+            tx_id = tx.tx_id
             code, message = execute_tx(state, tx, height)
-            state.set_seen(
-                tx.tx_id,
-                SeenRecord(dtx.body_hash, tx.valid_until_height, height, index, code.value),
-            )
-            results.append(TxResult(tx.tx_id, index, code.value, message))
-            encoded[tx.tx_id] = encode_tx_result(TxOutcome(height, index, code.value, message))
+            value = code.value
+            seen = SeenRecord(dtx.body_hash, tx.valid_until_height, height, index, value)
+            state.put(L.seen_key(tx_id), seen.encode())
+            results.append(TxResult(tx_id, index, value, message))
+            encoded[tx_id] = encode_tx_result(TxOutcome(height, index, value, message))
         acc = self._acc.copy()
         for key, new in state.writes.items():
             acc.update(key, self._state.get(key), new)

@@ -123,13 +123,16 @@ class LmdbStore:
                 txn.put(key, checked.block, db=self._dbs[DB_BLOCKS])
                 txn.put(key, checked.commit, db=self._dbs[DB_COMMITS])
                 txn.put(key, checked.app_hash, db=self._dbs[DB_APP_HASHES])
+                puts = []
                 for state_key, value in checked.writes:
                     if value is None:
                         txn.delete(state_key, db=state)
                     else:
-                        txn.put(state_key, value, db=state)
-                for tx_id, result in checked.tx_results:
-                    txn.put(tx_id, result, db=results)
+                        puts.append((state_key, value))
+                with txn.cursor(db=state) as cursor:  # one C loop per table, in key order
+                    cursor.putmulti(puts)
+                with txn.cursor(db=results) as cursor:
+                    cursor.putmulti(checked.tx_results)
                 txn.put(META_LAST_HEIGHT, key, db=self._dbs[DB_META])
         except lmdb.Error as exc:
             what = f"height {checked.height}"
