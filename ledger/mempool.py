@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import attrs
 
-from consensus.interfaces import OK, TxAdmission
+from consensus.interfaces import TxAdmission
 from ledger.app import LedgerApp
 from ledger.codes import Code
 
@@ -65,7 +65,7 @@ class Mempool:
             )
         self._entries[tx_id] = _Entry(tx, dtx.tx.valid_until_height, dtx.body_hash)
         self._size_bytes += len(tx)
-        return TxAdmission(True, tx_id, OK)
+        return admission  # the app's acceptance: (True, tx_id, OK)
 
     def _is_full(self, incoming_bytes: int) -> bool:
         return (

@@ -115,8 +115,21 @@ class VerifiedTxCache:
             entries.pop(tx, None)
 
     def check(self, tx: bytes) -> DecodedTx:
-        """Decode and fully check one transaction (cached); raises StaticRejection."""
-        return self.check_many([tx])[0]
+        """Decode and fully check one transaction (cached); raises StaticRejection.
+
+        The mempool's path, once per gossiped or submitted transaction: no batch plumbing."""
+        cached = self._entries.get(tx) if type(tx) is bytes else None
+        if cached is not None:
+            return cached
+        dtx = self._decode(tx)
+        self.verifications += 1
+        signed = dtx.tx
+        if not self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature):
+            raise StaticRejection(
+                Code.BAD_SIGNATURE, "the signature does not verify", signed.tx_id, 0
+            )
+        self._remember(tx, dtx)
+        return dtx
 
     def check_many(self, txs: Sequence[bytes]) -> list[DecodedTx]:
         """Check several; signatures not yet cached are verified together (batchable).
