@@ -7,12 +7,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ledger import txcodec
 from ledger.amounts import MAX_AMOUNT
 from ledger.codes import Code
 from ledger.tx import (
     AddCurrency,
     Freeze,
     GrantRole,
+    Kind,
     Mint,
     Pause,
     Redeem,
@@ -163,3 +165,91 @@ def test_bad_fields_have_stable_codes(index: int, value: object, code: Code) -> 
     with pytest.raises(TxDecodeError) as info:
         from_wire(msgpack.packb(items, use_bin_type=True))
     assert info.value.code is code
+
+
+field_values = st.one_of(
+    keys,
+    st.binary(max_size=40),
+    codes,
+    st.text(max_size=20),
+    st.text(min_size=1000, max_size=1100),
+    st.integers(-(2**64), 2**64),
+    st.sampled_from([0, 1, MAX_AMOUNT, MAX_AMOUNT + 1, True, False, None, 1.5]),
+)
+
+
+near_valid_transfer_fields = st.tuples(
+    st.one_of(keys, field_values),
+    st.one_of(keys, field_values),
+    st.one_of(st.just("USD"), field_values),
+    st.one_of(amounts, field_values),
+    st.one_of(texts, field_values),
+).map(list)
+
+
+@given(near_valid_transfer_fields)
+def test_the_transfer_fast_path_accepts_only_what_the_field_checks_accept(
+    fields: list[object],
+) -> None:
+    """The fast path may refuse more, never accept more, and builds the same body."""
+    txcodec._currency("currency", "USD")  # a code seen before: the fast path knows it
+    fast = txcodec._transfer_fast(fields)
+    checks = txcodec.FIELD_CHECKS[Kind.TRANSFER]
+    names = txcodec.FIELD_NAMES[Kind.TRANSFER]
+    try:
+        slow: Transfer | None = Transfer(
+            *[check(n, v) for check, n, v in zip(checks, names, fields, strict=True)]
+        )
+    except TxDecodeError:
+        slow = None
+    if fast is not None:
+        assert fast == slow
+
+
+@given(keys, keys, codes, amounts, st.text(max_size=100))
+def test_plain_transfers_take_the_fast_path(
+    sender: bytes, recipient: bytes, code: str, amount: int, memo: str
+) -> None:
+    txcodec._currency("currency", code)
+    fast = txcodec._transfer_fast([sender, recipient, code, amount, memo])
+    assert fast == Transfer(sender, recipient, code, amount, memo)
+
+
+def test_an_empty_chain_id_is_refused_after_a_valid_one() -> None:
+    good = to_wire(
+        SignedTx("chain-a", b"\x01" * 16, b"\x02" * 32, 5, Freeze(b"\x03" * 32), b"\x04" * 64)
+    )
+    decode_tx(good)
+    bad = to_wire(SignedTx("", b"\x01" * 16, b"\x02" * 32, 5, Freeze(b"\x03" * 32), b"\x04" * 64))
+    with pytest.raises(TxDecodeError) as info:
+        decode_tx(bad)
+    assert info.value.code is Code.BAD_FIELD
+
+
+@pytest.mark.parametrize(
+    ("index", "bad"),
+    [
+        (0, b"\x01" * 31),
+        (0, "k" * 32),
+        (1, b""),
+        (1, None),
+        (2, "usd"),
+        (2, b"USD"),
+        (3, 0),
+        (3, -1),
+        (3, MAX_AMOUNT + 1),
+        (3, True),
+        (3, 1.5),
+        (4, b"memo"),
+        (4, "x" * 4097),
+    ],
+)
+def test_the_transfer_fast_path_refuses_each_bad_field(index: int, bad: object) -> None:
+    txcodec._currency("currency", "USD")
+    fields: list[object] = [b"\x01" * 32, b"\x02" * 32, "USD", 5, "memo"]
+    assert txcodec._transfer_fast(list(fields)) is not None
+    fields[index] = bad
+    assert txcodec._transfer_fast(fields) is None
+    with pytest.raises(TxDecodeError):
+        checks, names = txcodec.FIELD_CHECKS[Kind.TRANSFER], txcodec.FIELD_NAMES[Kind.TRANSFER]
+        [check(n, v) for check, n, v in zip(checks, names, fields, strict=True)]
