@@ -10,13 +10,21 @@ and the first frame it recognises names the category: a signature check called f
 counts as a signature check, JSON written by the API counts as HTTP API. Trio's scheduler,
 epoll and worker-thread plumbing are "event loop"; what no rule names is "other"
 (`top_unclassified` lists it). `breakdown` turns the samples into fractions.
+
+Those fractions are of GIL-held samples, not of CPU: C code that releases the GIL runs unseen,
+and pynacl's Ed25519 verify (about 100 us a call, the largest such cost) does. `cpu_table`
+therefore turns the fractions into CPU per committed transfer in two parts: the signature
+checks from the verify rate measured in the same run (one per transfer per validator, plus the
+proposal and votes of each height spread over its transfers), and the rest of the validator's
+measured CPU (from /proc) split by the GIL-held shares, with the GIL-held signature-check
+samples (the Python around the C call) counted as signature checks.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +125,71 @@ def top_unclassified(samples: Iterable[tuple[list[str], int]], n: int = 8) -> li
             counts[frames[-1]] = counts.get(frames[-1], 0) + count
     ranked = sorted(counts.items(), key=lambda item: -item[1])[:n]
     return [[frame, count / total] for frame, count in ranked]
+
+
+def vote_verifications_per_height(validators: int) -> int:
+    """Consensus signatures one validator checks per height: the proposal, and a prevote and
+    a precommit from each other validator (its own it signs, and does not check)."""
+    return 2 * (validators - 1) + 1
+
+
+def cpu_table(
+    gil_shares: Mapping[str, float],
+    cpu_per_transfer_s: float,
+    verify_rate: float,
+    *,
+    validators: int,
+    heights: int | None,
+    committed: int,
+) -> dict[str, Any]:
+    """CPU microseconds per committed transfer by category, for one validator.
+
+    `gil_shares` are `breakdown`'s fractions of GIL-held samples; `cpu_per_transfer_s` is the
+    validator's measured CPU (user + system, all threads) over the profiled window divided by
+    the transfers committed in it; `verify_rate` is single-core Ed25519 verifications per CPU
+    second; `heights` is how many heights the chain made in that window (None: unknown, the
+    proposal and vote signatures are then left out). Signature checks get
+    verifications_per_transfer x 1e6 / verify_rate (at most the measured total) plus their
+    GIL-held share of the rest; every other category its GIL-held share of the rest
+    (measured total minus the signature estimate). The `us` column sums to the measured total.
+    """
+    total_us = cpu_per_transfer_s * 1e6
+    votes = (
+        vote_verifications_per_height(validators) * heights / committed
+        if heights is not None and committed > 0
+        else None
+    )
+    verifications = 1.0 + (votes or 0.0)
+    sig_estimate_us = verifications * 1e6 / verify_rate if verify_rate > 0 else 0.0
+    sig_us = min(sig_estimate_us, total_us)
+    rest_us = total_us - sig_us
+    sampled = sum(gil_shares.values())
+    rows = []
+    for name in CATEGORIES:
+        share = gil_shares.get(name, 0.0) / sampled if sampled > 0 else 0.0
+        if not sampled and name == "other":
+            share = 1.0  # nothing sampled: the rest is unattributed
+        us = share * rest_us + (sig_us if name == "signature checks" else 0.0)
+        rows.append(
+            {
+                "category": name,
+                "us": us,
+                "cpu_share": us / total_us if total_us > 0 else 0.0,
+                "gil_share": gil_shares.get(name, 0.0),
+            }
+        )
+    return {
+        "cpu_per_transfer_us": total_us,
+        "verify_rate_per_cpu_s": verify_rate,
+        "verify_us": 1e6 / verify_rate if verify_rate > 0 else None,
+        "transfer_verifications": 1.0,
+        "vote_verifications_per_transfer": votes,
+        "verifications_per_transfer": verifications,
+        "signature_estimate_us": sig_estimate_us,
+        "signature_estimate_capped": sig_us < sig_estimate_us,
+        "rest_us": rest_us,
+        "rows": rows,
+    }
 
 
 def pyspy_path() -> str | None:

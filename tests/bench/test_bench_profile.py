@@ -8,8 +8,10 @@ from bench.profile_validator import (
     CATEGORIES,
     breakdown,
     classify_stack,
+    cpu_table,
     parse_raw,
     top_unclassified,
+    vote_verifications_per_height,
 )
 
 ROOT = "run (trio/_core/_run.py:2300)"
@@ -75,3 +77,35 @@ def test_top_unclassified_ranks_the_leaves_of_other_stacks() -> None:
         ([ROOT, "verify (consensus/crypto.py:27)"], 4),
     ]
     assert top_unclassified(samples) == [["leaf1 (q.py:2)", 0.375], ["leaf2 (r.py:3)", 0.125]]
+
+
+def test_cpu_table_gives_signature_checks_the_verify_rate_figure() -> None:
+    shares = {"signature checks": 0.1, "decoding": 0.3, "execution": 0.6}
+    table = cpu_table(shares, 500e-6, 10_000.0, validators=4, heights=100, committed=14_000)
+    assert vote_verifications_per_height(4) == 7
+    assert table["vote_verifications_per_transfer"] == pytest.approx(0.05)  # 7 x 100 / 14,000
+    assert table["signature_estimate_us"] == pytest.approx(105.0)  # 1.05 x 100 us
+    assert table["rest_us"] == pytest.approx(395.0)
+    us = {row["category"]: row["us"] for row in table["rows"]}
+    assert list(us) == list(CATEGORIES)
+    assert us["signature checks"] == pytest.approx(105.0 + 0.1 * 395)  # + the Python wrapper
+    assert us["decoding"] == pytest.approx(0.3 * 395)
+    assert us["execution"] == pytest.approx(0.6 * 395)
+    assert us["gossip"] == 0.0
+    assert sum(us.values()) == pytest.approx(500.0)
+    assert sum(row["cpu_share"] for row in table["rows"]) == pytest.approx(1.0)
+    gil = {row["category"]: row["gil_share"] for row in table["rows"]}
+    assert gil["decoding"] == 0.3  # the raw GIL-held share is kept
+
+
+def test_cpu_table_without_heights_counts_one_verification_and_caps_at_the_total() -> None:
+    table = cpu_table({"other": 1.0}, 300e-6, 10_000.0, validators=4, heights=None, committed=10)
+    assert table["vote_verifications_per_transfer"] is None
+    assert table["verifications_per_transfer"] == 1.0
+    assert sum(row["us"] for row in table["rows"]) == pytest.approx(300.0)
+    small = cpu_table({"other": 1.0}, 50e-6, 10_000.0, validators=4, heights=None, committed=10)
+    us = {row["category"]: row["us"] for row in small["rows"]}
+    assert small["signature_estimate_capped"] and us["signature checks"] == pytest.approx(50.0)
+    assert sum(us.values()) == pytest.approx(50.0)
+    empty = cpu_table({}, 200e-6, 10_000.0, validators=4, heights=10, committed=0)
+    assert sum(row["us"] for row in empty["rows"]) == pytest.approx(200.0)

@@ -57,6 +57,7 @@ def result(**overrides: Any) -> dict[str, Any]:
             "offered_tps": 150.0,
             "cpu_per_transfer_s": 0.002,
             "breakdown": {"signature checks": 0.25, "other": 0.75},
+            "step": {"heights": [0, 100], "committed": 2000},
         },
         "soak": None,
     }
@@ -105,7 +106,13 @@ def test_markdown_has_a_row_per_step_and_every_verdict() -> None:
     assert "| 100 | 100 | 100 | 200 ms | 400 ms | 480 ms | 5.50 | 182 | no |" in text
     assert "| 200 | 200 | 150 | 1250 ms | 2500 ms | 3000 ms | 3.67 | 273 | committed low |" in text
     assert "**8,000 transfers/s**" in text
-    assert "| signature checks | 25.0% | 500 |" in text
+    # 2,000 us measured; signatures 1 + 7 x 100 / 2,000 = 1.35 x 62.5 us = 84 us, and a
+    # quarter of the other 1,916 us (GIL-held wrapper samples): 563 us
+    assert "| signature checks | 28.2% | 563 | 25.0% |" in text
+    assert "| other | 71.8% | 1437 | 75.0% |" in text
+    assert "| **total** | 100% | **2000** | 100% |" in text
+    assert "1.350 verifications per transfer = 84 us" in text
+    assert "py-spy `--gil` samples only the thread holding the GIL" in text
     assert "NOT met" in text and "| met |" in text and "not run" in text
     assert "Besu QBFT" in text
 
