@@ -33,7 +33,7 @@ from ledger.queries import (
     SupplyView,
     TxOutcome,
     account_view,
-    encode_tx_result,
+    encode_outcome,
     seen_outcome,
     supply_view,
 )
@@ -210,10 +210,10 @@ class LedgerApp:
             tx_id = tx.tx_id
             code, message = execute_tx(state, tx, height)
             value = code.value
-            seen = SeenRecord(dtx.body_hash, tx.valid_until_height, height, index, value)
-            state.put(L.seen_key(tx_id), seen.encode())
+            seen = L.encode_seen(dtx.body_hash, tx.valid_until_height, height, index, value)
+            state.put(L.seen_key(tx_id), seen)
             results.append(TxResult(tx_id, index, value, message))
-            encoded[tx_id] = encode_tx_result(TxOutcome(height, index, value, message))
+            encoded[tx_id] = encode_outcome(height, index, value, message)
         acc = self._acc.copy()
         for key, new in state.writes.items():
             acc.update(key, self._state.get(key), new)

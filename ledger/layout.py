@@ -188,12 +188,21 @@ class SeenRecord:
     code: str
 
     def encode(self) -> bytes:
-        return pack([self.body_hash, self.valid_until_height, self.height, self.index, self.code])
+        return encode_seen(
+            self.body_hash, self.valid_until_height, self.height, self.index, self.code
+        )
 
     @classmethod
     def decode(cls, raw: bytes) -> SeenRecord:
         f = _fields(raw, "seen record", 5)
         return cls(f[0], f[1], f[2], f[3], f[4])  # type: ignore[arg-type]
+
+
+def encode_seen(
+    body_hash: bytes, valid_until_height: int, height: int, index: int, code: str
+) -> bytes:
+    """`SeenRecord(...).encode()` without building the record (once per committed tx)."""
+    return pack([body_hash, valid_until_height, height, index, code])
 
 
 def seen_expiry(raw: bytes) -> int:

@@ -57,7 +57,12 @@ class SupplyView:
 
 def encode_tx_result(outcome: TxOutcome) -> bytes:
     """The bytes stored per tx_id (`BlockExecution.encoded_results`)."""
-    return L.pack([outcome.height, outcome.index, outcome.code, outcome.message])
+    return encode_outcome(outcome.height, outcome.index, outcome.code, outcome.message)
+
+
+def encode_outcome(height: int, index: int, code: str, message: str) -> bytes:
+    """`encode_tx_result(TxOutcome(...))` without building the outcome (once per tx)."""
+    return L.pack([height, index, code, message])
 
 
 def decode_tx_result(raw: bytes) -> TxOutcome:
