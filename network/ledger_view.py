@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from consensus import codec
 from consensus.interfaces import Store, TxAdmission
 from consensus.messages import ValidatorSet
-from consensus.replica.block import block_id, decode_block
 from ledger import layout as L
 from ledger.app import LedgerApp
 from ledger.mempool import Mempool
@@ -76,8 +76,11 @@ class LedgerNodeView:
         raw_commit = self.store.load_commit(height)
         if raw_block is None or raw_commit is None:
             return None
-        header = decode_block(raw_block, len(raw_block)).header
-        return CommittedBlock(height, block_id(header), raw_block, raw_commit)
+        # The commit stored with the block certifies its id: no need to decode (and hash) the
+        # block's transactions just to name it.
+        return CommittedBlock(
+            height, codec.decode_commit(raw_commit).block_id, raw_block, raw_commit
+        )
 
     def latest_height(self) -> int:
         return self.store.last_height()
