@@ -1,5 +1,11 @@
 """What the kernel knows about a validator process: CPU seconds, resident memory, its PID.
 
+Resident memory comes in two kinds that mean different things for a validator: RssAnon is
+the process's own memory (Python's heap: a leak shows here), RssFile is file pages mapped into
+it: the interpreter and its libraries (a constant 25 MiB or so), and LMDB's data file (clean
+page-cache pages of a file that grows with every block, which the kernel may reclaim; bounded
+by the file's size). VmRSS is their sum (plus RssShmem).
+
 Linux `/proc` only (the benchmark's machine); `node_pid` finds a validator by the config path on
 its command line, so the harness needs nothing private from `LocalNetwork`.
 """
@@ -33,6 +39,38 @@ def parse_rss(status: str) -> int:
 
 def rss_bytes(pid: int) -> int:
     return parse_rss(Path(f"/proc/{pid}/status").read_text())
+
+
+MEMORY_FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem")
+
+
+def parse_memory(status: str) -> dict[str, int]:
+    """VmRSS, RssAnon, RssFile and RssShmem in bytes from a /proc/PID/status text (0 if a
+    field is absent, as on kernels before 4.5 for the Rss* fields)."""
+    out = dict.fromkeys(MEMORY_FIELDS, 0)
+    for line in status.splitlines():
+        name, _, rest = line.partition(":")
+        if name in out:
+            value, _, unit = rest.strip().partition(" ")
+            if unit.strip() != "kB":
+                raise ValueError(f"unexpected unit in /proc status line {line!r}")
+            out[name] = int(value) * 1024
+    return out
+
+
+def memory(pid: int) -> dict[str, int]:
+    """The process's resident memory by kind (see `parse_memory`)."""
+    return parse_memory(Path(f"/proc/{pid}/status").read_text())
+
+
+def file_size(path: Path) -> tuple[int, int]:
+    """(apparent size, bytes allocated on disk) of a file: (0, 0) if it does not exist. LMDB's
+    data file is sparse where the store has not written yet."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return 0, 0
+    return st.st_size, st.st_blocks * 512
 
 
 def node_pid(config: Path) -> int:
