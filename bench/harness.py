@@ -3,13 +3,22 @@
 Order of a run: the single-core Ed25519 verify rate (the ceiling), a fresh local network of
 validator processes, onboarding, the saturation search (each step one `bench.loadgen` process),
 a step at half the saturation load (the latency target), a step at the saturation load with
-py-spy on validator 0 (where the CPU goes), an optional soak at the saturation load in chunks
-(RSS at its start and end), the verify rate again, and the machine's load average at both ends.
-Between steps the harness waits for every mempool to empty, so no step inherits a backlog.
+py-spy on validator 0 (where the CPU goes), an optional soak, the verify rate again, and the
+machine's load average at both ends. Between steps the harness waits for every mempool to
+empty, so no step inherits a backlog.
 
-The bench chain's genesis allows a longer validity window than the default 100 heights: every
-transfer of a step is signed before the step starts, and at light load the chain makes more than
-100 (near empty) blocks in a step. The window used is in the results.
+The soak is one load generator run of `--soak-seconds` at the saturation load, without gaps.
+While it runs the harness samples, every SOAK_SAMPLE_S, each validator's RssAnon, RssFile and
+VmRSS, its CPU seconds, and the size of its LMDB data file (`soak.samples`): the report judges
+memory on RssAnon (the process's own memory), not on VmRSS, which also counts the mapped pages
+of a store file that grows with every block. A soak that sent transfers outside their validity
+window, paused for the chain or ran out of pre-signed transfers is marked with `problems`.
+
+Every transfer is signed before its step starts, with a valid_until_height that rises along the
+send order at a rate the chain is expected to keep (see `bench.loadgen`), so the chain's
+validity window can stay a few hundred heights (`--validity-window`, default 400, written into
+the bench chain's genesis): each step passes the load generator the height rate of the step
+before it (and the soak that of the profiled step at its own load) as a range of expected rates.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,14 +40,22 @@ import trio
 from bench import profile_validator, report, saturation
 from bench.ledger_throughput import key
 from bench.loadgen import StepSpec
-from bench.procinfo import cores, load_average, node_pid, rss_bytes
+from bench.procinfo import cores, cpu_seconds, file_size, load_average, memory, node_pid
 from consensus.crypto import ED25519
 from network.client import DepositClient
+from network.config import load_config
 from network.localnet import LocalNetwork
+from network.node import NodeSettings, store_path
 from network.testnet import onboard
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTLE_TIMEOUT_S = 120.0
+SOAK_SAMPLE_S = 10.0
+STEP_RATE_RANGE = (0.4, 1.5)  # a step's expected heights/s, x the previous step's
+SOAK_RATE_RANGE = (0.75, 1.25)  # the soak's, x the profiled step's (same offered load)
+SOAK_MAX_VALIDITY_REFUSED = 0.001  # of the soak's transfers, refused EXPIRED / TOO_FAR_AHEAD
+SOAK_MAX_PAUSED = 0.01  # of the soak's seconds, spent waiting for the chain
+SOAK_MIN_SENT = 0.99  # of rate x seconds, else the pool of signed transfers ran out
 
 
 def verify_rates(samples: int = 4000, repeats: int = 3) -> dict[str, float]:
@@ -81,16 +99,34 @@ class Bench:
     def __init__(self, network: LocalNetwork, args: Any, work: Path) -> None:
         self.network, self.args, self.work = network, args, work
         self.pids = [node_pid(config) for config in network.layout.configs]
+        self.store_files = [
+            store_path(NodeSettings(data_dir=load_config(config).data_dir)) / "data.mdb"
+            for config in network.layout.configs
+        ]
         self.key_files = [
             str(network.keys_dir / f"{name}.key") for name in network.layout.participants
         ]
         self.count = 0
+        self.heights_per_s: float | None = None  # the last step's, while it sent
 
     def step(
-        self, rate: float, seconds: float | None = None, on_measuring: Callable[[], object] = list
+        self,
+        rate: float,
+        seconds: float | None = None,
+        on_measuring: Callable[[], object] = list,
+        heights_per_s: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
+        """One loadgen run. `heights_per_s`: the slowest and fastest height rate expected; by
+        default STEP_RATE_RANGE x the last step's (the load generator measures the idle chain
+        for the first)."""
         self.settle()
         self.count += 1
+        if heights_per_s is None and self.heights_per_s:
+            heights_per_s = (
+                STEP_RATE_RANGE[0] * self.heights_per_s,
+                STEP_RATE_RANGE[1] * self.heights_per_s,
+            )
+        low, high = heights_per_s or (0.0, 0.0)
         spec = StepSpec(
             api_urls=self.network.api_urls,
             chain_id=self.network.genesis.chain_id,
@@ -98,6 +134,8 @@ class Bench:
             rate=rate,
             seconds=seconds or self.args.step_seconds,
             valid_for_heights=self.args.validity_window,
+            heights_per_s_low=low,
+            heights_per_s_high=high,
             concurrency=self.args.concurrency,
             seed=self.args.seed * 1000 + self.count,
             batch=not self.args.no_batch,
@@ -121,6 +159,8 @@ class Bench:
         if proc.wait() != 0:
             raise RuntimeError(f"the load generator failed (exit {proc.returncode})")
         result: dict[str, Any] = json.loads(out_path.read_text())
+        if result.get("heights_per_s"):
+            self.heights_per_s = result["heights_per_s"]
         print(_step_line(result), flush=True)
         return result
 
@@ -155,27 +195,119 @@ class Bench:
         step["profile"] = profile_validator.load(output)
         return step
 
-    def soak(self, rate: float, seconds: float) -> dict[str, Any]:
-        """Saturation load in chunks (each pre-signed) for `seconds`; RSS at start and end."""
-        start_rss = [rss_bytes(pid) for pid in self.pids]
-        chunks, done = [], 0.0
-        while done < seconds:
-            chunk = min(self.args.step_seconds, seconds - done)
-            chunks.append(self.step(rate, chunk))
-            done += chunk
-        end_rss = [rss_bytes(pid) for pid in self.pids]
-        committed = sum(c["committed"] for c in chunks)
-        return {
+    def soak(self, rate: float, seconds: float, heights_per_s: float) -> dict[str, Any]:
+        """One loadgen run of `seconds` at `rate`, the chain expected at about `heights_per_s`
+        (SOAK_RATE_RANGE of it); memory, CPU and store size sampled while it runs."""
+        sampler = SoakSampler(self.pids, self.store_files, SOAK_SAMPLE_S)
+        expected = (SOAK_RATE_RANGE[0] * heights_per_s, SOAK_RATE_RANGE[1] * heights_per_s)
+        try:
+            step = self.step(rate, seconds, on_measuring=sampler.start, heights_per_s=expected)
+        finally:
+            samples = sampler.stop()
+        soak = {
             "seconds": seconds,
             "offered_tps": rate,
-            "committed": committed,
-            "committed_tps": committed / max(sum(c["wall_s"] for c in chunks), 1e-9),
-            "validators": [
-                {"rss_start_bytes": a, "rss_end_bytes": b}
-                for a, b in zip(start_rss, end_rss, strict=True)
-            ],
-            "rss_by_chunk": [[v["rss_end_bytes"] for v in c["validators"]] for c in chunks],
+            "achieved_offered_tps": step["achieved_offered_tps"],
+            "submitted": step["submitted"],
+            "committed": step["committed"],
+            "committed_tps": step["committed_tps"],
+            "rejected": step["rejected"],
+            "uncommitted": step["uncommitted"],
+            "latency_p50_s": step["latency_p50_s"],
+            "latency_p99_s": step["latency_p99_s"],
+            "heights_per_s_expected": heights_per_s,
+            "heights_per_s_range": list(expected),
+            "heights_per_s": step["heights_per_s"],
+            "sample_interval_s": SOAK_SAMPLE_S,
+            "store_files": [str(path) for path in self.store_files],
+            "samples": samples,
+            "step": step,
         }
+        soak["problems"] = soak_problems(step, rate, seconds)
+        return soak
+
+
+def soak_problems(step: dict[str, Any], rate: float, seconds: float) -> list[str]:
+    """Why a soak's load was not what it claims: transfers refused for their validity window
+    (more than a tiny fraction), sending paused for the chain, or the pool of pre-signed
+    transfers exhausted before the end. Empty if none."""
+    problems = []
+    submitted = step["submitted"]
+    window = sum(step["rejected"].get(code, 0) for code in ("EXPIRED", "TOO_FAR_AHEAD"))
+    if window > SOAK_MAX_VALIDITY_REFUSED * max(submitted, 1):
+        problems.append(
+            f"{window} of {submitted} transfers refused as EXPIRED or TOO_FAR_AHEAD "
+            f"(more than {SOAK_MAX_VALIDITY_REFUSED:.1%})"
+        )
+    paused = step.get("waited_for_chain_s", 0.0)
+    if paused > SOAK_MAX_PAUSED * seconds:
+        problems.append(
+            f"sending paused {paused:.1f} s waiting for the chain to reach the pre-signed "
+            "transfers' heights (the chain was slower than expected)"
+        )
+    if step.get("pool_exhausted") or submitted < SOAK_MIN_SENT * rate * seconds:
+        problems.append(
+            f"sent {submitted} of {round(rate * seconds)} transfers: the pre-signed pool ran out "
+            "(the chain was faster than expected)"
+        )
+    return problems
+
+
+class SoakSampler:
+    """Samples the validators' memory, CPU and store file size every `interval_s` in a thread,
+    from `start()` (the load generator's `measuring`) to `stop()`, and once at each end."""
+
+    def __init__(self, pids: list[int], store_files: list[Path], interval_s: float) -> None:
+        self.pids, self.store_files, self.interval_s = pids, store_files, interval_s
+        self.samples: list[dict[str, Any]] = []
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self.samples.append(self.sample())
+        self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        ticks = 1
+        while not self._stop.wait(self._started + ticks * self.interval_s - time.monotonic()):
+            self.samples.append(self.sample())
+            ticks += 1
+
+    def stop(self) -> list[dict[str, Any]]:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.samples.append(self.sample())
+        return self.samples
+
+    def sample(self) -> dict[str, Any]:
+        return {
+            "t_s": round(time.monotonic() - self._started, 2),
+            "validators": [
+                validator_sample(pid, path)
+                for pid, path in zip(self.pids, self.store_files, strict=True)
+            ],
+        }
+
+
+def validator_sample(pid: int, store_file: Path) -> dict[str, Any] | None:
+    """One validator's memory by kind, CPU seconds and data file size; None if it is gone."""
+    try:
+        mem, cpu = memory(pid), cpu_seconds(pid)
+    except OSError:
+        return None
+    size, allocated = file_size(store_file)
+    return {
+        "rss_anon_bytes": mem["RssAnon"],
+        "rss_file_bytes": mem["RssFile"],
+        "vm_rss_bytes": mem["VmRSS"],
+        "cpu_s": round(cpu, 2),
+        "data_file_bytes": size,
+        "data_file_allocated_bytes": allocated,
+    }
 
 
 def _mempool_txs(metrics_text: str) -> int:
@@ -227,6 +359,10 @@ def run(args: Any) -> dict[str, Any]:
         "load_average_start": load_start,
         "load_average_end": load_average(),
         "validity_window": args.validity_window,
+        "expected_heights_per_s": {
+            "steps": f"{STEP_RATE_RANGE[0]}-{STEP_RATE_RANGE[1]} x the previous step's",
+            "soak": f"{SOAK_RATE_RANGE[0]}-{SOAK_RATE_RANGE[1]} x the profiled step's",
+        },
         "step_seconds": args.step_seconds,
         "concurrency": args.concurrency,
         "python": sys.version.split()[0],
@@ -256,7 +392,7 @@ def profile_cpu_table(
     """The profiled step's CPU per committed transfer by category (see
     `profile_validator.cpu_table`): the heights are those of the step's measured window."""
     step = profile["step"]
-    heights = step.get("window_heights") or step.get("heights")
+    heights = step.get("heights")
     return profile_validator.cpu_table(
         profile["breakdown"],
         profile["cpu_per_transfer_s"] or 0.0,
@@ -310,6 +446,25 @@ def _measure(bench: Bench, args: Any) -> dict[str, Any]:
         else:
             result["profile_error"] = step.get("profile_error")
     if args.soak_seconds > 0:
-        print(f"soak: {args.soak_seconds:g} s at {sustained:.0f}/s offered", flush=True)
-        result["soak"] = bench.soak(round(sustained, 1), args.soak_seconds)
+        rate = round(sustained, 1)
+        heights_per_s = soak_heights_per_s(steps, result["profile"])
+        print(
+            f"soak: {args.soak_seconds:g} s at {rate:g}/s offered, the chain expected at "
+            f"{heights_per_s:.1f} heights/s",
+            flush=True,
+        )
+        result["soak"] = soak = bench.soak(rate, args.soak_seconds, heights_per_s)
+        for problem in soak["problems"]:
+            print(f"SOAK FAILED: {problem}", flush=True)
     return result
+
+
+def soak_heights_per_s(steps: list[dict[str, Any]], profile: dict[str, Any] | None) -> float:
+    """The chain's height rate at the soak's load: while the profiled step sent (the same
+    offered load), else while the search's best step did."""
+    if profile and profile["step"].get("heights_per_s"):
+        return float(profile["step"]["heights_per_s"])
+    best = max(steps, key=lambda s: s["committed_tps"])
+    if not best.get("heights_per_s"):
+        raise RuntimeError("no step measured the chain's height rate for the soak")
+    return float(best["heights_per_s"])

@@ -1,8 +1,16 @@
-"""Writing a `depositnet bench` result: JSON (everything), Markdown (the tables) and an SVG plot.
+"""Writing a `depositnet bench` result: JSON (everything), Markdown (the tables) and SVG plots.
 
-The plot is plain SVG written here (two panels against offered load: committed transfers/s with
-the ceiling and the offered = committed line, and latency p50/p99), so the benchmark needs no
-plotting library. `targets` judges the issue's targets from the figures, met or not.
+The plots are plain SVG written here (two panels against offered load: committed transfers/s
+with the ceiling and the offered = committed line, and latency p50/p99; and, after a soak, each
+validator's RssAnon and RssFile over the soak), so the benchmark needs no plotting library.
+`targets` judges the issue's targets from the figures, met or not.
+
+Memory is judged on RssAnon, the validator's own memory, over the soak's second half: the first
+minutes fill bounded caches (the replay index of the validity window, the tx-gossip dedupe cache,
+the verified-tx cache), and RssFile is mapped files: the interpreter's libraries and LMDB's pages
+of a data file that grows with every block (clean page cache the kernel may reclaim, bounded by
+the file's size), so neither the start-to-end change of RssAnon nor VmRSS says whether memory
+leaks.
 """
 
 from __future__ import annotations
@@ -20,7 +28,121 @@ PUBLISHED = (
     ("Tendermint 0.32, 2 validators", "about 400 tx/s"),
     ("CometBFT QA, 200 nodes, saturation", "about 400 tx/s"),
 )
-MEMORY_GROWTH_LIMIT = 0.10
+MEMORY_GROWTH_LIMIT = 0.10  # VmRSS start to end: results from before the samples
+FLAT_FRACTION = 0.10  # RssAnon may grow this much over the soak's second half ...
+FLAT_MIN_BYTES = 10 * 2**20  # ... or this many bytes, whichever is larger
+MiB = 2**20
+
+
+def is_flat(mid_bytes: int, end_bytes: int) -> bool:
+    """RssAnon at the end at most max(FLAT_FRACTION, FLAT_MIN_BYTES) above the midpoint's."""
+    return end_bytes - mid_bytes <= max(FLAT_FRACTION * mid_bytes, FLAT_MIN_BYTES)
+
+
+def memory_summary(samples: Sequence[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Per validator, from the soak's samples: RssAnon at the start, the midpoint (the sample
+    nearest half the last sample's time) and the end, RssFile at start and end, the data file
+    at the end, and whether RssAnon stayed flat from midpoint to end. None for a validator
+    with fewer than two samples."""
+    count = max((len(s["validators"]) for s in samples), default=0)
+    out: list[dict[str, Any] | None] = []
+    for index in range(count):
+        series = [
+            (float(s["t_s"]), s["validators"][index])
+            for s in samples
+            if index < len(s["validators"]) and s["validators"][index]
+        ]
+        if len(series) < 2:
+            out.append(None)
+            continue
+        (t0, first), (t1, last) = series[0], series[-1]
+        t_mid, mid = min(series, key=lambda point: abs(point[0] - (t0 + t1) / 2))
+        out.append(
+            {
+                "anon_start": first["rss_anon_bytes"],
+                "anon_mid": mid["rss_anon_bytes"],
+                "anon_end": last["rss_anon_bytes"],
+                "t_start": t0,
+                "t_mid": t_mid,
+                "t_end": t1,
+                "file_start": first["rss_file_bytes"],
+                "file_end": last["rss_file_bytes"],
+                "vm_end": last["vm_rss_bytes"],
+                "data_file_start": first["data_file_bytes"],
+                "data_file_end": last["data_file_bytes"],
+                "data_file_allocated_end": last.get("data_file_allocated_bytes", 0),
+                "cpu_s": last["cpu_s"] - first["cpu_s"],
+                "flat": is_flat(mid["rss_anon_bytes"], last["rss_anon_bytes"]),
+            }
+        )
+    return out
+
+
+def _mib(n: float) -> str:
+    return f"{n / MiB:.0f}"
+
+
+def _signed_mib(n: float) -> str:
+    return f"{n / MiB:+.0f}"
+
+
+def memory_target(soak: dict[str, Any]) -> dict[str, Any]:
+    """The memory target from a soak's samples (see `memory_summary`)."""
+    target = (
+        "RssAnon per validator flat over the soak's second half "
+        f"(end <= midpoint + max({FLAT_FRACTION:.0%}, {FLAT_MIN_BYTES // MiB} MiB))"
+    )
+    if "samples" not in soak:
+        return _vmrss_target(soak)
+    summary = memory_summary(soak["samples"])
+    parts = []
+    for index, v in enumerate(summary):
+        if v is None:
+            parts.append(f"v{index}: not sampled")
+            continue
+        parts.append(
+            f"v{index} RssAnon {_mib(v['anon_start'])}->{_mib(v['anon_end'])} MiB "
+            f"({_signed_mib(v['anon_end'] - v['anon_start'])}), second half "
+            f"{_mib(v['anon_mid'])}->{_mib(v['anon_end'])} MiB "
+            f"({_signed_mib(v['anon_end'] - v['anon_mid'])}: "
+            f"{'flat' if v['flat'] else 'GROWING'}); RssFile {_mib(v['file_start'])}->"
+            f"{_mib(v['file_end'])} MiB beside data.mdb {_mib(v['data_file_start'])}->"
+            f"{_mib(v['data_file_end'])} MiB"
+        )
+    judged = [v for v in summary if v is not None]
+    t_mid = judged[0]["t_mid"] if judged else 0.0
+    t_end = judged[0]["t_end"] if judged else 0.0
+    problems = soak.get("problems") or []
+    measured = (
+        f"one run of {soak['seconds']:.0f} s at {soak['offered_tps']:.0f}/s offered, "
+        f"{soak['committed_tps']:.0f}/s committed: "
+        + "; ".join(parts)
+        + f". Judged: RssAnon of the last sample (t={t_end:.0f} s) against the sample nearest "
+        f"the midpoint (t={t_mid:.0f} s), per validator; RssFile (mapped files: the interpreter's "
+        "libraries and LMDB's data file, reclaimable page cache) is not judged"
+        + ("" if not problems else ". INVALID LOAD: " + "; ".join(problems))
+    )
+    met = bool(judged) and len(judged) == len(summary) and all(v["flat"] for v in judged)
+    return {"target": target, "measured": measured, "met": met and not problems}
+
+
+def _vmrss_target(soak: dict[str, Any]) -> dict[str, Any]:
+    """A result from before the soak was sampled: VmRSS at its start and end only."""
+    growth = [v["rss_end_bytes"] / v["rss_start_bytes"] - 1 for v in soak["validators"]]
+    return {
+        "target": f"RSS per validator flat over the soak (growth <= {MEMORY_GROWTH_LIMIT:.0%})",
+        "measured": f"{soak['seconds']:.0f} s at {soak['offered_tps']:.0f}/s offered: "
+        + ", ".join(
+            f"{v['rss_start_bytes'] / MiB:.0f}->{v['rss_end_bytes'] / MiB:.0f} MiB"
+            for v in soak["validators"]
+        )
+        + (
+            f"; committed {soak['committed_tps']:.0f}/s over the soak's wall time"
+            if "committed_tps" in soak
+            else ""
+        ),
+        "met": max(growth) <= MEMORY_GROWTH_LIMIT,
+    }
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -46,28 +168,10 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     )
     soak = result.get("soak")
     if soak:
-        growth = [v["rss_end_bytes"] / v["rss_start_bytes"] - 1 for v in soak["validators"]]
-        worst = max(growth)
-        out.append(
-            {
-                "target": "RSS per validator flat over the soak "
-                f"(growth <= {MEMORY_GROWTH_LIMIT:.0%})",
-                "measured": f"{soak['seconds']:.0f} s at {soak['offered_tps']:.0f}/s offered: "
-                + ", ".join(
-                    f"{v['rss_start_bytes'] / 2**20:.0f}->{v['rss_end_bytes'] / 2**20:.0f} MiB"
-                    for v in soak["validators"]
-                )
-                + (
-                    f"; committed {soak['committed_tps']:.0f}/s over the soak's wall time"
-                    if "committed_tps" in soak
-                    else ""
-                ),
-                "met": worst <= MEMORY_GROWTH_LIMIT,
-            }
-        )
+        out.append(memory_target(soak))
     else:
         out.append(
-            {"target": "RSS per validator flat over a soak", "measured": "not run", "met": None}
+            {"target": "RssAnon per validator flat over a soak", "measured": "not run", "met": None}
         )
     catchup = result.get("catchup")
     out.append(
@@ -189,6 +293,53 @@ def cpu_rows(profile: dict[str, Any], result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def soak_rows(soak: dict[str, Any]) -> list[str]:
+    """The soak section: the run, and each validator's memory at start, midpoint and end."""
+    rate = soak.get("heights_per_s")
+    low, high = soak["heights_per_s_range"]
+    lines = [
+        "## Soak",
+        "",
+        f"One load generator run of {soak['seconds']:.0f} s at {soak['offered_tps']:.0f}/s "
+        f"offered (sent {soak['achieved_offered_tps']:.0f}/s), "
+        f"{soak['committed_tps']:.0f}/s committed, p99 {_ms(soak['latency_p99_s'])}; "
+        f"{soak['uncommitted']} never seen committed, "
+        f"{sum(soak['rejected'].values())} refused"
+        + "".join(f", {code} {n}" for code, n in soak["rejected"].items())
+        + ". The chain made "
+        f"{'-' if rate is None else f'{rate:.1f}'} heights/s (transfers pre-signed for "
+        f"{low:.1f}-{high:.1f}). Sampled every {soak['sample_interval_s']:.0f} s "
+        f"({len(soak['samples'])} samples; plot: the `-soak.svg` beside this file). RssAnon is "
+        "the validator's own memory (Python's heap); RssFile is mapped files: the "
+        "interpreter's libraries and LMDB's data file, clean page cache of a file that grows "
+        "with every block.",
+        "",
+        "| validator | RssAnon start | midpoint | end | second half | RssFile start | end "
+        "| data.mdb start | end (allocated) | VmRSS end | CPU s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, v in enumerate(memory_summary(soak["samples"])):
+        if v is None:
+            lines.append(f"| {index} | not sampled ||||||||||")
+            continue
+        lines.append(
+            f"| {index} | {_mib(v['anon_start'])} MiB | {_mib(v['anon_mid'])} MiB "
+            f"({v['t_mid']:.0f} s) | {_mib(v['anon_end'])} MiB ({v['t_end']:.0f} s) "
+            f"| {_signed_mib(v['anon_end'] - v['anon_mid'])} MiB "
+            f"{'flat' if v['flat'] else 'GROWING'} | {_mib(v['file_start'])} MiB "
+            f"| {_mib(v['file_end'])} MiB | {_mib(v['data_file_start'])} MiB "
+            f"| {_mib(v['data_file_end'])} MiB "
+            f"({_mib(v['data_file_allocated_end'])} MiB) | {_mib(v['vm_end'])} MiB "
+            f"| {v['cpu_s']:.0f} |"
+        )
+    lines.append("")
+    for problem in soak.get("problems") or []:
+        lines.append(f"**The soak's load is not valid:** {problem}.")
+    if soak.get("problems"):
+        lines.append("")
+    return lines
+
+
 def markdown(result: dict[str, Any]) -> str:
     meta, ceiling = result["meta"], result["ceiling"]
     lines = [
@@ -228,6 +379,9 @@ def markdown(result: dict[str, Any]) -> str:
     profile = result.get("profile")
     if profile:
         lines += cpu_rows(profile, result)
+    soak = result.get("soak")
+    if soak and "samples" in soak:
+        lines += soak_rows(soak)
     lines += ["## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     for t in result["targets"]:
         lines.append(f"| {t['target']} | {t['measured']} | {_met(t['met'])} |")
@@ -317,8 +471,75 @@ def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
     )
 
 
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
+
+
+def svg_memory(samples: Sequence[dict[str, Any]]) -> str:
+    """Each validator's RssAnon (solid) and RssFile (dashed) in MiB against the soak's seconds,
+    with the midpoint from which RssAnon is judged marked."""
+    width, height, pad, legend = 660, 300, 50, 100
+    count = max((len(s["validators"]) for s in samples), default=0)
+    series: list[tuple[int, str, list[tuple[float, float]]]] = []
+    for index in range(count):
+        for key, dash in (("rss_anon_bytes", ""), ("rss_file_bytes", "5,4")):
+            points = [
+                (float(s["t_s"]), s["validators"][index][key] / MiB)
+                for s in samples
+                if index < len(s["validators"]) and s["validators"][index]
+            ]
+            series.append((index, dash, points))
+    t_max = max((t for _, _, pts in series for t, _ in pts), default=0.0) or 1.0
+    y_max = max((y for _, _, pts in series for _, y in pts), default=0.0) * 1.1 or 1.0
+    w, h = width - 2 * pad - legend, height - 2 * pad
+
+    def px(t: float) -> float:
+        return pad + t / t_max * w
+
+    def py(y: float) -> float:
+        return pad + h - y / y_max * h
+
+    parts = [
+        f'<text x="{pad}" y="{pad - 20}" font-size="13">validators\' memory over the soak, MiB:'
+        " RssAnon solid, RssFile dashed</text>",
+        f'<rect x="{pad}" y="{pad}" width="{w}" height="{h}" fill="none" stroke="#999"/>',
+        f'<line x1="{px(t_max / 2):.1f}" y1="{pad}" x2="{px(t_max / 2):.1f}" y2="{pad + h}" '
+        'stroke="#bbb" stroke-dasharray="2,3"/>',
+        f'<text x="{pad + w / 2:.0f}" y="{height - 12}" font-size="11" '
+        'text-anchor="middle">seconds into the soak (judged from the dotted midpoint)</text>',
+    ]
+    for i in range(5):
+        yv, tv = y_max * i / 4, t_max * i / 4
+        parts.append(
+            f'<text x="{pad - 4}" y="{py(yv) + 4:.0f}" font-size="10" '
+            f'text-anchor="end">{yv:.0f}</text>'
+        )
+        parts.append(
+            f'<text x="{px(tv):.0f}" y="{pad + h + 14}" font-size="10" '
+            f'text-anchor="middle">{tv:.0f}</text>'
+        )
+    for index, dash, points in series:
+        colour = COLOURS[index % len(COLOURS)]
+        line = " ".join(f"{px(t):.1f},{py(y):.1f}" for t, y in points)
+        style = f' stroke-dasharray="{dash}"' if dash else ""
+        parts.append(
+            f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{style}/>'
+        )
+        if not dash:
+            parts.append(
+                f'<text x="{pad + w + 10}" y="{pad + 10 + 14 * index}" font-size="11" '
+                f'fill="{colour}">validator {index}</text>'
+            )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
+        + "\n".join(parts)
+        + "\n</svg>\n"
+    )
+
+
 def write(result: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
-    """Write STEM.json, STEM.md and STEM.svg into `out_dir`; the paths written."""
+    """Write STEM.json, STEM.md and STEM.svg into `out_dir`, and STEM-soak.svg after a sampled
+    soak; the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}.{ext}" for ext in ("json", "md", "svg")]
     paths[0].write_text(json.dumps(result, indent=2) + "\n")
@@ -326,6 +547,10 @@ def write(result: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
     plotted = [*result["steps"], *([result["half_load"]] if result.get("half_load") else [])]
     plotted.sort(key=lambda s: s["offered_tps"])
     paths[2].write_text(svg_plot(plotted, result["ceiling"]["ceiling_tps"]))
+    soak = result.get("soak")
+    if soak and soak.get("samples"):
+        paths.append(out_dir / f"{stem}-soak.svg")
+        paths[3].write_text(svg_memory(soak["samples"]))
     return paths
 
 

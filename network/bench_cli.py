@@ -1,12 +1,14 @@
 """`depositnet bench`: benchmarks anyone can rerun, measured beside the physical limit.
 
     depositnet bench [--validators 4] [--steps 100,200,400] [--step-seconds S]
-                     [--soak-seconds S] [--out bench/results]
+                     [--soak-seconds S] [--validity-window 400] [--out bench/results]
     depositnet bench sim [--seconds VIRTUAL_S]      the simulator's speed
     depositnet bench catchup [--blocks 10000]       a lagging validator's catch-up speed
 
 The harness lives in `bench/` of a source checkout (it is not installed with the package), so
-this module only parses arguments and puts the checkout on `sys.path`.
+this module only parses arguments and puts the checkout on `sys.path`. A soak whose load was
+not what it claims (see `bench.harness.soak_problems`) makes the exit status 1, after the
+results are written.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--step-seconds", type=float, default=20.0, metavar="S")
     bench.add_argument("--soak-seconds", type=float, default=0.0, metavar="S")
     bench.add_argument("--concurrency", type=int, default=256, help="requests in flight at most")
-    bench.add_argument("--validity-window", type=int, default=2000, metavar="HEIGHTS")
+    bench.add_argument(
+        "--validity-window",
+        type=int,
+        default=400,
+        metavar="HEIGHTS",
+        help="the bench chain's transaction validity window (genesis max_validity_window)",
+    )
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--no-batch", action="store_true", help="never try POST /txs/batch")
     bench.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
@@ -87,8 +95,8 @@ def _run_network(args: argparse.Namespace) -> int:
         raise CommandError(f"--validators: expected 1..16, got {args.validators}")
     if args.step_seconds <= 0 or args.soak_seconds < 0 or args.concurrency < 1:
         raise CommandError("--step-seconds and --concurrency must be positive, --soak-seconds >= 0")
-    if not 10 <= args.validity_window <= 1_000_000:
-        raise CommandError("--validity-window: expected 10..1000000 heights")
+    if not 40 <= args.validity_window <= 1_000_000:
+        raise CommandError("--validity-window: expected 40..1000000 heights")
     try:
         if args.steps:
             args.rates = saturation.parse_rates(args.steps)
@@ -103,6 +111,13 @@ def _run_network(args: argparse.Namespace) -> int:
     print()
     print(report.markdown(result))
     print("wrote " + ", ".join(str(p) for p in paths))
+    problems = (result.get("soak") or {}).get("problems") or []
+    if problems:
+        print(
+            "depositnet: error: the soak's load was not valid: " + "; ".join(problems),
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -17,6 +17,7 @@ from depositnet.cli import build_parser, main
         ["bench", "--validators", "0"],
         ["bench", "--step-seconds", "0"],
         ["bench", "--validity-window", "5"],
+        ["bench", "--validity-window", "39"],
         ["bench", "catchup", "--blocks", "0"],
     ],
 )
@@ -35,3 +36,4 @@ def test_bench_has_sim_and_catchup_kinds() -> None:
     assert parse(["bench", "catchup"]).blocks == 10_000
     args = parse(["bench", "--steps", "10,20", "--soak-seconds", "60"])
     assert (args.steps, args.soak_seconds, args.out) == ("10,20", 60.0, "bench/results")
+    assert args.validity_window == 400

@@ -77,8 +77,106 @@ def test_targets_are_judged_from_the_figures() -> None:
     assert "5200/s = 65% of 8000/s" in good["targets"][0]["measured"]
 
 
+def sample(t: float, *anon_mib: float, file_mib: float = 50.0) -> dict[str, Any]:
+    return {
+        "t_s": t,
+        "validators": [
+            {
+                "rss_anon_bytes": int(a * 2**20),
+                "rss_file_bytes": int((file_mib + t) * 2**20),
+                "vm_rss_bytes": int((a + file_mib + t) * 2**20),
+                "cpu_s": t / 2,
+                "data_file_bytes": int((60 + t) * 2**20),
+                "data_file_allocated_bytes": int((58 + t) * 2**20),
+            }
+            for a in anon_mib
+        ],
+    }
+
+
+def sampled_soak(
+    samples: list[dict[str, Any]], problems: list[str] | None = None
+) -> dict[str, Any]:
+    return {
+        "seconds": 40.0,
+        "offered_tps": 150.0,
+        "achieved_offered_tps": 149.0,
+        "committed_tps": 148.0,
+        "uncommitted": 0,
+        "rejected": {},
+        "latency_p50_s": 0.1,
+        "latency_p99_s": 0.3,
+        "heights_per_s": 8.0,
+        "heights_per_s_range": [6.0, 10.0],
+        "sample_interval_s": 10.0,
+        "samples": samples,
+        "problems": problems or [],
+    }
+
+
+def test_rss_anon_is_judged_from_the_soaks_midpoint_to_its_end() -> None:
+    assert report.is_flat(100 * 2**20, 110 * 2**20)  # 10%
+    assert not report.is_flat(100 * 2**20, 111 * 2**20)
+    assert report.is_flat(50 * 2**20, 60 * 2**20)  # 20%, but within 10 MiB
+    assert not report.is_flat(50 * 2**20, 61 * 2**20)
+    assert report.is_flat(100 * 2**20, 80 * 2**20)  # shrinking is flat
+    # v0 fills its caches in the first half (+60 MiB) and then stays; v1 keeps growing
+    samples = [
+        sample(0, 100, 100),
+        sample(10, 140, 120),
+        sample(20, 160, 140),
+        sample(31, 162, 160),
+        sample(41, 165, 180),
+    ]
+    summary = report.memory_summary(samples)
+    assert summary[0] is not None and summary[1] is not None
+    assert summary[0]["t_mid"] == 20.0  # the sample nearest 41 / 2
+    assert (summary[0]["anon_start"], summary[0]["anon_mid"], summary[0]["anon_end"]) == (
+        100 * 2**20, 160 * 2**20, 165 * 2**20,
+    )  # fmt: skip
+    assert summary[0]["flat"] and not summary[1]["flat"]
+    assert summary[0]["file_end"] == 91 * 2**20 and summary[0]["data_file_end"] == 101 * 2**20
+    assert summary[0]["cpu_s"] == 20.5
+    res = result(soak=sampled_soak(samples))
+    memory = res["targets"][2]
+    assert memory["met"] is False
+    assert (
+        "v0 RssAnon 100->165 MiB (+65), second half 160->165 MiB (+5: flat)" in memory["measured"]
+    )
+    assert (
+        "v1 RssAnon 100->180 MiB (+80), second half 140->180 MiB (+40: GROWING)"
+        in (memory["measured"])
+    )
+    assert "RssFile 50->91 MiB beside data.mdb 60->101 MiB" in memory["measured"]
+    assert "against the sample nearest the midpoint (t=20 s)" in memory["measured"]
+    assert "max(10%, 10 MiB)" in memory["target"]
+    flat = [sample(t, 100 + t / 4, 100) for t in (0, 10, 20, 30, 40)]
+    assert result(soak=sampled_soak(flat))["targets"][2]["met"] is True
+    invalid = result(soak=sampled_soak(flat, ["sent 10 of 6000 transfers"]))["targets"][2]
+    assert invalid["met"] is False and "INVALID LOAD: sent 10 of 6000" in invalid["measured"]
+    text = report.markdown(res)
+    assert "## Soak" in text
+    assert "| 1 | 100 MiB | 140 MiB (20 s) | 180 MiB (41 s) | +40 MiB GROWING |" in text
+    gone = [sample(0, 100), {"t_s": 10.0, "validators": [None]}]
+    assert report.memory_summary(gone) == [None]
+    assert result(soak=sampled_soak(gone))["targets"][2]["met"] is False
+
+
+def test_soak_svg_draws_rss_anon_and_rss_file_per_validator(tmp_path: Path) -> None:
+    samples = [sample(t, 100 + t, 120) for t in (0, 10, 20)]
+    ns = "{http://www.w3.org/2000/svg}"
+    root = ET.fromstring(report.svg_memory(samples))
+    lines = root.findall(f"{ns}polyline")
+    assert len(lines) == 4  # RssAnon and RssFile of 2 validators
+    assert all(len(line.get("points", "").split()) == 3 for line in lines)
+    assert [line.get("stroke-dasharray") for line in lines] == [None, "5,4", None, "5,4"]
+    paths = report.write(result(soak=sampled_soak(samples)), tmp_path, "network-y")
+    assert [p.name for p in paths][3:] == ["network-y-soak.svg"]
+    ET.fromstring(paths[3].read_text())
+
+
 def test_soak_and_catchup_targets() -> None:
-    soak: dict[str, Any] = {
+    soak: dict[str, Any] = {  # a result from before the soak was sampled: VmRSS only
         "seconds": 600.0,
         "offered_tps": 150.0,
         "validators": [
