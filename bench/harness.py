@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTLE_TIMEOUT_S = 120.0
 SOAK_SAMPLE_S = 10.0
 STEP_RATE_RANGE = (0.4, 1.5)  # a step's expected heights/s, x the previous step's
-SOAK_RATE_RANGE = (0.75, 1.25)  # the soak's, x the profiled step's (same offered load)
+SOAK_RATE_RANGE = (0.6, 1.6)  # the soak's, x the rate measured at its load (soak_heights_per_s)
 SOAK_MAX_VALIDITY_REFUSED = 0.001  # of the soak's transfers, refused EXPIRED / TOO_FAR_AHEAD
 SOAK_MAX_PAUSED = 0.01  # of the soak's seconds, spent waiting for the chain
 SOAK_MIN_SENT = 0.99  # of rate x seconds, else the pool of signed transfers ran out
@@ -361,7 +361,7 @@ def run(args: Any) -> dict[str, Any]:
         "validity_window": args.validity_window,
         "expected_heights_per_s": {
             "steps": f"{STEP_RATE_RANGE[0]}-{STEP_RATE_RANGE[1]} x the previous step's",
-            "soak": f"{SOAK_RATE_RANGE[0]}-{SOAK_RATE_RANGE[1]} x the profiled step's",
+            "soak": f"{SOAK_RATE_RANGE[0]}-{SOAK_RATE_RANGE[1]} x the rate at its load",
         },
         "step_seconds": args.step_seconds,
         "concurrency": args.concurrency,
@@ -460,11 +460,14 @@ def _measure(bench: Bench, args: Any) -> dict[str, Any]:
 
 
 def soak_heights_per_s(steps: list[dict[str, Any]], profile: dict[str, Any] | None) -> float:
-    """The chain's height rate at the soak's load: while the profiled step sent (the same
-    offered load), else while the search's best step did."""
-    if profile and profile["step"].get("heights_per_s"):
-        return float(profile["step"]["heights_per_s"])
+    """The chain's height rate at the soak's load: the mean of the rates while the profiled
+    step (the same offered load, validator 0 slowed a little by py-spy) and the search's best
+    step sent. On this shared machine two runs at one load differ by a third: the soak's
+    SOAK_RATE_RANGE is wide for that reason, and costs pre-signing (range high / low times
+    the soak's transfers for a long soak)."""
     best = max(steps, key=lambda s: s["committed_tps"])
-    if not best.get("heights_per_s"):
+    rates = [s.get("heights_per_s") for s in (best, profile["step"] if profile else {})]
+    known = [float(r) for r in rates if r]
+    if not known:
         raise RuntimeError("no step measured the chain's height rate for the soak")
-    return float(best["heights_per_s"])
+    return sum(known) / len(known)

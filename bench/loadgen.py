@@ -70,6 +70,7 @@ from bench.procinfo import cpu_seconds, rss_bytes
 from consensus.replica.block import decode_block
 from ledger.signing import make_tx
 from ledger.tx import Transfer
+from ledger.txcodec import decode_tx
 from network.client import percentile
 from network.keys import load_key
 
@@ -253,7 +254,7 @@ class Tally:
     by their signed bytes (what the network returns in blocks), never decoded."""
 
     sent: dict[bytes, float] = attrs.Factory(dict)  # signed tx -> send time, until committed
-    ids: dict[bytes, str] = attrs.Factory(dict)  # signed tx -> tx_id hex, for reports only
+    ids: dict[bytes, str] = attrs.Factory(dict)  # signed tx -> tx_id hex, else decoded
     rejected: dict[str, int] = attrs.Factory(dict)
     latencies_s: list[float] = attrs.Factory(list)
     block_times: list[float] = attrs.Factory(list)  # when each block holding ours was seen
@@ -294,7 +295,7 @@ def summarise(spec: StepSpec, tally: Tally, extra: dict[str, Any]) -> dict[str, 
         "rejected": dict(sorted(tally.rejected.items())),
         "committed": tally.committed,
         "uncommitted": len(tally.sent),
-        "uncommitted_sample": sorted(tally.ids.get(tx, tx.hex()) for tx in tally.sent)[:5],
+        "uncommitted_sample": sorted(tally.ids.get(tx) or _tx_id_hex(tx) for tx in tally.sent)[:5],
         "committed_tps": tally.committed / span,
         "commit_span_s": span,
         "latency_p50_s": percentile(lat, 0.5) if lat else None,
@@ -312,6 +313,14 @@ def summarise(spec: StepSpec, tally: Tally, extra: dict[str, Any]) -> dict[str, 
         "follow_errors": {str(k): v for k, v in tally.follow_errors.items()},
         **extra,
     }
+
+
+def _tx_id_hex(tx: bytes) -> str:
+    """A transfer's tx_id for the report (after the measurement: nothing is decoded during it)."""
+    try:
+        return decode_tx(tx).tx.tx_id.hex()
+    except ValueError:
+        return tx.hex()
 
 
 async def _status_height(http: httpx.AsyncClient, url: str) -> int:
@@ -538,7 +547,7 @@ async def run_step(spec: StepSpec) -> dict[str, Any]:
         signing_s = time.perf_counter() - signing_start
         wires = [tx for _, tx, _ in txs]
         pool = Pool(wires, [until for _, _, until in txs], validity.margin, validity.top)
-        tally = Tally(ids={tx: tx_id for tx_id, tx, _ in txs})
+        tally = Tally()  # no tx_id map: a soak's pool is millions of transfers
         del txs
         waiting = time.monotonic()
         height = await wait_for_height(

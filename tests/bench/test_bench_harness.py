@@ -45,8 +45,9 @@ def test_the_soak_expects_the_height_rate_of_the_step_at_its_load() -> None:
         {"committed_tps": 300.0, "heights_per_s": 9.0},
         {"committed_tps": 250.0, "heights_per_s": 7.0},
     ]
-    assert harness.soak_heights_per_s(steps, {"step": {"heights_per_s": 8.5}}) == 8.5
+    assert harness.soak_heights_per_s(steps, {"step": {"heights_per_s": 8.0}}) == 8.5
     assert harness.soak_heights_per_s(steps, None) == 9.0  # the best step's
+    assert harness.soak_heights_per_s(steps, {"step": {"heights_per_s": None}}) == 9.0
 
 
 def test_the_sampler_records_memory_cpu_and_the_store_file(tmp_path: Path) -> None:

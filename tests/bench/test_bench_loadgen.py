@@ -68,6 +68,10 @@ def test_presign_makes_the_steps_transfers_deterministically(tmp_path: Path) -> 
     assert (validity.top, validity.margin, validity.usable, validity.behind) == (395, 100, 295, 73)
     assert [until for _, _, until in txs[:3]] == [40 + 395 - 73] * 2 + [40 + 395 - 73 + 1]
     assert len(loadgen.presign(s, validity, 3)) == 3
+    tally = loadgen.Tally()  # no tx_id map: the uncommitted are named by decoding them
+    tally.sent[txs[0][1]] = tally.sent[b"junk"] = 1.0
+    sample = loadgen.summarise(s, tally, {})["uncommitted_sample"]
+    assert sample == sorted([txs[0][0], b"junk".hex()])
     assert loadgen.sign_rate(s, validity) > 0
 
 
