@@ -128,10 +128,12 @@ def test_every_transfer_is_sent_inside_its_validity_window(
 
 def test_the_pool_is_sized_for_the_fastest_expected_chain() -> None:
     short = loadgen.Validity(0, 400, 1000.0, 20.0, low=5.0, high=10.0)
-    assert short.count() == 20_021  # 200 heights in 20 s: the window's slack covers them
+    tick = loadgen.BATCH_TICK_S
+    # 200 heights in 20 s: the window's slack covers them
+    assert short.count() == math.ceil(1000 * (20.0 + tick)) + 1
     soak = loadgen.Validity(0, 400, 1000.0, 600.0, low=6.0, high=10.0)
     # 10 x 600 heights, less the 222 the chain may gain on `low` before skips start, at 6/s
-    assert soak.count() == math.ceil(1000 * ((6000 - 222) / 6 + 0.02)) + 1
+    assert soak.count() == math.ceil(1000 * ((6000 - 222) / 6 + tick)) + 1
 
 
 def test_a_chain_outside_the_expected_rates_shows_as_waits_or_an_early_end() -> None:
