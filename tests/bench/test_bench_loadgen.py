@@ -225,3 +225,12 @@ def test_proc_parsing() -> None:
     assert procinfo.file_size(Path("/nonexistent/data.mdb")) == (0, 0)
     with pytest.raises(LookupError):
         procinfo.node_pid(Path("/nonexistent/node.toml"))
+
+
+def test_a_step_is_retried_only_when_the_chain_left_the_expected_rate() -> None:
+    from bench.harness import needs_retry
+
+    assert not needs_retry({"waited_for_chain_s": 0.1, "pool_exhausted": False}, 20.0)
+    assert needs_retry({"waited_for_chain_s": 0.5, "pool_exhausted": False}, 20.0)
+    assert needs_retry({"waited_for_chain_s": 0.0, "pool_exhausted": True}, 20.0)
+    assert not needs_retry({}, 20.0)
