@@ -311,8 +311,14 @@ class ConsensusCore(Rules):
         return self._log.proposals.get(round)
 
     def votes(self, round: int, vote_type: VoteType) -> tuple[Vote, ...]:
+        """Every vote counted at (round, type), an equivocator's conflicting one included."""
         found = self._log.peek_vote_set(round, vote_type)
         return found.votes() if found is not None else ()
+
+    def has_quorum(self, round: int, vote_type: VoteType, value: BlockId | None) -> bool:
+        """2f+1 votes of `vote_type` for `value` at `round` of this height, as the rules count."""
+        found = self._log.peek_vote_set(round, vote_type)
+        return found is not None and found.has_quorum_for(value)
 
     def rounds(self) -> tuple[int, ...]:
         return self._log.rounds()

@@ -50,11 +50,13 @@ class HeightLog:
         return found is not None and found.contains(vote)
 
     def add_vote(self, vote: Vote, power: int) -> AddResult:
-        """Count an admitted vote; a conflicting one is recorded as evidence, not counted.
+        """Count an admitted vote; a conflicting one is recorded as evidence, and counted only
+        towards its own value (see `consensus.votes`).
 
         Only the first conflict per (validator, round, type) becomes evidence (one proof is
         enough, and a Byzantine signer must not grow the list without bound); later ones
-        count as duplicates."""
+        count as duplicates. With MAX_VALUES_PER_VALIDATOR = 2 the first conflict is also the
+        only conflicting vote a vote set counts, so a DUPLICATE never changes a tally."""
         result, first = self.vote_set(vote.round, vote.type).add(vote, power)
         if result is AddResult.CONFLICT:
             assert first is not None

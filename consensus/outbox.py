@@ -83,9 +83,9 @@ class Outbox:
 
     def _add_vote(self, v: Vote, power: int) -> None:
         result = self._log.add_vote(v, power)
-        if result is AddResult.CONFLICT:
+        if result is AddResult.CONFLICT:  # evidence; the vote also counts for its own value
             self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
-        elif result is AddResult.ADDED or "double_count_vote" in self.bugs:
+        if result is not AddResult.DUPLICATE or "double_count_vote" in self.bugs:
             self._dirty.add(v.round)
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:

@@ -1,10 +1,40 @@
 """Vote accounting by voting power, with strict thresholds and equivocation detection.
 
-A `VoteSet` holds the votes of one (height, round, type). Each validator counts once: its first
-vote is kept, an identical copy is a harmless duplicate, and a different second vote is
-equivocation, returned so the caller can report evidence, and never counted. Tallies per value
-(nil included) are kept incrementally, so a threshold check is O(1) and adding a vote never
-recounts. Signatures are checked before a vote gets here; this module trusts its input.
+A `VoteSet` holds the votes of one (height, round, type). Tallies are kept incrementally, so a
+threshold check is O(1) and adding a vote never recounts. Signatures are checked before a vote
+gets here; this module trusts its input.
+
+Counting: once per value, and once overall
+------------------------------------------
+A validator's first vote counts as it always did: towards the power of its value and towards
+`power`, the total of *distinct voters* that "2f+1 of any value" (lines 34, 47) reads. An
+identical copy is a harmless duplicate. A vote for a *different* value from a validator that
+already voted is equivocation: `add` returns CONFLICT (with the first vote, so the caller can
+report evidence), and the vote is also counted towards the tally of its *own* value, never
+towards `power`. A validator therefore counts at most once per value, and at most once in the
+total. At most `MAX_VALUES_PER_VALIDATOR` distinct values are held per validator; later ones
+are reported as conflicts and dropped, so an equivocator cannot make us hold more than that
+many votes per vote set. (The price of the bound: an equivocator that signs three values and
+gets two of them to a node first can still hide its third from that node.)
+
+Why counting the equivocator's second vote is needed: an equivocator that sent nil to some
+honest validators and a block to the others hides a polka from the first group if only first
+votes count. They then never see "2f+1 prevotes for id(v) in round vr" (line 28) and refuse
+every re-proposal of v. Peers that hold its other vote can send it (GetRound), and it must count.
+
+Why it is safe (powers as fractions of the total, f < 1/3 Byzantine): the tally of a value v
+is exactly the power of the validators that signed a vote for v in this (height, round, type),
+each once. That is the certificate the paper's quorum rules reason about, whatever else those
+validators signed. A polka or a commit for v needs more than 2/3, so more than 2/3 - f of honest
+power. Honest validators sign one vote per (height, round, type) (the sign guard enforces it),
+so the honest parts of two quorums for different values in one round are disjoint and together
+exceed 4/3 - 2f > 1 - f, all the honest power there is: two values still cannot both reach 2/3
+in one round. Byzantine power is bounded by f whichever and however many votes it signs;
+counting its second signature gives it nothing it could not get already by sending different
+votes to different nodes, each of which then counts the one it got first. Across rounds, safety
+rests on locks (lines 28-43), which only read these quorums. The "any value" total still counts
+each validator once, so timeoutPrevote and timeoutPrecommit (lines 34, 47) fire no earlier than
+before, and the round skip (line 55) counts distinct senders in `HeightLog`, unaffected.
 """
 
 from __future__ import annotations
@@ -12,6 +42,9 @@ from __future__ import annotations
 import enum
 
 from consensus.messages import BlockId, Vote, VoteType
+
+MAX_VALUES_PER_VALIDATOR = 2
+"""Distinct values counted per validator in one vote set: its first vote and one conflicting."""
 
 
 def more_than_two_thirds(power: int, total: int) -> bool:
@@ -26,57 +59,69 @@ def more_than_one_third(power: int, total: int) -> bool:
 
 class AddResult(enum.Enum):
     ADDED = "added"
-    DUPLICATE = "duplicate"  # the very same vote again: nothing changes
-    CONFLICT = "conflict"  # a different vote from a validator that already voted: evidence
+    DUPLICATE = "duplicate"  # a vote for a value this validator already holds: nothing changes
+    CONFLICT = "conflict"  # a different value from a validator that already voted: evidence
 
 
 class VoteSet:
-    """The votes of one (height, round, type), counted by power."""
+    """The votes of one (height, round, type), counted by power (see the module docstring)."""
 
     def __init__(self, vote_type: VoteType, total_power: int, *, double_count: bool = False):
         self.vote_type = vote_type
         self.total_power = total_power
         self._double_count = double_count  # planted bug "double_count_vote"
-        self._votes: dict[bytes, Vote] = {}
+        self._votes: dict[bytes, list[Vote]] = {}  # validator -> its counted votes, first first
         self._powers: dict[bytes, int] = {}
         self._power_by_value: dict[BlockId | None, int] = {}
-        self._power = 0
+        self._power = 0  # distinct voters, by their first vote
 
     def add(self, vote: Vote, power: int) -> tuple[AddResult, Vote | None]:
-        """Count `vote` (of a validator with `power`); on conflict also return the first vote."""
-        first = self._votes.get(vote.validator)
-        if first is not None:
-            if first == vote:
-                if self._double_count:
-                    self._count(vote, power)
-                return AddResult.DUPLICATE, None
-            return AddResult.CONFLICT, first
-        self._votes[vote.validator] = vote
-        self._powers[vote.validator] = power
-        self._count(vote, power)
-        return AddResult.ADDED, None
+        """Count `vote` (of a validator with `power`); on conflict also return the first vote.
 
-    def _count(self, vote: Vote, power: int) -> None:
-        self._power += power
-        self._power_by_value[vote.block_id] = self._power_by_value.get(vote.block_id, 0) + power
+        A conflicting vote (another value) is counted towards its own value while the validator
+        holds fewer than MAX_VALUES_PER_VALIDATOR values; either way the result is CONFLICT."""
+        held = self._votes.get(vote.validator)
+        if held is None:
+            self._votes[vote.validator] = [vote]
+            self._powers[vote.validator] = power
+            self._power += power
+            self._count_value(vote.block_id, power)
+            return AddResult.ADDED, None
+        same = next((h for h in held if h.block_id == vote.block_id), None)
+        if same is not None:
+            # The same value again (an identical copy, or the same vote signed anew): not new.
+            if self._double_count and same == vote:
+                self._power += power  # planted bug: an identical copy counted again
+                self._count_value(vote.block_id, power)
+            return AddResult.DUPLICATE, None
+        if len(held) < MAX_VALUES_PER_VALIDATOR:
+            held.append(vote)
+            self._count_value(vote.block_id, self._powers[vote.validator])
+        return AddResult.CONFLICT, held[0]
+
+    def _count_value(self, value: BlockId | None, power: int) -> None:
+        self._power_by_value[value] = self._power_by_value.get(value, 0) + power
 
     def get(self, validator: bytes) -> Vote | None:
-        return self._votes.get(validator)
+        """The validator's first vote (the one `power` counts)."""
+        held = self._votes.get(validator)
+        return None if held is None else held[0]
 
     def contains(self, vote: Vote) -> bool:
         """True iff exactly this vote (signature included) is already counted."""
-        return self._votes.get(vote.validator) == vote
+        return vote in self._votes.get(vote.validator, ())
 
     @property
     def power(self) -> int:
-        """Power of all counted votes, whatever their value."""
+        """Power of the distinct validators that voted, whatever their value (first votes)."""
         return self._power
 
     def power_for(self, value: BlockId | None) -> int:
+        """Power of the validators that voted for `value` (each at most once)."""
         return self._power_by_value.get(value, 0)
 
     def has_quorum_any(self) -> bool:
-        """2f+1 votes of any value (lines 34, 47)."""
+        """2f+1 votes of any value (lines 34, 47), each validator counted once."""
         return more_than_two_thirds(self._power, self.total_power)
 
     def has_quorum_for(self, value: BlockId | None) -> bool:
@@ -91,16 +136,30 @@ class VoteSet:
         return False, None
 
     def votes(self) -> tuple[Vote, ...]:
-        """All counted votes, ordered by validator key."""
-        return tuple(self._votes[k] for k in sorted(self._votes))
+        """All counted votes, conflicting ones included, ordered by validator key (a validator's
+        first vote before its conflicting one): what a peer asking for the round is sent."""
+        return tuple(v for k in sorted(self._votes) for v in self._votes[k])
+
+    def first_votes(self) -> tuple[Vote, ...]:
+        """Each voter's first vote, ordered by validator key."""
+        return tuple(self._votes[k][0] for k in sorted(self._votes))
 
     def votes_for(self, value: BlockId | None) -> tuple[Vote, ...]:
+        """The counted votes for `value`, at most one per validator, ordered by validator key."""
         return tuple(v for v in self.votes() if v.block_id == value)
 
     def check(self) -> None:
         """Assert the tallies agree with the votes held (catches double counting)."""
         assert self._power == sum(self._powers.values()), "vote set power != sum of voters"
         assert self._power <= self.total_power, "vote set power exceeds total power"
-        assert sum(self._power_by_value.values()) == self._power, "tally per value inconsistent"
-        for validator, vote in self._votes.items():
-            assert vote.validator == validator and vote.type is self.vote_type
+        expected: dict[BlockId | None, int] = {}
+        for validator, held in self._votes.items():
+            assert 1 <= len(held) <= MAX_VALUES_PER_VALIDATOR, "too many values held"
+            assert len({v.block_id for v in held}) == len(held), "a value counted twice"
+            for vote in held:
+                assert vote.validator == validator and vote.type is self.vote_type
+                expected[vote.block_id] = expected.get(vote.block_id, 0) + self._powers[validator]
+        actual = {k: p for k, p in self._power_by_value.items() if p}
+        assert actual == expected, "tally per value inconsistent with the votes held"
+        for value, power in actual.items():
+            assert power <= self._power, f"more power for {value!r} than distinct voters"

@@ -53,7 +53,7 @@ class ReplicaParts:
     _catchup: CatchUp
     _blocks: dict[BlockId, tuple[Block, bytes]]
     _unsent: dict[BlockId, Proposal]
-    _fetch_after: dict[int, int]
+    _fetch_after: dict[int, tuple[int, set[bytes]]]  # round -> (window end, peers asked)
     _tick_view: tuple[int, int] | None
     _tx_batch: list[bytes]
     _tx_timer_armed: bool

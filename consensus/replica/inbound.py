@@ -12,7 +12,7 @@ from consensus import codec
 from consensus.codec import DecodeError
 from consensus.commit import CommitError, verify_commit
 from consensus.events import InputRejected, ProposalReceived, VoteReceived
-from consensus.messages import BlockId, Proposal, Vote, VoteType
+from consensus.messages import BlockId, Proposal, Step, Vote, VoteType
 from consensus.replica import events as ev
 from consensus.replica import serving
 from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, ReplicaParts
@@ -110,17 +110,21 @@ class Inbound(ReplicaParts):
             out += self._broadcast_signed(unsent, now_ms)
         if proposal.valid_round >= 0 and not self._has_quorum(
             proposal.valid_round, VoteType.PREVOTE, proposal.block_id
-        ):
-            out += self._fetch_round(proposal.valid_round, [peer], now_ms)
+        ):  # line 28 waits for the round-vr polka: ask the proposer, who saw it, and the sender
+            out += self._fetch_round(
+                proposal.valid_round, self._polka_holders(proposal, [peer]), now_ms
+            )
         return out
 
+    def _polka_holders(self, proposal: Proposal, others: list[bytes]) -> list[bytes]:
+        """Whom to ask for the polka of `proposal`'s valid round: its proposer (an honest one
+        set validRound on seeing 2f+1 prevotes, which it holds, conflicting ones included) and
+        `others`; never ourselves."""
+        return sorted({proposal.proposer, *others} - {self._key})
+
     def _has_quorum(self, rnd: int, vote_type: VoteType, bid: BlockId) -> bool:
-        power = sum(
-            self.validators.power_of(v.validator)
-            for v in self._core.votes(rnd, vote_type)
-            if v.block_id == bid
-        )
-        return 3 * power > 2 * self.validators.total_power
+        """2f+1 votes of `vote_type` for `bid` in round `rnd`, as the core counts them."""
+        return self._core.has_quorum(rnd, vote_type, bid)
 
     def _fetch_missing(self, rnd: int, now_ms: int) -> list[ev.ReplicaEffect]:
         """2f+1 precommits for a block whose proposal we lack: ask those who precommitted."""
@@ -136,9 +140,10 @@ class Inbound(ReplicaParts):
         return []
 
     def _gossip_tick(self, now_ms: int) -> list[ev.ReplicaEffect]:
-        """Pulls on the status timer: blocks of decided rounds, and, once we have sat in one
-        round for a whole status interval, the polka our round's proposal names and the votes
-        of our round that a peer at our height holds (or may hold: it is in a later round)."""
+        """Pulls on the status timer: blocks of decided rounds; the polka our round's proposal
+        names while line 28 waits for it (or we have sat in the round for a whole interval);
+        and, once we have sat in one round for a whole status interval, the votes of our round
+        that a peer at our height holds (or may hold: it is in a later round)."""
         core = self._core
         if core.height != self.height or self._waiting() or core.decided is not None:
             self._tick_view = None
@@ -148,17 +153,21 @@ class Inbound(ReplicaParts):
             out += self._fetch_missing(rnd, now_ms)
         view = (self.height, core.round)
         stuck, self._tick_view = self._tick_view == view, view
-        if not stuck:
-            return out
         turn = now_ms // self.config.status_interval_ms  # one peer per interval, in turn
         here = self._peers.at_height(self.height)
         proposal = core.proposal(core.round)
-        vr = -1 if proposal is None else proposal.valid_round
-        polka = (
-            proposal is None or vr < 0 or self._has_quorum(vr, VoteType.PREVOTE, proposal.block_id)
-        )
-        if not polka and here:  # line 28 waits for the polka the proposal names
-            out += self._fetch_round(vr, [here[turn % len(here)]], now_ms)
+        if (
+            proposal is not None
+            and proposal.valid_round >= 0
+            and (stuck or core.step is Step.PROPOSE)
+            and not self._has_quorum(proposal.valid_round, VoteType.PREVOTE, proposal.block_id)
+        ):  # line 28 waits for the polka the proposal names (an equivocator may hide it: we
+            # may hold its other vote); retried every interval while it waits, in turn
+            others = [here[turn % len(here)]] if here else []
+            holders = self._polka_holders(proposal, others)
+            out += self._fetch_round(proposal.valid_round, holders, now_ms)
+        if not stuck:
+            return out
         holders = []
         for peer in here:
             status = self._peers.status(peer)
@@ -170,13 +179,21 @@ class Inbound(ReplicaParts):
         return out
 
     def _fetch_round(self, rnd: int, peers: list[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
+        """Ask `peers` for round `rnd`: each peer at most once per round and `fetch_retry_ms`
+        (a later pull for another reason may still ask a peer not yet asked in that window)."""
         if len(self._fetch_after) >= MAX_PENDING_FETCHES:  # forget fetches that may be retried
-            self._fetch_after = {r: t for r, t in self._fetch_after.items() if t > now_ms}
-        if self._fetch_after.get(rnd, -1) > now_ms or len(self._fetch_after) >= MAX_PENDING_FETCHES:
-            return []
-        self._fetch_after[rnd] = now_ms + self.config.fetch_retry_ms
+            self._fetch_after = {r: f for r, f in self._fetch_after.items() if f[0] > now_ms}
+        found = self._fetch_after.get(rnd)
+        if found is None or found[0] <= now_ms:
+            if len(self._fetch_after) >= MAX_PENDING_FETCHES:
+                return []
+            found = (now_ms + self.config.fetch_retry_ms, set())
+            self._fetch_after[rnd] = found
+        asked = found[1]
+        fresh = [p for p in peers if p not in asked and self._peers.is_connected(p)]
+        asked.update(fresh)
         payload = encode_wire(GetRound(self.height, rnd))
-        return [ev.SendTo(p, payload) for p in peers if self._peers.is_connected(p)]
+        return [ev.SendTo(p, payload) for p in fresh]
 
     def _on_status(self, peer: bytes, status: StatusMsg, now_ms: int) -> list[ev.ReplicaEffect]:
         stuck = self._peers.record_status(peer, status)

@@ -112,7 +112,7 @@ class Replica(Inbound, Progress, TxGossip):
         )
         self._blocks: dict[BlockId, tuple[Block, bytes]] = {}
         self._unsent: dict[BlockId, Proposal] = {}  # own proposals whose block we lack
-        self._fetch_after: dict[int, int] = {}  # round -> earliest time to ask again
+        self._fetch_after: dict[int, tuple[int, set[bytes]]] = {}  # round -> (until, asked)
         self._tick_view: tuple[int, int] | None = None  # (height, round) at the last status tick
         self._tx_batch: list[bytes] = []
         self._tx_timer_armed = False

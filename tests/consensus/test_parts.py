@@ -13,7 +13,13 @@ from consensus.guard import SignGuard
 from consensus.messages import Step, Validator, ValidatorSet, Vote, VoteType
 from consensus.proposer import proposer
 from consensus.timeouts import TimeoutConfig
-from consensus.votes import AddResult, VoteSet, more_than_one_third, more_than_two_thirds
+from consensus.votes import (
+    MAX_VALUES_PER_VALIDATOR,
+    AddResult,
+    VoteSet,
+    more_than_one_third,
+    more_than_two_thirds,
+)
 
 
 def _set(powers: list[int]) -> ValidatorSet:
@@ -66,7 +72,7 @@ def test_vote_set_counts_power_once_and_flags_conflicts() -> None:
     assert vs.add(_vote(1, b), 10) == (AddResult.ADDED, None)
     assert vs.add(_vote(1, b), 10) == (AddResult.DUPLICATE, None)
     assert vs.add(_vote(1, None), 10) == (AddResult.CONFLICT, _vote(1, b))
-    assert vs.power == 10 and vs.power_for(b) == 10 and vs.power_for(None) == 0
+    assert vs.power == 10 and vs.power_for(b) == 10 and vs.power_for(None) == 10  # per value
     vs.add(_vote(2, None), 10)
     assert not vs.has_quorum_any()  # 20 of 30 is exactly 2/3: not more
     vs.add(_vote(3, b), 10)
@@ -74,10 +80,46 @@ def test_vote_set_counts_power_once_and_flags_conflicts() -> None:
     vs.check()
 
 
+def test_vote_set_counts_a_validator_once_per_value_with_a_bound_on_values() -> None:
+    """An equivocator counts once towards each of at most MAX_VALUES_PER_VALIDATOR values and
+    once towards the any-value total; duplicates (also of its second vote) change nothing."""
+    assert MAX_VALUES_PER_VALIDATOR == 2
+    vs = VoteSet(VoteType.PREVOTE, total_power=30)
+    b, c = b"\x0b" * 32, b"\x0c" * 32
+    assert vs.add(_vote(1, None), 10) == (AddResult.ADDED, None)
+    assert vs.add(_vote(1, b), 10) == (AddResult.CONFLICT, _vote(1, None))
+    assert vs.add(_vote(1, b), 10) == (AddResult.DUPLICATE, None)
+    assert vs.add(_vote(1, None), 10) == (AddResult.DUPLICATE, None)
+    resigned = Vote(VoteType.PREVOTE, 1, 0, b, bytes([1]) * 32, b"\x99" * 64)
+    assert vs.add(resigned, 10) == (AddResult.DUPLICATE, None)  # same value: not evidence
+    assert vs.add(_vote(1, c), 10) == (AddResult.CONFLICT, _vote(1, None))  # third: dropped
+    assert (vs.power, vs.power_for(None), vs.power_for(b), vs.power_for(c)) == (10, 10, 10, 0)
+    assert vs.contains(_vote(1, b)) and not vs.contains(_vote(1, c))
+    assert not vs.contains(resigned)
+    assert vs.votes() == (_vote(1, None), _vote(1, b)) and vs.get(bytes([1]) * 32) == _vote(1, None)
+    assert vs.first_votes() == (_vote(1, None),) and vs.votes_for(b) == (_vote(1, b),)
+    vs.add(_vote(2, b), 10)
+    assert not vs.has_quorum_for(b)  # 20 of 30
+    vs.add(_vote(3, None), 10)
+    assert vs.has_quorum_any() and vs.power == 30  # three distinct voters, the equivocator once
+    assert vs.has_quorum_for(None) is False and vs.power_for(None) == 20
+    vs.add(_vote(3, b), 10)  # validator 3 equivocates too: its vote for b counts
+    assert vs.has_quorum_for(b) and vs.quorum_value() == (True, b) and vs.power == 30
+    assert [v.validator[0] for v in vs.votes_for(b)] == [1, 2, 3]
+    vs.check()
+
+
 def test_double_count_bug_breaks_the_vote_set_check() -> None:
     vs = VoteSet(VoteType.PREVOTE, total_power=30, double_count=True)
     vs.add(_vote(1, None), 10)
+    assert vs.add(_vote(1, None), 10) == (AddResult.DUPLICATE, None)
+    assert vs.power == 20 and vs.power_for(None) == 20  # the planted bug double counts
+    with pytest.raises(AssertionError):
+        vs.check()
+    vs = VoteSet(VoteType.PREVOTE, total_power=30, double_count=True)
     vs.add(_vote(1, None), 10)
+    vs.add(_vote(1, b"\x0b" * 32), 10)
+    vs.add(_vote(1, b"\x0b" * 32), 10)  # a copy of the conflicting vote, counted again
     with pytest.raises(AssertionError):
         vs.check()
 

@@ -286,18 +286,74 @@ def test_timeouts_start_on_2f1_votes_of_any_value_once() -> None:
     assert timeouts(run.feed(precommit(VALS, 2, 1, 0, None))) == []
 
 
-def test_equivocation_produces_evidence_and_is_not_counted() -> None:
+def test_equivocation_produces_evidence_and_counts_only_for_its_own_value() -> None:
     """Rule 1 (vote sets): a second, different prevote from one validator for the same
-    (height, round, type) yields DuplicateVoteEvidence and does not count."""
+    (height, round, type) yields DuplicateVoteEvidence; it is kept and counts towards its own
+    value only (consensus/votes.py), never twice, and a third value is dropped."""
     run = Run(me=3)
     first, second = prevote(VALS, 0, 1, 0, B), prevote(VALS, 0, 1, 0, C)
     run.feed(first)
     out = run.feed(second)
     (evidence,) = [e.evidence for e in out if isinstance(e, ev.ReportEvidence)]
     assert (evidence.vote_a, evidence.vote_b) == (first.vote, second.vote)
-    assert run.core.votes(0, PRE) == (first.vote,)
+    assert run.core.votes(0, PRE) == (first.vote, second.vote)
     assert run.core.evidence() == (evidence,)
-    assert run.feed(first) == []  # an identical copy is a harmless duplicate
+    assert run.feed(first) == [] and run.feed(second) == []  # identical copies: duplicates
+    assert run.feed(prevote(VALS, 0, 1, 0, None)) == []  # a third value: neither kept nor reported
+    assert run.core.votes(0, PRE) == (first.vote, second.vote)
+
+
+def test_a_polka_hidden_by_an_equivocator_is_found_when_its_other_prevote_arrives() -> None:
+    """Lines 28-33 with an equivocator (seed 12 of the simulator). Validator 0 proposes B in
+    round 0 and prevotes B to validators 1 and 2, who prevote B too (a polka: 1 locks and
+    re-proposes B with vr = 0 in round 1), but nil to us (3). We count its nil, see no polka,
+    and would prevote nil on the re-proposal. When its prevote for B reaches us (fetched from a
+    peer), it is evidence *and* counts for B: the round-0 polka appears and line 28 prevotes B."""
+    run = Run(me=3)
+    run.timeout(0, Step.PROPOSE)  # we missed round 0's proposal: nil (lines 57-60)
+    nil_first = prevote(VALS, 0, 1, 0, None)
+    run.feed(nil_first, prevote(VALS, 1, 1, 0, B), prevote(VALS, 2, 1, 0, B))
+    run.timeout(0, Step.PREVOTE)  # 2f+1 of any value, no polka: precommit nil
+    run.to_round(1)
+    assert my_votes(run.proposal(1, B, valid_round=0), PRE) == []  # line 28 waits for round 0
+    hidden = prevote(VALS, 0, 1, 0, B)
+    out = run.feed(hidden)
+    (evidence,) = [e.evidence for e in out if isinstance(e, ev.ReportEvidence)]
+    assert (evidence.vote_a, evidence.vote_b) == (nil_first.vote, hidden.vote)
+    assert my_votes(out, PRE) == [B]  # line 28: 2f+1 prevotes for B from round vr = 0
+    assert run.core.sign_state.locked_round == -1  # line 28 does not lock (line 36 does)
+
+
+def test_a_commit_can_use_an_equivocators_precommit_for_the_block() -> None:
+    """Line 49 with an equivocator: its nil precommit reached us first, its precommit for B
+    later; with 1 and 2 that is 2f+1 precommits for B, and the commit certificate carries its
+    vote for B (each validator once)."""
+    run = Run(me=3)
+    run.proposal(0, B)
+    run.feed(precommit(VALS, 0, 1, 0, None), precommit(VALS, 1, 1, 0, B))
+    out = run.feed(precommit(VALS, 2, 1, 0, B))
+    assert not [e for e in out if isinstance(e, ev.Decide)]
+    out = run.feed(precommit(VALS, 0, 1, 0, B))
+    (decide,) = [e for e in out if isinstance(e, ev.Decide)]
+    assert decide.block_id == B
+    voters = [v.validator for v in decide.commit.precommits]
+    assert len(voters) == len(set(voters)) == 3
+    assert all(v.block_id == B for v in decide.commit.precommits)
+
+
+def test_any_value_thresholds_count_an_equivocator_once() -> None:
+    """Lines 34-35 and 55-56 with an equivocator: its two prevotes count once towards "2f+1 of
+    any value" (no timeoutPrevote with only two distinct voters) and once towards "f+1 at a
+    higher round" (no round skip on one validator's two messages)."""
+    run = Run(me=3)
+    run.timeout(0, Step.PROPOSE)  # we prevote nil
+    out = run.feed(prevote(VALS, 0, 1, 0, B), prevote(VALS, 0, 1, 0, C))
+    assert timeouts(out) == []  # 20 of 40 distinct: not more than 2/3
+    assert timeouts(run.feed(prevote(VALS, 1, 1, 0, C))) == [(1, 0, Step.PREVOTE)]
+    out = run.feed(prevote(VALS, 2, 1, 3, B), prevote(VALS, 2, 1, 3, None))
+    assert run.core.round == 0  # one validator's messages at round 3: 10 of 40, not f+1
+    run.feed(precommit(VALS, 1, 1, 3, None))
+    assert run.core.round == 3  # two distinct validators: f+1
 
 
 def test_hidden_lock_is_revealed_by_valid_round() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from consensus.messages import VoteType
+from consensus.messages import Step, VoteType
 from consensus.proposer import proposer
 from consensus.replica import events as ev
 from consensus.replica.wire import (
@@ -17,7 +17,8 @@ from consensus.replica.wire import (
     decode_wire,
     encode_wire,
 )
-from tests.consensus.replica.driver import FAST, Net, Node, TxMaker
+from consensus.signing import sign_vote
+from tests.consensus.replica.driver import CHAIN, FAST, Net, Node, TxMaker
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["reconnect", "silent-loss"])
@@ -176,3 +177,64 @@ def test_the_relay_to_a_reconnecting_peer_is_bounded_and_batched() -> None:
     sent = [decode_wire(e.payload) for e in effects if isinstance(e, ev.SendTo)]
     batches = [m.txs for m in sent if isinstance(m, TxsMsg)]
     assert batches == [tuple(pending[0:2]), tuple(pending[2:4]), (pending[4],)]
+
+
+def test_a_polka_hidden_by_an_equivocator_is_pulled_for_a_valid_round_proposal() -> None:
+    """Seed 12 of the simulator, in small. Validator E equivocates in round 0 of height 1: A
+    gets a nil prevote signed by E, everyone else its prevote for the block B (A also misses
+    round 0's proposal and prevotes nil), so the others see a polka for B and A does not. E's
+    precommit for B is lost, and round 1's proposer P's reaches only A, so round 0 does not
+    decide, and P re-proposes B with vr = 0. A lacks that polka, so it asks P for round 0; P
+    sends every prevote it holds, E's for B included: evidence, and (consensus/votes.py) a vote
+    for B. The polka appears and A prevotes B by line 28 instead of nil. (Round 1's precommits
+    are kept from A until it has prevoted, so that it does not decide first.)"""
+    net = Net(4)
+    p0, p1 = proposer(net.validators, 1, 0), proposer(net.validators, 1, 1)
+    a = next(n for n in net.nodes if n.key not in (p0, p1))
+    e = next(n for n in net.nodes if n is not a and n.key != p1)
+    asked_p_in_round: list[int] = []
+
+    def equivocate(src: Node, dst: Node, payload: bytes) -> bytes:
+        msg = decode_wire(payload)
+        lost = encode_wire(GetRound(10**6, 0))  # harmless stand-in: the real message is lost
+        if isinstance(msg, GetRound) and src is a and dst.key == p1 and msg == GetRound(1, 0):
+            asked_p_in_round.append(a.replica.round)
+        if isinstance(msg, ProposalMsg) and dst is a and msg.proposal.round == 0:
+            return lost
+        if not isinstance(msg, VoteMsg) or msg.vote.height != 1 or msg.vote.block_id is None:
+            return payload
+        vote = msg.vote
+        if (vote.round, vote.type) == (1, VoteType.PRECOMMIT):
+            prevoted = (a.key, 1, 1, int(Step.PREVOTE)) in net.signed
+            return payload if dst is not a or prevoted else lost
+        if vote.round != 0:
+            return payload
+        if vote.type is VoteType.PRECOMMIT and (
+            vote.validator == e.key or (vote.validator == p1 and dst is not a)
+        ):
+            return lost
+        if vote.type is VoteType.PREVOTE and vote.validator == e.key and dst is a:
+            if src is e:  # E itself tells A "nil"
+                nil = sign_vote(e.signer, CHAIN, attrs.evolve(vote, block_id=None))
+                return encode_wire(VoteMsg(nil))
+            if a.replica.round == 0:  # keep its vote for B from A until round 1
+                return lost
+        return payload
+
+    net.tamper = equivocate
+    net.start()
+    net.run_until(lambda: net.min_height() >= 1, 10_000)
+    mine = [
+        m.vote
+        for x in a.effects_log
+        if isinstance(x, ev.BroadcastPayload)
+        and isinstance(m := decode_wire(x.payload), VoteMsg)
+        and m.vote.validator == a.key
+        and m.vote.type is VoteType.PREVOTE
+    ]
+    committed = a.commits[0]
+    assert [(v.round, v.block_id) for v in mine[:2]] == [(0, None), (1, committed.block_id)]
+    assert 1 in asked_p_in_round  # the pull for round vr, from the proposer
+    found = [x.evidence for x in a.effects_log if isinstance(x, ev.EvidenceFound)]
+    assert any(f.vote_a.validator == e.key for f in found)
+    net.assert_agreement()
