@@ -131,6 +131,30 @@ class VerifiedTxCache:
         self._remember(tx, dtx)
         return dtx
 
+    def preverify(self, txs: Sequence[bytes]) -> list[tuple[bytes, DecodedTx]]:
+        """Decode and verify `txs` WITHOUT touching the cache: the ones that pass every check,
+        for `absorb`. Safe in a worker thread (it only reads); the node runs it there so a
+        gossiped batch's signature checks (pynacl releases the GIL) overlap consensus work."""
+        out: list[tuple[bytes, DecodedTx]] = []
+        for tx in txs:
+            if type(tx) is not bytes or tx in self._entries:
+                continue
+            try:
+                dtx = self._decode(tx)
+            except StaticRejection:
+                continue  # the replica refuses it again, with the code, on the event loop
+            signed = dtx.tx
+            if self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature):
+                out.append((tx, dtx))
+        return out
+
+    def absorb(self, verified: Iterable[tuple[bytes, DecodedTx]]) -> None:
+        """Remember what `preverify` accepted (on the cache's own thread)."""
+        for tx, dtx in verified:
+            if tx not in self._entries:
+                self.verifications += 1
+                self._remember(tx, dtx)
+
     def check_many(self, txs: Sequence[bytes]) -> list[DecodedTx]:
         """Check several; signatures not yet cached are verified together (batchable).
 

@@ -46,6 +46,7 @@ from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
 from network.peers import PeerManager
 from network.timers import TimerQueue
+from network.txprecheck import TxPrecheck
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +137,7 @@ class ValidatorNode:
         self._replica: Replica | None = None
         self._view: LedgerNodeView | None = None
         self._peers: PeerManager | None = None
+        self._precheck: TxPrecheck | None = None
         self._executor: EffectExecutor | None = None
         self._execution_s: dict[int, float] = {}  # height -> replica time of its commit event
 
@@ -206,6 +208,13 @@ class ValidatorNode:
                 )
                 p2p_port = await nursery.start(self._peers.run)
                 await nursery.start(self._timers.run)
+                self._precheck = TxPrecheck(
+                    app.verified,
+                    mempool,
+                    dispatch=self._dispatch_payload,
+                    wait_for_room=self.executor.wait_for_room,
+                )
+                await nursery.start(self._precheck.run)
                 nursery.start_soon(self._pump_inbound, receive)
                 api_port = None
                 if settings.api_port is not None:
@@ -220,6 +229,7 @@ class ValidatorNode:
                 task_status.started(NodeAddresses(p2p_port, api_port))
         finally:
             self._peers = None
+            self._precheck = None
             store.close()
 
     # ------------------------------------------------------------------ event loop
@@ -299,8 +309,14 @@ class ValidatorNode:
     async def _pump_inbound(self, receive: trio.MemoryReceiveChannel[tuple[bytes, bytes]]) -> None:
         async with receive:
             async for peer, payload in receive:
+                precheck = self._precheck
+                if precheck is not None and precheck.offer(peer, payload):
+                    continue  # a tx batch: signature-checked off the event loop first
                 self._dispatch(ev.MessageReceived(peer, payload))
                 await self.executor.wait_for_room()
+
+    def _dispatch_payload(self, peer: bytes, payload: bytes) -> None:
+        self._dispatch(ev.MessageReceived(peer, payload))
 
     # ------------------------------------------------------------------ for the view
 
