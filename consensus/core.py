@@ -23,9 +23,18 @@ the guard, emits `PersistSignState` (carrying the new state) and then `Broadcast
 message back into the log, exactly as if it had arrived from the network. Steps change *before*
 signing, so the persisted state is always the state after the signature.
 
-Deviation from the letter of the paper, for an asynchronous driver: a proposer still waiting for
-its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
-everyone else, so a slow or silent driver costs a round, not liveness.
+Restart: a core built from a persisted `SignState` resumes its height at the persisted round,
+lock and valid value. The last message it signed (held in the sign state as sign bytes and
+signature) may never have left the node, so it is sent again, byte-identical, and counted in the
+log like any own message: a restored vote puts the core back in the step it was signed in, a
+restored proposal is re-proposed at the start of its round. Anything else the guard refuses to
+sign (at or below the last signed (height, round, step)) is silence; the step's timeout is still
+scheduled, so a refusal costs a timeout, never liveness.
+
+Deviations from the letter of the paper, for an asynchronous driver: a proposer still waiting
+for its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
+everyone else, so a slow or silent driver costs a round, not liveness; so does a restarted
+proposer that re-sends its proposal (its block may be lost) or whose proposal the guard refuses.
 """
 
 from __future__ import annotations
@@ -168,7 +177,17 @@ class ConsensusCore(Rules):
             self._valid_round, self._valid_value = restored.valid_round, restored.valid_value
         self._restored = None
         self._started = True
-        self._start_round(start_round)
+        self._round = start_round
+        vote = self._restored_vote()
+        if vote is not None and vote.round <= start_round:
+            # We voted at this height before a crash; the vote may never have left the node, so
+            # send it again and count it. Voted in this very round: resume in the state
+            # persisted with that vote (the guard refuses anything else below it).
+            if vote.round == start_round:
+                self._step = vote.type.step
+            self._resend(vote)
+        if self._step is Step.PROPOSE:
+            self._start_round(start_round)
         self._progress()
         return self._finish()
 

@@ -5,7 +5,8 @@ part of the persisted sign state, so it survives crashes. Signing is allowed onl
 the last (height, round, step), with the order proposal < prevote < precommit inside a round. At
 exactly the last (height, round, step) the stored signature is re-emitted if the sign bytes are
 identical (a restarted node re-deriving the same vote), and refused otherwise. Anything lower is
-refused. A refusal is silence, never a second, conflicting signature.
+refused. A refusal is silence, never a second, conflicting signature; the core still schedules
+the step's timeout, and on restart it re-sends the stored message itself (consensus/core.py).
 """
 
 from __future__ import annotations

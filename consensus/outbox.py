@@ -27,6 +27,7 @@ from consensus.signing import (
     message_step,
     proposal_from_sign_bytes,
     proposal_sign_bytes,
+    vote_from_sign_bytes,
     vote_sign_bytes,
 )
 from consensus.timeouts import TimeoutConfig
@@ -101,19 +102,35 @@ class Outbox:
         step = message_step(message)
         signature = self._guard.sign(message.height, message.round, step, sign_bytes)
         if signature is None:
+            # Refused: we signed something else at or above this step before a restart. Silence,
+            # but never a stall: the step's timeout still moves us on (lines 57-66).
+            self._schedule(step)
             return None
         signed = attrs.evolve(message, signature=signature)
+        if signed in self._own:  # the stored signature of a message restored and re-sent
+            return signed
         persist, send = ev.PersistSignState(self.sign_state), ev.Broadcast(signed)
         if "send_before_persist" in self.bugs:
             self._out += [send, persist]
         else:
             self._out += [persist, send]
+        self._log_own(signed)
+        return signed
+
+    def _log_own(self, signed: Proposal | Vote) -> None:
+        """Remember a message we signed and feed it into the log, as if it had arrived."""
+        assert self._me is not None
         self._own.append(signed)
         if isinstance(signed, Proposal):
             self._store_proposal(signed)
         else:
             self._add_vote(signed, self.validators.power_of(self._me))
-        return signed
+
+    def _resend(self, signed: Proposal | Vote) -> None:
+        """Send again a message restored from the persisted sign state (it may never have left
+        before the crash), and count it: it is a real message of this validator."""
+        self._out += [ev.PersistSignState(self.sign_state), ev.Broadcast(signed)]
+        self._log_own(signed)
 
     def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
         self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
@@ -131,9 +148,23 @@ class Outbox:
         ):
             return None
         try:
-            return proposal_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
+            p = proposal_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
         except ValueError:
             return None
+        return p if (p.height, p.round, p.proposer) == (last.height, last.round, self._me) else None
+
+    def _restored_vote(self) -> Vote | None:
+        """Our own last vote of the current height, if the persisted guard says we signed one
+        (rebuilt from its sign bytes and stored signature: byte-identical, so the guard agrees)."""
+        last = self.sign_state.last_signed
+        if last is None or last.height != self._height or last.step is Step.PROPOSE:
+            return None
+        try:
+            v = vote_from_sign_bytes(self.chain_id, last.sign_bytes, last.signature)
+        except ValueError:
+            return None
+        rebuilt = (v.height, v.round, v.type.step, v.validator)
+        return v if rebuilt == (last.height, last.round, last.step, self._me) else None
 
     def _schedule(self, step: Step) -> None:
         deadline_ms = self._now_ms + self.timeouts.duration_ms(step, self._round)

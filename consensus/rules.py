@@ -22,7 +22,11 @@ class Rules(Outbox):
     # ------------------------------------------------------------ StartRound
 
     def _start_round(self, round: int) -> None:
-        """Lines 11-21: enter `round`; the proposer proposes validValue or asks for a value."""
+        """Lines 11-21: enter `round`; the proposer proposes validValue or asks for a value.
+
+        A proposer schedules timeoutPropose too whenever it cannot count on receiving its own
+        proposal at once: while it waits for a value, after a restart that re-sends a proposal
+        whose block may be lost, and when the guard refuses to sign (`Outbox._sign`)."""
         self._round, self._step, self._awaiting_value = round, Step.PROPOSE, False
         me = self._me
         if self._guard is None or me != proposer(self.validators, self._height, round):
@@ -30,9 +34,9 @@ class Rules(Outbox):
             return
         restored = self._restored_proposal()
         if restored is not None:  # we proposed this round before a crash: the same proposal again
-            self._out += [ev.PersistSignState(self.sign_state), ev.Broadcast(restored)]
-            self._own.append(restored)
-            self._store_proposal(restored)
+            self._resend(restored)
+            # Its block may have died with us (valid(v) never answered): wait only so long.
+            self._schedule(Step.PROPOSE)
         elif "repropose_locked_value" in self.bugs and self._locked_value is not None:
             self._propose(self._locked_value, self._locked_round)  # planted bug: not line 15
         elif self._valid_value is not None:

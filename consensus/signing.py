@@ -72,3 +72,18 @@ def proposal_from_sign_bytes(chain_id: str, sign_bytes: bytes, signature: bytes)
     if type(proposer) is not bytes:
         raise DecodeError("malformed proposal sign bytes")
     return Proposal(height, round_, valid_round, block_id, proposer, signature)
+
+
+def vote_from_sign_bytes(chain_id: str, sign_bytes: bytes, signature: bytes) -> Vote:
+    """Rebuild a signed vote from persisted sign bytes (to re-send it after a restart)."""
+    obj = unpackb_canonical(sign_bytes)
+    if type(obj) is not list or len(obj) != 6 or obj[1] != chain_id:
+        raise DecodeError("not the sign bytes of a vote on this chain")
+    tag, _chain, height, round_, block_id, validator = obj
+    vote_type = next((t for t, known in _VOTE_TAGS.items() if known == tag), None)
+    if vote_type is None or type(height) is not int or type(round_) is not int:
+        raise DecodeError("malformed vote sign bytes")
+    nil_or_id = block_id is None or (type(block_id) is bytes and len(block_id) == BLOCK_ID_SIZE)
+    if not nil_or_id or type(validator) is not bytes:
+        raise DecodeError("malformed vote sign bytes")
+    return Vote(vote_type, height, round_, block_id, validator, signature)

@@ -51,16 +51,18 @@ def test_restart_reemits_the_same_vote_and_refuses_a_different_one() -> None:
     saved = encode_sign_state(last_persisted(out))  # what the driver wrote to disk
 
     again = VALS.core(3, sign_state=decode_sign_state(saved))
-    again.start_height(1, 0)
+    out = again.start_height(1, 0)
+    assert broadcasts(out) == [vote]  # re-sent at once: the stored signature, identical bytes
+    assert again.step is Step.PREVOTE and vote in again.votes(0, VoteType.PREVOTE)
     out = again.handle(ev.ProposalReceived(VALS.proposal(1, 0, B)), 0)
     out += again.handle(ev.ValidityVerdict(1, B, True), 0)
-    assert broadcasts(out) == [vote]  # identical sign bytes: the stored signature again
+    assert broadcasts(out) == []  # already sent: no second copy
     again.check_invariants()
 
     third = VALS.core(3, sign_state=decode_sign_state(saved))
     third.start_height(1, 0)
     out = third.handle(ev.TimeoutElapsed(1, 0, Step.PROPOSE), 0)  # would prevote nil instead
-    assert broadcasts(out) == [] and third.step is Step.PREVOTE  # refused: silence, no 2nd vote
+    assert broadcasts(out) == [] and third.step is Step.PREVOTE  # stale: no 2nd vote
 
 
 def test_restarted_proposer_resends_its_proposal_instead_of_asking_again() -> None:
@@ -89,8 +91,13 @@ def test_restart_keeps_the_lock_and_round() -> None:
     again.start_height(1, 0)
     assert again.round == 0 and again.sign_state.locked_value == B  # persisted at round 0
     again = VALS.core(3, sign_state=state)
-    again.start_height(1, 0)
-    assert again.round == 1
+    out = again.start_height(1, 0)
+    assert again.round == 1 and again.step is Step.PROPOSE
+    (resent,) = broadcasts(out)  # round 0's precommit, re-sent and counted; the state keeps round 1
+    assert (resent.round, resent.block_id) == (0, B) and resent in again.votes(
+        0, VoteType.PRECOMMIT
+    )
+    assert last_persisted(out).round == 1
     out = again.handle(ev.ProposalReceived(VALS.proposal(1, 1, C)), 0)
     out += again.handle(ev.ValidityVerdict(1, C, True), 0)
     assert my_votes(out, VoteType.PREVOTE) == [None]

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from consensus import events as ev
 from consensus.core import ConsensusCore
-from consensus.messages import Proposal, Step, Vote, VoteType
+from consensus.messages import Proposal, SignedRecord, SignState, Step, Vote, VoteType
+from consensus.signing import vote_sign_bytes
 from tests.consensus.helpers import (
+    CHAIN,
+    TIMEOUTS,
+    Net,
     Validators,
     assert_persist_before_send,
     block,
@@ -376,3 +380,144 @@ def test_hidden_lock_is_revealed_by_valid_round() -> None:
     assert my_votes(out, PRE) == []  # the polka of round 0 is not known yet
     out = other.feed(prevote(VALS, 1, 1, 0, B), prevote(VALS, 3, 1, 0, B))
     assert my_votes(out, PRE) == [B]
+
+
+# ------------------------------------------------------------ crash and restart
+
+
+def persisted_after(effects: list[ev.Effect], message: Proposal | Vote) -> SignState:
+    """The sign state a driver wrote just before `message` left (then the node "crashed")."""
+    states = [e.state for e in effects if isinstance(e, ev.PersistSignState)]
+    (state,) = [s for s in states if s.last_signed and s.last_signed.signature == message.signature]
+    return state
+
+
+def test_a_restarted_voter_resends_its_prevote_and_counts_it() -> None:
+    """Crash safety and rule 10: validator 3 prevoted B, the sign state was persisted, and it
+    crashed before the prevote left. Restored from that state it must not stay silent (the
+    guard refuses any other prevote of round 0): it re-sends the very prevote it signed, byte
+    for byte, resumes in the prevote step, and counts its own prevote, so its polka with two
+    others locks and precommits B (lines 36-41)."""
+    run = Run(me=3)
+    out = run.proposal(0, B)
+    (vote,) = broadcasts(out)
+    state = persisted_after(out, vote)
+
+    restarted = Run(me=3, sign_state=state)
+    assert broadcasts(restarted.last) == [vote]  # the stored signature, identical sign bytes
+    assert restarted.core.step is Step.PREVOTE and restarted.core.votes(0, PRE) == (vote,)
+    assert restarted.core.own_messages() == (vote,)
+    restarted.proposal(0, B)  # the proposal arrives again; no second prevote
+    assert broadcasts(restarted.last) == []
+    out = restarted.feed(prevote(VALS, 0, 1, 0, B), prevote(VALS, 1, 1, 0, B))
+    assert my_votes(out, COM) == [B]  # 2 prevotes + our own: a polka
+
+
+def test_a_restarted_proposer_resends_its_proposal_and_still_times_out() -> None:
+    """Lines 14-21 and 57-60 after a crash. The proposer of round 0 signed its proposal and
+    crashed before anything left. The guard would re-sign only byte-identical bytes at
+    (1, 0, propose), and a proposer proposes once per round, so re-sending the stored proposal
+    is the one correct proposal (a fresh getValue() would be refused or, worse, conflict).
+    Line 21 schedules timeoutPropose only for the others because a proposer receives its own
+    proposal at once; after a crash that fails: the block may have died with it and valid(v)
+    may never be answered. So the restarted proposer also schedules timeoutPropose: if valid(v)
+    arrives first it prevotes its proposal (line 22), else it prevotes nil on the timeout."""
+    run = Run(me=0)
+    out = run.feed(ev.ProposalValueSupplied(1, 0, B))
+    proposal = broadcasts(out)[0]
+    state = persisted_after(out, proposal)
+
+    lost_block = Run(me=0, sign_state=state)
+    assert broadcasts(lost_block.last) == [proposal]
+    assert not [e for e in lost_block.last if isinstance(e, ev.RequestProposalValue)]
+    assert ev.RequestValidity(1, B) in lost_block.last
+    assert timeouts(lost_block.last) == [(1, 0, Step.PROPOSE)]
+    out = lost_block.timeout(0, Step.PROPOSE)
+    assert my_votes(out, PRE) == [None]  # lines 57-60; the guard allows prevote > propose
+
+    block_found = Run(me=0, sign_state=state)
+    out = block_found.feed(ev.ValidityVerdict(1, B, True))
+    assert my_votes(out, PRE) == [B]  # line 22, before the timeout
+
+
+def test_a_proposer_that_crashed_after_its_prevote_resumes_in_prevote() -> None:
+    """Sim seed 15's stall: the proposer of round 0 proposed B and prevoted it, and crashed
+    before either left. The sign state holds only the prevote now, so the proposal can neither
+    be re-sent nor signed again (the guard refuses the lower step). The restarted proposer
+    re-sends its prevote, resumes in the prevote step (not waiting in propose for ever), and
+    the round ends through timeoutPrevote and timeoutPrecommit (lines 34, 61, 47, 65)."""
+    run = Run(me=0)
+    out = run.feed(ev.ProposalValueSupplied(1, 0, B))
+    proposal, vote = broadcasts(out)
+    state = persisted_after(out, vote)
+
+    restarted = Run(me=0, sign_state=state)
+    assert broadcasts(restarted.last) == [vote] and restarted.core.step is Step.PREVOTE
+    assert restarted.core.proposal(0) is None and proposal not in restarted.core.own_messages()
+    out = restarted.feed(prevote(VALS, 1, 1, 0, None), prevote(VALS, 2, 1, 0, None))
+    assert timeouts(out) == [(1, 0, Step.PREVOTE)]  # 2f+1 of any value, ours included
+    assert my_votes(restarted.timeout(0, Step.PREVOTE), COM) == [None]
+    out = restarted.feed(precommit(VALS, 1, 1, 0, None), precommit(VALS, 2, 1, 0, None))
+    assert timeouts(out) == [(1, 0, Step.PRECOMMIT)]
+    restarted.timeout(0, Step.PRECOMMIT)
+    assert (restarted.core.round, restarted.core.step) == (1, Step.PROPOSE)
+
+
+def test_every_signature_the_guard_refuses_still_schedules_its_timeout() -> None:
+    """Lines 57-66 keep the algorithm live; a refused signature must not stop them. A sign
+    state whose round lags its last signature (our code never writes one; a hand-restored
+    backup could) makes the guard refuse the proposal, the prevote and the precommit of round
+    0 and the prevote of round 1. Each refusal is silence, and each schedules the timeout of
+    its step, so the proposer still walks to round 2 and signs there."""
+    last = VALS.vote(0, COM, 1, 1, None)
+    record = SignedRecord(1, 1, Step.PRECOMMIT, vote_sign_bytes(CHAIN, last), last.signature)
+    state = SignState(1, 0, Step.PROPOSE, valid_round=0, valid_value=B, last_signed=record)
+    run = Run(me=0, sign_state=state)
+    assert broadcasts(run.last) == [] and timeouts(run.last) == [(1, 0, Step.PROPOSE)]
+    out = run.timeout(0, Step.PROPOSE)
+    assert broadcasts(out) == [] and timeouts(out) == [(1, 0, Step.PREVOTE)]
+    out = run.timeout(0, Step.PREVOTE)
+    assert broadcasts(out) == [] and timeouts(out) == [(1, 0, Step.PRECOMMIT)]
+    out = run.timeout(0, Step.PRECOMMIT)  # round 1 (proposer: validator 1)
+    assert timeouts(out) == [(1, 1, Step.PROPOSE)]
+    out = run.timeout(1, Step.PROPOSE)  # prevote nil at round 1: below the last signature
+    assert broadcasts(out) == [] and timeouts(out) == [(1, 1, Step.PREVOTE)]
+    out = run.timeout(1, Step.PREVOTE)  # precommit nil at round 1: the identical bytes
+    assert broadcasts(out) == [last]
+    run.timeout(1, Step.PRECOMMIT)
+    out = run.feed(ev.ProposalReceived(VALS.proposal(1, 2, C)), ev.ValidityVerdict(1, C, True))
+    assert my_votes(out, PRE) == [C]  # round 2: above the last signature, signing again
+
+
+def test_two_validators_crash_before_their_prevotes_leave_and_the_height_still_decides() -> None:
+    """Seed 15 in miniature, over an in-memory network of four: the proposer (0) proposed and
+    prevoted B, validator 1 prevoted B, and both crashed before any of it left. Validators 2
+    and 3 prevote nil on timeoutPropose; without 0's and 1's prevotes nobody would ever see
+    2f+1 prevotes of round 0. Restarted, 0 and 1 re-send their prevotes and the height decides."""
+    net = Net(VALS, [0, 1, 2, 3], timeouts=TIMEOUTS)
+    net.start(1)
+    net.deliver(lambda t, e: t == 0)  # 0 gets its value: proposal + prevote B
+    net.deliver(lambda t, e: t == 1 and not isinstance(e, ev.VoteReceived))  # 1 prevotes B
+    crashed = {VALS.signers[i].public_key for i in (0, 1)}
+
+    def lost(target: int, event: ev.Event) -> bool:
+        if target in (0, 1):
+            return True
+        if isinstance(event, ev.ProposalReceived):
+            return event.proposal.proposer in crashed
+        return isinstance(event, ev.VoteReceived) and event.vote.validator in crashed
+
+    net.drop(lost)
+    net.pending_timeouts = [(i, t) for i, t in net.pending_timeouts if i not in (0, 1)]
+    for i in (0, 1):
+        state = net.persisted[i]
+        assert isinstance(state, SignState) and state.last_signed is not None
+        assert state.last_signed.step is Step.PREVOTE
+        net.cores[i] = VALS.core(i, sign_state=state)
+        net.apply(i, net.cores[i].start_height(1, net.now_ms))
+    for _ in range(200):
+        net.run()
+        if all(1 in d for d in net.decisions.values()):
+            break
+        assert net.fire_next_timeout()
+    assert len({d[1] for d in net.decisions.values()}) == 1

@@ -20,6 +20,7 @@ from consensus.signing import (
     sign_proposal,
     verify_proposal,
     verify_vote,
+    vote_from_sign_bytes,
     vote_sign_bytes,
 )
 from tests.consensus.helpers import CHAIN, Validators, block
@@ -60,6 +61,21 @@ def test_proposal_rebuilt_from_sign_bytes() -> None:
     with pytest.raises(ValueError):
         vote = VALS.vote(0, VoteType.PREVOTE, 1, 0, B)
         proposal_from_sign_bytes(CHAIN, vote_sign_bytes(CHAIN, vote), vote.signature)
+
+
+def test_vote_rebuilt_from_sign_bytes() -> None:
+    for vote_type in VoteType:
+        for value in (B, None):
+            vote = VALS.vote(2, vote_type, 3, 1, value)
+            raw = vote_sign_bytes(CHAIN, vote)
+            assert vote_from_sign_bytes(CHAIN, raw, vote.signature) == vote
+    with pytest.raises(ValueError):
+        vote_from_sign_bytes("other", vote_sign_bytes(CHAIN, vote), vote.signature)
+    p = VALS.proposal(1, 0, B)
+    with pytest.raises(ValueError):
+        vote_from_sign_bytes(CHAIN, proposal_sign_bytes(CHAIN, p), p.signature)
+    with pytest.raises(ValueError):
+        vote_from_sign_bytes(CHAIN, b"\xc1", vote.signature)
 
 
 def _commit(signers: list[int], block_id: bytes = B, height: int = 1, round: int = 0) -> Commit:

@@ -134,3 +134,44 @@ def test_sign_state_ahead_of_the_store_refuses_to_start() -> None:
     node.store = store
     with pytest.raises(ReplicaStartError, match="only 0 heights committed"):
         node._open()
+
+
+def test_a_vote_persisted_but_never_sent_is_sent_after_the_restart() -> None:
+    """The sign state is synced before a vote leaves; a crash in between leaves a vote the
+    guard forbids contradicting but nobody has seen. The restarted replica broadcasts exactly
+    that vote (the stored signature) and re-sends it to every peer that connects, and the
+    chain goes on."""
+    from consensus import codec
+    from consensus.messages import Step
+    from consensus.replica.wire import VoteMsg, encode_wire
+    from consensus.signing import vote_from_sign_bytes
+    from tests.consensus.replica.driver import CHAIN
+
+    def persists_a_prevote(effect: ev.ReplicaEffect) -> bool:
+        if not isinstance(effect, ev.PersistSignState):
+            return False
+        last = codec.decode_sign_state(effect.data).last_signed
+        return last is not None and last.step is Step.PREVOTE and last.height >= 2
+
+    net = Net(4)
+    net.start()
+    node = net.nodes[3]
+    node.crash_on = persists_a_prevote
+    net.run_until(lambda: not node.alive, 5_000)
+    raw = node.store.load_sign_state()
+    assert raw is not None
+    last = codec.decode_sign_state(raw).last_signed
+    assert last is not None
+    vote = vote_from_sign_bytes(CHAIN, last.sign_bytes, last.signature)
+    assert (node.key, vote.height, vote.round, int(Step.PREVOTE)) not in net.signed  # never left
+
+    logged = len(node.effects_log)
+    node.restart()
+    payload = encode_wire(VoteMsg(vote))
+    after = node.effects_log[logged:]
+    assert ev.BroadcastPayload(payload) in after
+    peers = {e.peer for e in after if isinstance(e, ev.SendTo) and e.payload == payload}
+    assert peers == {n.key for n in net.nodes if n is not node}
+    assert net.signed[node.key, vote.height, vote.round, int(Step.PREVOTE)] == last.sign_bytes
+    net.run_until(lambda: net.min_height() >= vote.height + 2, 20_000)
+    net.assert_agreement()
