@@ -3,11 +3,11 @@
 A transaction failing any of these can never be in a valid block, so the mempool refuses it
 and `validate_block_txs` refuses a block holding it. Cheap checks run first (size, decoding,
 chain id, fields, window) and the signature last. `VerifiedTxCache` remembers transactions
-that passed every height-independent check including the signature, keyed by a hash of their
-bytes, so each validator verifies a transaction's signature at most once: in the mempool, or
+that passed every height-independent check including the signature, keyed by their bytes,
+so each validator verifies a transaction's signature at most once: in the mempool, or
 when it first sees the block that carries it. The cache is bounded (oldest entries go first).
-It is keyed by the transaction's bytes themselves: Python caches a bytes object's hash, and the
-mempool and the block hold the same objects, so a lookup costs no digest of its own.
+Keying by the bytes themselves costs no digest: Python caches a bytes object's hash, and the
+mempool and the block hold the same objects.
 """
 
 from __future__ import annotations
@@ -125,9 +125,7 @@ class VerifiedTxCache:
         self.verifications += 1
         signed = dtx.tx
         if not self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature):
-            raise StaticRejection(
-                Code.BAD_SIGNATURE, "the signature does not verify", signed.tx_id, 0
-            )
+            raise StaticRejection(Code.BAD_SIGNATURE, "the signature does not verify", signed.tx_id)
         self._remember(tx, dtx)
         return dtx
 
