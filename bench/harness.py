@@ -52,7 +52,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SETTLE_TIMEOUT_S = 120.0
 SOAK_SAMPLE_S = 10.0
 STEP_RATE_RANGE = (0.4, 1.5)  # a step's expected heights/s, x the previous step's
-SOAK_RATE_RANGE = (0.6, 1.6)  # the soak's, x the rate measured at its load (soak_heights_per_s)
+# The soak's height rate, x the rate measured at its load: at saturation heights slow down as
+# blocks grow (a 600 s soak expecting 0.6-1.6 x ran at 0.5 x, and its sender paused).
+SOAK_RATE_RANGE = (0.4, 1.3)
 SOAK_MAX_VALIDITY_REFUSED = 0.001  # of the soak's transfers, refused EXPIRED / TOO_FAR_AHEAD
 SOAK_MAX_PAUSED = 0.01  # of the soak's seconds, spent waiting for the chain
 SOAK_MIN_SENT = 0.99  # of rate x seconds, else the pool of signed transfers ran out
