@@ -200,6 +200,10 @@ def create_app(
             return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         return JSONResponse(body, status_code=422)
 
+    def batch_verdicts(txs: list[bytes]) -> dict[str, Any]:
+        """The `POST /txs/batch` body: every tx judged as by `POST /txs`, in order."""
+        return {"results": [_verdict(node.submit_tx(tx)) for tx in txs]}
+
     async def submit_batch(request: m.SubmitBatchRequest) -> Any:
         """Offer up to 500 signed transactions in one request; one verdict each, in order.
 
@@ -209,12 +213,10 @@ def create_app(
         request is refused whole (400) only if the body is malformed or a tx does not decode
         from its text form.
         """
-        txs = [decode_tx_text(tx, request.encoding) for tx in request.txs]
-        return {"results": [_verdict(node.submit_tx(tx)) for tx in txs]}
+        return batch_verdicts([decode_tx_text(tx, request.encoding) for tx in request.txs])
 
     async def submit_msgpack_batch(request: Request) -> Response:
-        txs = decode_msgpack_batch(await request.body())
-        return JSONResponse({"results": [_verdict(node.submit_tx(tx)) for tx in txs]})
+        return JSONResponse(batch_verdicts(decode_msgpack_batch(await request.body())))
 
     app.router.add_api_route(
         "/txs/batch",

@@ -307,8 +307,7 @@ class DepositClient:
     async def _get(self, path: str) -> tuple[str, Any]:
         url, status, body = await self._request("GET", path)
         if status >= 400:
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+            raise _refused(status, body)
         return url, body
 
     # ------------------------------------------------------------ reads
@@ -333,8 +332,7 @@ class DepositClient:
 
         url, status, body = await self._request("GET", f"/blocks/{height}/raw", parse=parse)
         if status != 200 or not isinstance(body, RawBlock):
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+            raise _refused(status, body)
         return attrs.evolve(body, node_url=url)
 
     async def tx(self, tx_id: bytes) -> dict[str, Any]:
@@ -352,16 +350,8 @@ class DepositClient:
         """Offer signed bytes to a validator (the next one if it is down or full)."""
         url, status, body = await self._request("POST", "/txs", {"tx": tx_bytes.hex()})
         if not _is_verdict(body):
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
-        tx_id = body.get("tx_id")
-        return SubmitResult(
-            tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
-            accepted=bool(body.get("accepted")),
-            code=str(body.get("code")),
-            message=str(body.get("message", "")),
-            node_url=url,
-        )
+            raise _refused(status, body)
+        return _submit_result(body, url)
 
     async def submit_batch(self, txs: Sequence[bytes]) -> list[SubmitResult]:
         """Offer up to 500 signed transactions in one request (msgpack: the raw bytes, no hex);
@@ -370,21 +360,8 @@ class DepositClient:
         url, status, body = await self._request("POST", "/txs/batch", msgpack_body=packed)
         results = body.get("results") if isinstance(body, dict) else None
         if status != 200 or not isinstance(results, list) or len(results) != len(txs):
-            error = body.get("error", {}) if isinstance(body, dict) else {}
-            raise RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
-        verdicts = []
-        for verdict in results:
-            tx_id = verdict.get("tx_id") if isinstance(verdict, dict) else None
-            verdicts.append(
-                SubmitResult(
-                    tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
-                    accepted=bool(verdict.get("accepted")) if isinstance(verdict, dict) else False,
-                    code=str(verdict.get("code")) if isinstance(verdict, dict) else "MALFORMED",
-                    message=str(verdict.get("message", "")) if isinstance(verdict, dict) else "",
-                    node_url=url,
-                )
-            )
-        return verdicts
+            raise _refused(status, body)
+        return [_submit_result(verdict, url) for verdict in results]
 
     async def prepare(
         self, signer: Signer, body: Body, *, tx_id: bytes | None = None
@@ -450,6 +427,26 @@ class DepositClient:
         if not result.ok or result.tx_id is None:
             return result, None
         return result, await self.wait_final(result.tx_id, timeout_s=timeout_s)
+
+
+def _refused(status: int, body: object) -> RequestFailed:
+    """The RequestFailed for a refusal, with the code and message of its error body if any."""
+    error = body.get("error", {}) if isinstance(body, dict) else {}
+    return RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
+
+
+def _submit_result(verdict: object, url: str) -> SubmitResult:
+    """A `POST /txs` verdict (or one of a batch's) as a SubmitResult; MALFORMED if no dict."""
+    if not isinstance(verdict, dict):
+        return SubmitResult(tx_id=None, accepted=False, code="MALFORMED", message="", node_url=url)
+    tx_id = verdict.get("tx_id")
+    return SubmitResult(
+        tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
+        accepted=bool(verdict.get("accepted")),
+        code=str(verdict.get("code")),
+        message=str(verdict.get("message", "")),
+        node_url=url,
+    )
 
 
 def _is_verdict(body: object) -> bool:

@@ -30,16 +30,22 @@ async def api(nursery: trio.Nursery) -> AsyncIterator[tuple[FakeChain, httpx.Asy
         yield chain, client
 
 
-async def test_a_batch_gets_one_verdict_per_tx_in_order(
-    api: tuple[FakeChain, httpx.AsyncClient],
-) -> None:
-    chain, client = api
+def alice_broken_bob() -> tuple[bytes, bytes, bytes]:
+    """Two valid registrations and the second with its signature's last bit flipped."""
     alice = signed(COMPLIANCE, RegisterParticipant(ALICE.public_key, "alice", 10_000))
     bob = signed(COMPLIANCE, RegisterParticipant(BOB.public_key, "bob", 10_000))
     broken = bytearray(bob)
     broken[-1] ^= 1
+    return alice, bob, bytes(broken)
+
+
+async def test_a_batch_gets_one_verdict_per_tx_in_order(
+    api: tuple[FakeChain, httpx.AsyncClient],
+) -> None:
+    chain, client = api
+    alice, bob, broken = alice_broken_bob()
     response = await client.post(
-        "/txs/batch", json={"txs": [alice.hex(), bytes(broken).hex(), alice.hex(), bob.hex()]}
+        "/txs/batch", json={"txs": [alice.hex(), broken.hex(), alice.hex(), bob.hex()]}
     )
     assert response.status_code == 200
     codes = [(r["accepted"], r["code"]) for r in response.json()["results"]]
@@ -94,11 +100,8 @@ async def test_a_msgpack_batch_gets_the_same_verdicts_as_json(
     api: tuple[FakeChain, httpx.AsyncClient],
 ) -> None:
     chain, client = api
-    alice = signed(COMPLIANCE, RegisterParticipant(ALICE.public_key, "alice", 10_000))
-    bob = signed(COMPLIANCE, RegisterParticipant(BOB.public_key, "bob", 10_000))
-    broken = bytearray(bob)
-    broken[-1] ^= 1
-    response = await post_msgpack(client, msgpack.packb([alice, bytes(broken), alice, bob]))
+    alice, bob, broken = alice_broken_bob()
+    response = await post_msgpack(client, msgpack.packb([alice, broken, alice, bob]))
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     results = response.json()["results"]
