@@ -20,6 +20,9 @@ rather than stored, so equal ledgers are equal maps (and have equal app hashes).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 import attrs
 import msgpack
 
@@ -50,25 +53,30 @@ def unpack(raw: bytes, what: str) -> object:
         raise StateCorruptError(f"cannot decode {what}: {exc}") from None
 
 
-class _DecodeMemo:
+R = TypeVar("R")
+
+
+class _DecodeMemo(Generic[R]):
     """Decoded records by their stored bytes (equal bytes decode to equal frozen records).
 
     A block reads the same currency and the same busy accounts for many transactions; this
     spares re-decoding them. Bounded: cleared when full (a cache miss only costs a decode)."""
 
-    __slots__ = ("_items", "_limit")
+    __slots__ = ("_build", "_items", "_limit")
 
-    def __init__(self, limit: int = 4096) -> None:
-        self._items: dict[bytes, object] = {}
+    def __init__(self, build: Callable[[bytes], R], limit: int = 4096) -> None:
+        self._build = build
+        self._items: dict[bytes, R] = {}
         self._limit = limit
 
-    def get(self, raw: bytes) -> object | None:
-        return self._items.get(raw)
-
-    def put(self, raw: bytes, record: object) -> None:
-        if len(self._items) >= self._limit:
-            self._items.clear()
-        self._items[raw] = record
+    def decode(self, raw: bytes) -> R:
+        record = self._items.get(raw)
+        if record is None:
+            record = self._build(raw)
+            if len(self._items) >= self._limit:
+                self._items.clear()
+            self._items[raw] = record
+        return record
 
 
 def _fields(raw: bytes, what: str, count: int) -> list[object]:
@@ -135,12 +143,12 @@ class CurrencyRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> CurrencyRecord:
-        record = _CURRENCIES.get(raw)
-        if record is None:
-            f = _fields(raw, "currency record", 6)
-            record = cls(f[0], f[1], f[2], f[3], f[4], f[5])  # type: ignore[arg-type]
-            _CURRENCIES.put(raw, record)
-        return record  # type: ignore[return-value]
+        return _CURRENCIES.decode(raw)
+
+    @classmethod
+    def _decode_fields(cls, raw: bytes) -> CurrencyRecord:
+        f = _fields(raw, "currency record", 6)
+        return cls(f[0], f[1], f[2], f[3], f[4], f[5])  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -154,12 +162,12 @@ class ParticipantRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> ParticipantRecord:
-        record = _PARTICIPANTS.get(raw)
-        if record is None:
-            f = _fields(raw, "participant record", 3)
-            record = cls(f[0], f[1], f[2])  # type: ignore[arg-type]
-            _PARTICIPANTS.put(raw, record)
-        return record  # type: ignore[return-value]
+        return _PARTICIPANTS.decode(raw)
+
+    @classmethod
+    def _decode_fields(cls, raw: bytes) -> ParticipantRecord:
+        f = _fields(raw, "participant record", 3)
+        return cls(f[0], f[1], f[2])  # type: ignore[arg-type]
 
 
 @attrs.frozen
@@ -214,8 +222,8 @@ def seen_expiry(raw: bytes) -> int:
     return expiry
 
 
-_CURRENCIES = _DecodeMemo()
-_PARTICIPANTS = _DecodeMemo()
+_CURRENCIES = _DecodeMemo(CurrencyRecord._decode_fields)
+_PARTICIPANTS = _DecodeMemo(ParticipantRecord._decode_fields)
 
 
 def encode_int(value: int) -> bytes:

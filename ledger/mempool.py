@@ -47,7 +47,7 @@ class Mempool:
         self._size_bytes = 0
 
     def add(self, tx: bytes, height: int) -> TxAdmission:
-        if self._is_full(len(tx)):
+        if self.is_full(len(tx)):
             # Refused before any decoding or signature check: an overloaded validator must
             # not spend CPU or memory (the verification cache) on what it cannot keep.
             return self._full(b"")
@@ -67,7 +67,8 @@ class Mempool:
         self._size_bytes += len(tx)
         return admission  # the app's acceptance: (True, tx_id, OK)
 
-    def _is_full(self, incoming_bytes: int) -> bool:
+    def is_full(self, incoming_bytes: int = 0) -> bool:
+        """True if the pool cannot take `incoming_bytes` more (or any transaction at all)."""
         return (
             len(self._entries) >= self.max_count
             or self._size_bytes + incoming_bytes > self.max_bytes

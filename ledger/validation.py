@@ -123,9 +123,8 @@ class VerifiedTxCache:
             return cached
         dtx = self._decode(tx)
         self.verifications += 1
-        signed = dtx.tx
-        if not self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature):
-            raise StaticRejection(Code.BAD_SIGNATURE, "the signature does not verify", signed.tx_id)
+        if not self._signature_ok(dtx):
+            raise StaticRejection(Code.BAD_SIGNATURE, "the signature does not verify", dtx.tx.tx_id)
         self._remember(tx, dtx)
         return dtx
 
@@ -141,8 +140,7 @@ class VerifiedTxCache:
                 dtx = self._decode(tx)
             except StaticRejection:
                 continue  # the replica refuses it again, with the code, on the event loop
-            signed = dtx.tx
-            if self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature):
+            if self._signature_ok(dtx):
                 out.append((tx, dtx))
         return out
 
@@ -188,4 +186,8 @@ class VerifiedTxCache:
         batch = getattr(self._scheme, "verify_batch", None)
         if batch is not None and len(dtxs) > 1:
             return list(batch([(d.tx.signer, d.sign_bytes, d.tx.signature) for d in dtxs]))
-        return [self._scheme.verify(d.tx.signer, d.sign_bytes, d.tx.signature) for d in dtxs]
+        return [self._signature_ok(d) for d in dtxs]
+
+    def _signature_ok(self, dtx: DecodedTx) -> bool:
+        signed = dtx.tx
+        return self._scheme.verify(signed.signer, dtx.sign_bytes, signed.signature)

@@ -53,17 +53,13 @@ class TxPrecheck:
 
     def offer(self, peer: bytes, payload: bytes) -> bool:
         """Take `payload` if it is a tx batch and there is room; False: handle it inline."""
-        if message_kind(payload) != "txs" or self._pool_full():
+        if message_kind(payload) != "txs" or self._mempool.is_full():
             return False
         try:
             self._send.send_nowait((peer, payload))
         except trio.WouldBlock:
             return False
         return True
-
-    def _pool_full(self) -> bool:
-        pool = self._mempool
-        return len(pool) >= pool.max_count or pool.size_bytes >= pool.max_bytes
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         task_status.started()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import trio
 
 from consensus.replica.wire import TxsMsg, encode_wire
@@ -38,6 +40,23 @@ def test_preverify_reads_only_and_absorb_remembers_what_passed() -> None:
     assert cache.preverify(good) == []  # known ones are skipped
 
 
+async def _room() -> None:
+    await trio.lowlevel.checkpoint()
+
+
+async def _run_until_dispatched(
+    precheck: TxPrecheck, payload: bytes, dispatched: Sequence[object]
+) -> None:
+    """Offer `payload`, run the precheck task until something was dispatched, stop it."""
+    async with trio.open_nursery() as nursery:
+        await nursery.start(precheck.run)
+        assert precheck.offer(PEER, payload)
+        with trio.fail_after(10):
+            while not dispatched:
+                await trio.sleep(0.01)
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_batch_is_verified_off_the_loop_then_dispatched_in_order() -> None:
     app, make = _setup()
     pool = Mempool(app)
@@ -47,21 +66,12 @@ async def test_a_batch_is_verified_off_the_loop_then_dispatched_in_order() -> No
         dispatched.append((peer, payload))
         pool.add(first, app.height + 1)  # as if the replica admitted only the first
 
-    async def room() -> None:
-        await trio.lowlevel.checkpoint()
-
     txs = _transfers(make, 4)
     first = txs[0]
-    precheck = TxPrecheck(app.verified, pool, dispatch=dispatch, wait_for_room=room)
+    precheck = TxPrecheck(app.verified, pool, dispatch=dispatch, wait_for_room=_room)
     checks = app.verified.verifications
     batch = encode_wire(TxsMsg(tuple(txs)))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(precheck.run)
-        assert precheck.offer(PEER, batch)
-        with trio.fail_after(10):
-            while not dispatched:
-                await trio.sleep(0.01)
-        nursery.cancel_scope.cancel()
+    await _run_until_dispatched(precheck, batch, dispatched)
     assert dispatched == [(PEER, batch)]
     assert precheck.batches == 1 and precheck.prechecked == 4
     # verified once, in the worker; the admitted tx stays cached, the three that did not
@@ -74,17 +84,13 @@ async def test_a_batch_is_verified_off_the_loop_then_dispatched_in_order() -> No
 
 def test_only_tx_batches_with_room_in_the_mempool_are_taken() -> None:
     app, make = _setup()
-
-    async def room() -> None:
-        return None
-
     full = Mempool(app, max_count=1)
     assert full.add(_transfers(make, 1)[0], app.height + 1).accepted
     batch = encode_wire(TxsMsg(tuple(_transfers(make, 2))))
-    assert not TxPrecheck(app.verified, full, dispatch=lambda p, m: None, wait_for_room=room).offer(
-        PEER, batch
-    )
-    roomy = TxPrecheck(app.verified, Mempool(app), dispatch=lambda p, m: None, wait_for_room=room)
+    assert not TxPrecheck(
+        app.verified, full, dispatch=lambda p, m: None, wait_for_room=_room
+    ).offer(PEER, batch)
+    roomy = TxPrecheck(app.verified, Mempool(app), dispatch=lambda p, m: None, wait_for_room=_room)
     assert roomy.offer(PEER, batch)
     assert not roomy.offer(PEER, b"\x92\x02\xc0")  # a vote-kind frame: handled inline
     assert not roomy.offer(PEER, b"")
@@ -93,19 +99,9 @@ def test_only_tx_batches_with_room_in_the_mempool_are_taken() -> None:
 async def test_a_malformed_batch_is_still_dispatched_with_nothing_verified() -> None:
     app, _ = _setup()
     dispatched: list[bytes] = []
-
-    async def room() -> None:
-        return None
-
     precheck = TxPrecheck(
-        app.verified, Mempool(app), dispatch=lambda p, m: dispatched.append(m), wait_for_room=room
+        app.verified, Mempool(app), dispatch=lambda p, m: dispatched.append(m), wait_for_room=_room
     )
     bad = b"\x92\x07\x91\x01"  # kind "txs", but the list holds an int
-    async with trio.open_nursery() as nursery:
-        await nursery.start(precheck.run)
-        assert precheck.offer(PEER, bad)
-        with trio.fail_after(10):
-            while not dispatched:
-                await trio.sleep(0.01)
-        nursery.cancel_scope.cancel()
+    await _run_until_dispatched(precheck, bad, dispatched)
     assert dispatched == [bad] and precheck.prechecked == 0
