@@ -415,30 +415,13 @@ def run(args: Any) -> dict[str, Any]:
     }
     result["fraction_of_ceiling"] = result["sustained_tps"] / ceiling
     if result.get("profile"):
-        result["profile"]["cpu_table"] = profile_cpu_table(
+        result["profile"]["cpu_table"] = profile_validator.profile_cpu_table(
             result["profile"], verify, args.validators
         )
     if args.catchup_json:
         result["catchup"] = json.loads(Path(args.catchup_json).read_text())
     result["targets"] = report.targets(result)
     return result
-
-
-def profile_cpu_table(
-    profile: dict[str, Any], verify_rate: float, validators: int
-) -> dict[str, Any]:
-    """The profiled step's CPU per committed transfer by category (see
-    `profile_validator.cpu_table`): the heights are those of the step's measured window."""
-    step = profile["step"]
-    heights = step.get("heights")
-    return profile_validator.cpu_table(
-        profile["breakdown"],
-        profile["cpu_per_transfer_s"] or 0.0,
-        verify_rate,
-        validators=validators,
-        heights=heights[1] - heights[0] if heights else None,
-        committed=step["committed"],
-    )
 
 
 async def _onboard(network: LocalNetwork) -> None:

@@ -192,6 +192,23 @@ def cpu_table(
     }
 
 
+def profile_cpu_table(
+    profile: dict[str, Any], verify_rate: float, validators: int
+) -> dict[str, Any]:
+    """The profiled step's CPU per committed transfer by category (see `cpu_table`): the
+    heights are those of the step's measured window."""
+    step = profile["step"]
+    heights = step.get("heights")
+    return cpu_table(
+        profile["breakdown"],
+        profile["cpu_per_transfer_s"] or 0.0,
+        verify_rate,
+        validators=validators,
+        heights=heights[1] - heights[0] if heights else None,
+        committed=step["committed"],
+    )
+
+
 def pyspy_path() -> str | None:
     """py-spy on PATH or beside this interpreter (a venv's bin/), else None."""
     import sys

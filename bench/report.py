@@ -16,11 +16,11 @@ leaks.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.profile_validator import cpu_table, vote_verifications_per_height
+from bench.profile_validator import profile_cpu_table, vote_verifications_per_height
 from bench.saturation import cpu_bound_tps, per_transfer_cpu
 
 PUBLISHED = (
@@ -229,15 +229,8 @@ def _cpu_table(profile: dict[str, Any], result: dict[str, Any]) -> dict[str, Any
     if "cpu_table" in profile:
         table: dict[str, Any] = profile["cpu_table"]
         return table
-    step = profile.get("step") or {}
-    heights = step.get("window_heights") or step.get("heights")
-    return cpu_table(
-        profile["breakdown"],
-        profile.get("cpu_per_transfer_s") or 0.0,
-        result["ceiling"]["verify_rate"],
-        validators=result["meta"]["validators"],
-        heights=heights[1] - heights[0] if heights else None,
-        committed=step.get("committed", 0),
+    return profile_cpu_table(
+        profile, result["ceiling"]["verify_rate"], result["meta"]["validators"]
     )
 
 
@@ -390,6 +383,40 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _ticks(
+    left: float,
+    bottom: float,
+    x_max: float,
+    y_max: float,
+    px: Callable[[float], float],
+    py: Callable[[float], float],
+) -> list[str]:
+    """Five labelled ticks on each axis of a plot area whose left edge is `left` and bottom
+    edge `bottom`; `px` and `py` map data to SVG coordinates."""
+    parts = []
+    for i in range(5):
+        yv, xv = y_max * i / 4, x_max * i / 4
+        parts.append(
+            f'<text x="{left - 4}" y="{py(yv) + 4:.0f}" font-size="10" '
+            f'text-anchor="end">{yv:.0f}</text>'
+        )
+        parts.append(
+            f'<text x="{px(xv):.0f}" y="{bottom + 14}" font-size="10" '
+            f'text-anchor="middle">{xv:.0f}</text>'
+        )
+    return parts
+
+
+def _svg(width: int, height: int, parts: Sequence[str]) -> str:
+    """A white SVG document of `parts`."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
+        + "\n".join(parts)
+        + "\n</svg>\n"
+    )
+
+
 def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
     """Two panels against offered load: throughput (with the ceiling, when it is within 3x of
     the data; otherwise the title names it) and latency p50/p99."""
@@ -420,16 +447,7 @@ def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
             f'<text x="{x0 + pad + w / 2:.0f}" y="{height - 12}" font-size="11" '
             'text-anchor="middle">offered transfers/s</text>',
         ]
-        for i in range(5):
-            yv, xv = y_max * i / 4, x_max * i / 4
-            parts.append(
-                f'<text x="{x0 + pad - 4}" y="{py(yv) + 4:.0f}" font-size="10" '
-                f'text-anchor="end">{yv:.0f}</text>'
-            )
-            parts.append(
-                f'<text x="{px(xv):.0f}" y="{pad + h + 14}" font-size="10" '
-                f'text-anchor="middle">{xv:.0f}</text>'
-            )
+        parts += _ticks(x0 + pad, pad + h, x_max, y_max, px, py)
         for k, (name, colour, ys) in enumerate(series):
             points = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in zip(xs, ys, strict=False))
             parts.append(
@@ -463,12 +481,7 @@ def svg_plot(steps: Sequence[dict[str, Any]], ceiling_tps: float) -> str:
             [("p50", "#2ca02c", p50), ("p99", "#ff7f0e", p99)],
         )
     )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
-        + "\n".join(panels)
-        + "\n</svg>\n"
-    )
+    return _svg(width, height, panels)
 
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -507,16 +520,7 @@ def svg_memory(samples: Sequence[dict[str, Any]]) -> str:
         f'<text x="{pad + w / 2:.0f}" y="{height - 12}" font-size="11" '
         'text-anchor="middle">seconds into the soak (judged from the dotted midpoint)</text>',
     ]
-    for i in range(5):
-        yv, tv = y_max * i / 4, t_max * i / 4
-        parts.append(
-            f'<text x="{pad - 4}" y="{py(yv) + 4:.0f}" font-size="10" '
-            f'text-anchor="end">{yv:.0f}</text>'
-        )
-        parts.append(
-            f'<text x="{px(tv):.0f}" y="{pad + h + 14}" font-size="10" '
-            f'text-anchor="middle">{tv:.0f}</text>'
-        )
+    parts += _ticks(pad, pad + h, t_max, y_max, px, py)
     for index, dash, points in series:
         colour = COLOURS[index % len(COLOURS)]
         line = " ".join(f"{px(t):.1f},{py(y):.1f}" for t, y in points)
@@ -529,12 +533,7 @@ def svg_memory(samples: Sequence[dict[str, Any]]) -> str:
                 f'<text x="{pad + w + 10}" y="{pad + 10 + 14 * index}" font-size="11" '
                 f'fill="{colour}">validator {index}</text>'
             )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n'
-        + "\n".join(parts)
-        + "\n</svg>\n"
-    )
+    return _svg(width, height, parts)
 
 
 def write(result: dict[str, Any], out_dir: Path, stem: str) -> list[Path]:
