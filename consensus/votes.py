@@ -140,10 +140,6 @@ class VoteSet:
         first vote before its conflicting one): what a peer asking for the round is sent."""
         return tuple(v for k in sorted(self._votes) for v in self._votes[k])
 
-    def first_votes(self) -> tuple[Vote, ...]:
-        """Each voter's first vote, ordered by validator key."""
-        return tuple(self._votes[k][0] for k in sorted(self._votes))
-
     def votes_for(self, value: BlockId | None) -> tuple[Vote, ...]:
         """The counted votes for `value`, at most one per validator, ordered by validator key."""
         return tuple(v for v in self.votes() if v.block_id == value)

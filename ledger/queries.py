@@ -55,13 +55,9 @@ class SupplyView:
         return self.minted - self.redeemed
 
 
-def encode_tx_result(outcome: TxOutcome) -> bytes:
-    """The bytes stored per tx_id (`BlockExecution.encoded_results`)."""
-    return encode_outcome(outcome.height, outcome.index, outcome.code, outcome.message)
-
-
 def encode_outcome(height: int, index: int, code: str, message: str) -> bytes:
-    """`encode_tx_result(TxOutcome(...))` without building the outcome (once per tx)."""
+    """The bytes stored per tx_id (`BlockExecution.encoded_results`); `decode_tx_result` reads
+    them back as a `TxOutcome`."""
     return L.pack([height, index, code, message])
 
 
