@@ -1,24 +1,37 @@
-"""How fast the simulator finds each planted bug: first detecting seed, seeds run, and the wall
-time until detection, on the hunt profiles of `sim.hunts` (those the planted-bug tests use).
+"""How fast the simulator finds each planted bug.
 
-    python bench/sim_bugs.py [--bug NAME] [--seeds N] [--json FILE]
+    python bench/sim_bugs.py [--bug NAME] [--class CLASS] [--budget-s S] [--json FILE]
+    python bench/sim_bugs.py --hunts [--bug NAME] [--seeds N] [--json FILE]
 
-With `--seeds N` each hunt also runs N seeds from its start (beyond the first detection) and
-reports how many detect the bug (the detection rate) and whether the clean build passes them.
-Uses time.perf_counter (bench/ is the only place wall time is measured). Single process.
+Default (swarm) mode: for every bug of `sim.planted.CATALOGUE`, run the *default* swarm seeds
+0, 1, 2, ... (each seed derives its whole configuration, as `depositnet sim sweep` does) with
+the bug planted, until a run fails and the clean build passes that same seed; report the
+detecting seed, seeds tried and wall seconds, and the median over bugs. A seed whose clean run
+fails too is a clean failure (a simulator or product bug), reported and skipped. `--budget-s`
+bounds the search per bug. Single process, one core: Simulation runs back to back.
+
+`--hunts` mode: the hand-picked profiles of `sim.hunts` (what the planted-bug tests use), with
+`--seeds N` also running N seeds per hunt for the detection rate.
+
+Uses time.perf_counter (bench/ is the only place wall time is measured).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 
 from sim.config import BUGS
 from sim.hunts import HUNTS, run
+from sim.planted import BY_NAME, CATALOGUE, CLASSES
+from sim.result import RunSpec
+from sim.runner import Simulation
 
 
-def measure(bug: str, extra_seeds: int) -> dict[str, object]:
+def hunt_row(bug: str, extra_seeds: int) -> dict[str, object]:
+    """A hunt-profile search (the original mode)."""
     hunt = HUNTS[bug]
     seeds = range(hunt.seeds.start, hunt.seeds.start + max(len(hunt.seeds), extra_seeds))
     started = time.perf_counter()
@@ -27,6 +40,7 @@ def measure(bug: str, extra_seeds: int) -> dict[str, object]:
     reason = ""
     detected: list[int] = []
     clean_failures: list[int] = []
+    count = 0
     for count, seed in enumerate(seeds, 1):
         result = run(seed, hunt.profile, (bug,))
         if result.outcome in hunt.detected:
@@ -52,13 +66,68 @@ def measure(bug: str, extra_seeds: int) -> dict[str, object]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--bug", choices=BUGS, action="append", help="only these bugs")
-    parser.add_argument("--seeds", type=int, default=0, help="seeds per hunt for the rate")
-    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
-    args = parser.parse_args()
-    rows = [measure(bug, args.seeds) for bug in args.bug or sorted(HUNTS)]
+def swarm_row(bug: str, budget_s: float, start: int) -> dict[str, object]:
+    """Default swarm seeds from `start` until the bug is caught or `budget_s` runs out."""
+    started = time.perf_counter()
+    seed = start
+    clean_failures: list[str] = []
+    tried = 0
+    while time.perf_counter() - started < budget_s:
+        tried += 1
+        result = Simulation(RunSpec(seed, {"bugs": (bug,)})).run()
+        if result.outcome.failed:
+            clean = Simulation(RunSpec(seed, {})).run()
+            if not clean.outcome.failed:
+                return {
+                    "bug": bug,
+                    "class": BY_NAME[bug].klass,
+                    "caught": True,
+                    "first_seed": seed,
+                    "seeds_tried": tried,
+                    "wall_s": round(time.perf_counter() - started, 2),
+                    "reason": f"{result.outcome.value}: {result.reason}"[:200],
+                    "reproduce": result.spec.command(),
+                    "clean_failures": clean_failures,
+                }
+            clean_failures.append(clean.summary_line().splitlines()[0])
+        seed += 1
+    return {
+        "bug": bug,
+        "class": BY_NAME[bug].klass,
+        "caught": False,
+        "first_seed": None,
+        "seeds_tried": tried,
+        "wall_s": round(time.perf_counter() - started, 2),
+        "reason": "",
+        "reproduce": "",
+        "clean_failures": clean_failures,
+    }
+
+
+def _swarm(args: argparse.Namespace) -> list[dict[str, object]]:
+    names = args.bug or [b.name for b in CATALOGUE if not args.klass or b.klass in args.klass]
+    rows = []
+    print(f"{'bug':32} {'class':9} {'seed':>5} {'tries':>5} {'wall s':>7}")
+    for name in names:
+        row = swarm_row(name, args.budget_s, args.start)
+        rows.append(row)
+        seed = row["first_seed"] if row["caught"] else "MISS"
+        print(
+            f"{name:32} {row['class']!s:9} {seed!s:>5} {row['seeds_tried']!s:>5} "
+            f"{row['wall_s']!s:>7}  {row['reason']}",
+            flush=True,
+        )
+        for line in row["clean_failures"]:  # type: ignore[attr-defined]
+            print(f"    clean failure: {line}")
+    caught = [r for r in rows if r["caught"]]
+    walls = [float(r["wall_s"]) for r in caught]  # type: ignore[arg-type]
+    median = statistics.median(walls) if walls else None
+    print(f"caught {len(caught)}/{len(rows)}; median wall to detection {median} s (one core)")
+    return rows
+
+
+def _hunts(args: argparse.Namespace) -> list[dict[str, object]]:
+    rows = [hunt_row(bug, args.seeds) for bug in args.bug or sorted(HUNTS)]
     print(f"{'bug':26} {'bound':7} {'first':>5} {'tries':>5} {'wall s':>7}  detected / run")
     for row in rows:
         rate = f"{len(row['detected_seeds'])}/{row['seeds_run']}"  # type: ignore[arg-type]
@@ -68,6 +137,22 @@ def main() -> None:
             + (f"  clean failures {row['clean_failures']}" if args.seeds else "")
         )
         print(f"    {row['reason']}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bug", choices=BUGS, action="append", help="only these bugs")
+    parser.add_argument("--class", dest="klass", choices=CLASSES, action="append")
+    parser.add_argument("--budget-s", type=float, default=240.0, help="search time per bug")
+    parser.add_argument("--start", type=int, default=0, help="first swarm seed")
+    parser.add_argument("--hunts", action="store_true", help="the hand-picked hunt profiles")
+    parser.add_argument("--seeds", type=int, default=0, help="--hunts: seeds per hunt")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = parser.parse_args()
+    if args.hunts and args.bug and not set(args.bug) <= set(HUNTS):
+        parser.error("--hunts covers only the core bugs: " + ", ".join(sorted(HUNTS)))
+    rows = _hunts(args) if args.hunts else _swarm(args)
     if args.json:
         with open(args.json, "w") as out:
             json.dump(rows, out, indent=2)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
+from sim.planted import NAMES
+
 FAULT_CLASSES: tuple[str, ...] = (
     "loss",
     "duplicate",
@@ -44,14 +46,8 @@ POWER_PROFILES: tuple[str, ...] = (
 
 SIGNATURES: tuple[str, ...] = ("fast", "ed25519")
 
-BUGS: tuple[str, ...] = (
-    "no_lock_check_line22",
-    "double_count_vote",
-    "send_before_persist",
-    "skip_valid_update_line36",
-    "repropose_locked_value",
-)
-"""Planted bugs the replica's core knows (test-only); a clean run plants none."""
+BUGS: tuple[str, ...] = NAMES
+"""Planted bugs (`sim.planted.CATALOGUE`, test-only); a clean run plants none."""
 
 MAX_VALIDATORS = 30
 

@@ -29,6 +29,7 @@ from sim.liveness import Core
 from sim.network import Network
 from sim.node import ReplicaCrash, SimNode, Status, make_nodes
 from sim.oracle import LedgerOracle
+from sim.planted import planted
 from sim.result import Outcome, RunResult, RunSpec
 from sim.rng import SeedTree
 from sim.stack import World, build_world
@@ -102,6 +103,11 @@ class Simulation(Lifecycle):
     # ------------------------------------------------------------ the run
 
     def run(self) -> RunResult:
+        """Run to the end (or the first violation), with the config's planted bugs in place."""
+        with planted(self.config.bugs):
+            return self._run()
+
+    def _run(self) -> RunResult:
         cfg = self.config
         started = time.perf_counter()
         outcome, reason, notes, liveness = Outcome.PASS, "", [], ""

@@ -30,6 +30,7 @@ from ledger.mempool import Mempool
 from ledger.store_memory import MemoryStore
 from sim.config import SimConfig
 from sim.fastsig import FastScheme
+from sim.planted import core_flags
 
 CHAIN_ID = "depositnet-sim"
 PARTICIPANTS = 6
@@ -82,7 +83,7 @@ def replica_config(config: SimConfig) -> ReplicaConfig:
         create_empty_blocks=config.empty_block_interval_ms == 0,
         empty_block_interval_ms=max(1, config.empty_block_interval_ms),
         status_interval_ms=max(100, min(1000, config.timeout_propose_ms)),
-        bugs=frozenset(config.bugs),
+        bugs=core_flags(config.bugs),
     )
 
 
