@@ -44,6 +44,8 @@ MAX_HEIGHT = (1 << 63) - 1
 MAX_ROUND = (1 << 31) - 1
 MAX_SIGN_BYTES = 1024
 MAX_DEPTH = 32
+MAX_SIGN_RECORD_BYTES = 32 << 20
+"""A sign state with its kept blocks (two blocks of the largest wire size fit)."""
 
 T = TypeVar("T")
 
@@ -353,9 +355,45 @@ def decode_validator_set(data: bytes) -> ValidatorSet:
     return decode_with(data, validator_set_from_obj)
 
 
-def encode_sign_state(s: SignState) -> bytes:
-    return packb(sign_state_to_obj(s))
+def encode_sign_state(
+    s: SignState, blocks: tuple[bytes, ...] = (), polka: tuple[Vote, ...] = ()
+) -> bytes:
+    """The sign state, with what its lock and valid value need to survive a crash (see
+    `decode_sign_record`); with neither, the plain 8-field form (one encoding per value)."""
+    obj = sign_state_to_obj(s)
+    if blocks or polka:
+        obj += [list(blocks), [vote_to_obj(v) for v in polka]]
+    return packb(obj)
 
 
 def decode_sign_state(data: bytes) -> SignState:
-    return decode_with(data, sign_state_from_obj)
+    return decode_sign_record(data)[0]
+
+
+def decode_sign_record(data: bytes) -> tuple[SignState, tuple[bytes, ...], tuple[Vote, ...]]:
+    """(sign state, kept blocks, kept polka) of a stored sign state.
+
+    Why the extra fields: a validator resumes its height with the lock and valid value of its
+    sign state, and those are useless, even harmful, without the block they name and the 2f+1
+    prevotes that justify re-proposing it (line 28 needs them): kept only in memory, a crash of
+    every holder loses them and a locked core stalls for ever. The replica therefore stores the
+    encoded blocks (opaque here) and those prevotes with the sign state, in the same synced
+    write. Up to two blocks (locked and valid value); prevotes of this height only."""
+    obj = unpackb_canonical(data, MAX_SIGN_RECORD_BYTES)
+    if type(obj) is not list or len(obj) not in (8, 10):
+        raise DecodeError("sign state: expected an array of 8 or 10 fields")
+    state = sign_state_from_obj(obj[:8])
+    if len(obj) == 8:
+        return state, (), ()
+    blocks = tuple(_list(obj[8], "kept blocks", 2))
+    if any(type(b) is not bytes or not b for b in blocks):
+        raise DecodeError("kept blocks: expected non-empty bytes")
+    polka = tuple(vote_from_obj(v) for v in _list(obj[9], "kept polka", MAX_VALIDATORS))
+    if not blocks and not polka:
+        raise DecodeError("sign state: empty kept fields are encoded as the 8-field form")
+    for vote in polka:
+        if vote.type is not VoteType.PREVOTE or vote.height != state.height:
+            raise DecodeError("kept polka: expected prevotes of the sign state's height")
+        if vote.round > state.round or vote.block_id is None:
+            raise DecodeError("kept polka: expected prevotes for a block, at most its round")
+    return state, blocks, polka

@@ -14,7 +14,7 @@ from consensus import events as ce
 from consensus.core import ConsensusCore
 from consensus.crypto import SignatureScheme, Signer
 from consensus.interfaces import Application, Mempool, Store
-from consensus.messages import BlockId, Commit, Proposal, ValidatorSet, Vote
+from consensus.messages import BlockId, Commit, Proposal, SignState, ValidatorSet, Vote
 from consensus.replica import events as ev
 from consensus.replica.block import Block
 from consensus.replica.catchup import CatchUp, Fetched
@@ -87,6 +87,16 @@ class ReplicaParts:
         raise NotImplementedError
 
     def _broadcast_signed(self, message: Proposal | Vote, now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
+    # provided by Keeping (kept.py)
+    def _sign_record(self, state: SignState) -> bytes:
+        raise NotImplementedError
+
+    def _restored_blocks(self) -> dict[BlockId, tuple[Block, bytes]]:
+        raise NotImplementedError
+
+    def _restored_polka(self, now_ms: int) -> list[ev.ReplicaEffect]:
         raise NotImplementedError
 
     # provided by Inbound

@@ -45,10 +45,11 @@ class Progress(ReplicaParts):
             deadline = self._waiting_since_ms + self.config.empty_block_interval_ms
             return [ev.SetTimer(deadline, EMPTY_BLOCK_TIMER)]
         self._waiting_since_ms = None
-        self._blocks = {}
+        self._blocks = self._restored_blocks()
         self._unsent = {}
         self._fetch_after = {}
         out = self._drive(self._core.start_height(self.height, now_ms), now_ms, None)
+        out += self._restored_polka(now_ms)
         out.append(ev.BroadcastPayload(encode_wire(self._status())))
         for peer, msg in self._future.release(self.height):
             out += self._on_message(peer, msg, now_ms)
@@ -99,7 +100,7 @@ class Progress(ReplicaParts):
             if isinstance(effect, ce.RequestProposalValue | ce.RequestValidity | ce.Decide):
                 questions.append(effect)
             elif isinstance(effect, ce.PersistSignState):
-                out.append(ev.PersistSignState(codec.encode_sign_state(effect.state)))
+                out.append(ev.PersistSignState(self._sign_record(effect.state)))
             elif isinstance(effect, ce.Broadcast):
                 out += self._broadcast_signed(effect.message, now_ms)
             elif isinstance(effect, ce.ScheduleTimeout):

@@ -49,6 +49,7 @@ from consensus.replica.config import ReplicaConfig
 from consensus.replica.evidence import EvidencePool
 from consensus.replica.gossip import FutureBuffer, PeerTable, SeenCache
 from consensus.replica.inbound import Inbound
+from consensus.replica.kept import Keeping, Kept
 from consensus.replica.progress import Progress
 from consensus.replica.startup import ReplicaStartError, initialize_store, restore
 from consensus.replica.txgossip import TxGossip
@@ -74,7 +75,7 @@ class ReplicaStatus:
     pending_evidence: int
 
 
-class Replica(Inbound, Progress, TxGossip):
+class Replica(Inbound, Progress, TxGossip, Keeping):
     """A validator: consensus core + application + mempool + gossip + catch-up. Use `open`."""
 
     def __init__(
@@ -91,6 +92,7 @@ class Replica(Inbound, Progress, TxGossip):
         core: ConsensusCore,
         tip: ChainTip,
         pool: EvidencePool,
+        kept: Kept | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.validators = validators
@@ -117,6 +119,7 @@ class Replica(Inbound, Progress, TxGossip):
         self._tx_batch: list[bytes] = []
         self._tx_timer_armed = False
         self._waiting_since_ms: int | None = None  # height start deferred (no empty blocks)
+        self._kept = kept if kept is not None else Kept()  # restored; used once (kept.py)
         self._started = False
 
     # ------------------------------------------------------------------ construction
@@ -170,6 +173,7 @@ class Replica(Inbound, Progress, TxGossip):
             core=core,
             tip=restored.tip,
             pool=restored.pool,
+            kept=restored.kept,
         )
 
     # ------------------------------------------------------------------ queries

@@ -19,6 +19,7 @@ from consensus.replica.block import Block, block_id, decode_block
 from consensus.replica.chain import ChainTip, tip_of
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.evidence import EvidencePool
+from consensus.replica.kept import Kept, restore_kept
 from consensus.replica.wire import MAX_WIRE_BYTES
 
 
@@ -43,6 +44,7 @@ class Restored:
     sign_state: SignState
     tip: ChainTip
     pool: EvidencePool
+    kept: Kept = attrs.field(factory=Kept)  # blocks and polka stored with the sign state
 
 
 def restore(
@@ -57,7 +59,8 @@ def restore(
             "an existing node must never start without its sign state"
         )
     try:
-        sign_state = codec.decode_sign_state(raw)
+        sign_state, blocks, polka = codec.decode_sign_record(raw)
+        kept = restore_kept(sign_state, blocks, polka, MAX_WIRE_BYTES)
     except DecodeError as exc:
         raise ReplicaStartError(f"the stored sign state is corrupt: {exc}") from None
     last = store.last_height()
@@ -76,7 +79,7 @@ def restore(
     )
     for height in range(max(1, last - config.evidence_max_age_heights + 1), last + 1):
         pool.mark_committed(_load_block(store, height).evidence, height)
-    return Restored(sign_state, tip, pool)
+    return Restored(sign_state, tip, pool, kept)
 
 
 def _load_block(store: Store, height: int) -> Block:
