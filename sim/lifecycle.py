@@ -11,20 +11,20 @@ import random
 
 import attrs
 
-from consensus.codec import DecodeError, decode_sign_state
 from consensus.replica import events as ev
 from sim.accountability import judge
 from sim.checkers import SafetyChecker, Violation
-from sim.clock import EventQueue
+from sim.clock import EventQueue, NodeClock
 from sim.config import SimConfig
 from sim.faults import Fault
 from sim.items import Item, Submit
-from sim.liveness import Core, choose_core, classify_stall
+from sim.liveness import Core, FaultCounters, choose_core, proven_excuse
 from sim.network import Network
 from sim.node import SimNode, Status
 from sim.result import Outcome
 from sim.rng import SeedTree
 from sim.stack import World
+from sim.stall import describe
 from sim.timeline import Timeline
 from sim.trace import Trace
 from sim.votes_seen import VoteRecord
@@ -50,13 +50,13 @@ class Lifecycle:
     submit_rng: random.Random
     correct_keys: frozenset[bytes]
     named_by_evidence: set[bytes]
-    blocks_seen: dict[int, set[bytes]]
     connected: dict[int, set[bytes]]
     counts: dict[str, int]
     core: Core | None
     target_height: int
     healed: bool
     schedule: tuple[Fault, ...]
+    at_heal: FaultCounters | None
 
     def _started(self, now: int, node: SimNode, what: str) -> None:
         raise NotImplementedError
@@ -200,48 +200,52 @@ class Lifecycle:
         self.timeline.heal(now)
         for node in self.nodes:
             node.crash_after = None
+            # Drift is a fault that never ends by itself: stop it (the reading goes on from
+            # where it is, so no timer fires early and no clock goes back).
+            node.clock = NodeClock(node.clock.local(now) - now, 0)
             if node.status is Status.PAUSED:
                 self._resume(now, node)
             if node.status is Status.DOWN and node.validator in self.core.validators:
                 self._restart(now, node)
         self._reconnect(now)
+        self.at_heal = self._fault_counters()
         correct = [self._height(n) for n in self.nodes if n.correct]
         self.target_height = max(correct, default=0) + self.config.liveness_heights
+
+    def _fault_counters(self) -> FaultCounters:
+        stats = self.network.stats
+        return FaultCounters(
+            dropped=stats.dropped_loss + stats.dropped_partition + stats.dropped_filter,
+            duplicated=stats.duplicated,
+            clogged=stats.clogged,
+            crashes=sum(n.crashes for n in self.nodes),
+            paused=sum(1 for n in self.nodes if n.status is Status.PAUSED),
+        )
 
     def _liveness_verdict(self) -> str:
         cfg = self.config
         if not self.healed or self.core is None:
             return "not reached"
+        assert self.at_heal is not None
+        moved = self._fault_counters().moved_since(self.at_heal)
+        if moved:  # the simulator broke its own promise: no verdict can stand on that
+            raise Violation(
+                Outcome.CRASH, "simulator error: faults after the heal (" + ", ".join(moved) + ")"
+            )
         lagging = [n for n in self._core_nodes() if self._height(n) < self.target_height]
         if not lagging:
             return f"core reached height {self.target_height}"
-        explained = classify_stall(cfg, self.core, self._missing_data(lagging))
         stuck = ", ".join(f"{n.name} at {self._height(n)}" for n in lagging)
-        if explained is not None:
-            return f"stalled ({stuck}), explained: {explained}"
+        excuse = proven_excuse(cfg, self.core)
+        if excuse is not None:
+            return f"stalled ({stuck}), explained: {excuse}"
+        committed = {n.index: self._height(n) for n in self.nodes}
         raise Violation(
             Outcome.LIVENESS,
             f"after the heal at {cfg.safety_ms} ms the core did not reach height "
-            f"{self.target_height} within {cfg.liveness_ms} ms ({stuck})",
+            f"{self.target_height} within {cfg.liveness_ms} ms; no excuse holds: "
+            + describe(self.nodes, lagging, committed),
         )
-
-    def _missing_data(self, lagging: list[SimNode]) -> list[str]:
-        held = set()
-        for node in self._core_nodes():
-            held |= self.blocks_seen[node.index]
-        missing = []
-        for node in lagging:
-            raw = node.store.load_sign_state() if node.store is not None else None
-            try:
-                state = decode_sign_state(raw) if raw is not None else None
-            except DecodeError:
-                state = None
-            if state is None or state.height != self._height(node) + 1:
-                continue
-            for value in (state.locked_value, state.valid_value):
-                if value is not None and value not in held:
-                    missing.append(f"{node.name} holds {value[:4].hex()} which no core node has")
-        return missing
 
     # ------------------------------------------------------------ accountability
 

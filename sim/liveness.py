@@ -1,16 +1,26 @@
 """The liveness phase, VOPR style: heal a core, stop all new faults, demand progress.
 
 At the heal point every network fault ends and every rate drops to zero; paused instances
-resume; crashed core instances restart. The core is a set of correct validators holding more
-than 2/3 of the power (some correct validators may be left out, and stay as they are). Every
-core instance must then commit `liveness_heights` heights beyond the highest height any
-correct instance had committed at the heal, within `liveness_ms` of virtual time.
+resume; crashed core instances restart; clocks stop drifting (they keep the offset they have);
+pending crashes are cancelled and no scheduled fault starts any more. The core is a set of
+correct validators holding more than 2/3 of the power (some correct validators may be left
+out, and stay as they are). Every core instance must then commit `liveness_heights` heights
+beyond the highest height any correct instance had committed at the heal, within
+`liveness_ms` of virtual time. That no fault happened after the heal is itself checked
+(`FaultCounters`): a liveness verdict over a still-faulty network would be a false alarm.
 
-When it does not, the stall is classified before anyone calls it a bug:
+When the core stalls, only an excuse *proven from the configuration* passes the run:
 - beyond the fault budget: faulty validators hold 1/3 of the power or more (nothing promised);
-- no quorum: the core does not hold more than 2/3 of the power;
-- missing data: a stuck instance needs a block that no core instance holds;
-anything else is a liveness failure.
+- no quorum: the core does not hold more than 2/3 of the power.
+Anything else is a liveness failure, printed with the evidence of where each stuck instance
+is (height, round, step, lock and valid value, and which instances hold their blocks).
+
+"Missing data" (a stuck instance locked on a block no core instance holds) used to be an
+excuse, and hid a real bug (sim seed 108): a crash lost the block of a lock held in memory
+only. Within the model it can no longer happen legitimately: a correct validator keeps the
+block and polka its lock needs with its sign state (consensus/replica/kept.py), and any 2f+1
+precommits or polka for a block include correct core validators, who hold it. So a core
+locked on data nobody holds is the product's bug, never an excuse; the diagnosis says so.
 """
 
 from __future__ import annotations
@@ -49,16 +59,32 @@ def choose_core(config: SimConfig, rng: random.Random) -> Core:
     return Core(tuple(sorted(members)), power, total)
 
 
-def classify_stall(config: SimConfig, core: Core, missing: list[str]) -> str | None:
-    """Why the core may legitimately be stuck, or None if nothing explains it.
-
-    `missing`: descriptions of blocks a stuck core instance is locked on (or holds as its valid
-    value) that no core instance holds since its last start: lost data, not a protocol bug.
-    """
+def proven_excuse(config: SimConfig, core: Core) -> str | None:
+    """Why the core may legitimately be stuck, proven from the configuration; None if nothing
+    excuses a stall (then it is a liveness failure)."""
     if not config.within_budget:
-        return "beyond the fault budget (faulty power >= 1/3)"
+        return (
+            f"beyond the fault budget (faulty power {config.faulty_power}/"
+            f"{config.total_power} >= 1/3)"
+        )
     if not core.quorum:
-        return "no quorum: the core holds at most 2/3 of the power"
-    if missing:
-        return "missing data: " + "; ".join(missing)
+        return f"no quorum: the core holds {core.power}/{core.total_power} <= 2/3 of the power"
     return None
+
+
+@attrs.frozen
+class FaultCounters:
+    """Everything that counts a fault; none may move after the heal."""
+
+    dropped: int  # loss, partition, filter
+    duplicated: int
+    clogged: int
+    crashes: int
+    paused: int  # instances paused now
+
+    def moved_since(self, before: FaultCounters) -> list[str]:
+        return [
+            f"{field.name} {getattr(before, field.name)} -> {getattr(self, field.name)}"
+            for field in attrs.fields(FaultCounters)
+            if getattr(self, field.name) > getattr(before, field.name)
+        ]

@@ -54,6 +54,14 @@ def _core(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "core", summary, core_flag=True)
 
 
+def _rules(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "rules", summary, patch=f"sim.plants.rules:{name}")
+
+
+def _stall(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "stall", summary, patch=f"sim.plants.rules:{name}")
+
+
 CATALOGUE: tuple[PlantedBug, ...] = (
     _core("no_lock_check_line22", "line 22 prevotes a fresh proposal while locked on another"),
     _core("double_count_vote", "a validator's repeated vote counts twice"),
@@ -62,6 +70,11 @@ CATALOGUE: tuple[PlantedBug, ...] = (
     _core("repropose_locked_value", "the proposer re-proposes lockedValue, not validValue"),
     # New entries go below, one line each, in the class's section (a patch lives in
     # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
+    # rules
+    _rules("constant_timeouts", "timeouts do not grow by round (no r * delta)"),
+    _rules("round_skip_by_heads", "round skip counts validators, not voting power"),
+    # stall
+    _stall("restart_drops_kept", "a restart drops the block and polka kept with its lock"),
 )
 
 BY_NAME: dict[str, PlantedBug] = {bug.name: bug for bug in CATALOGUE}

@@ -25,13 +25,14 @@ from sim.config import SimConfig
 from sim.faults import Fault, build_schedule, instance_count, select
 from sim.items import Alarm, Arrival, Edge, Heal, Item, Submit, timer_name
 from sim.lifecycle import Lifecycle
-from sim.liveness import Core
+from sim.liveness import Core, FaultCounters
 from sim.network import Network
 from sim.node import ReplicaCrash, SimNode, Status, make_nodes
 from sim.oracle import LedgerOracle
 from sim.planted import planted
 from sim.result import Outcome, RunResult, RunSpec
 from sim.rng import SeedTree
+from sim.rules import RuleChecker
 from sim.stack import World, build_world
 from sim.swarm import derive_config
 from sim.timeline import Timeline
@@ -83,15 +84,16 @@ class Simulation(Lifecycle):
         self.evidence = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.checker = SafetyChecker(self.sent, self.world.validators, names, cfg.within_budget)
         self.oracle = LedgerOracle(self.world)
+        self.rules = RuleChecker(cfg, [s.public_key for s in self.world.signers])
         self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
-        self.blocks_seen: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.connected: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.counts: dict[str, int] = {}
         self.core: Core | None = None
         self.target_height = 0
         self.healed = False
+        self.at_heal: FaultCounters | None = None
         self.done = ""
         self.events = 0
 
@@ -193,12 +195,19 @@ class Simulation(Lifecycle):
         self.network.stats.delivered += 1
         sender = self.nodes[src]
         msg = self.wire.signed(payload)
-        if isinstance(msg, ProposalMsg):
-            self.blocks_seen[node.index].add(msg.proposal.block_id)
-        elif isinstance(msg, VoteMsg) and node.correct:
+        if isinstance(msg, VoteMsg) and node.correct:
             self.evidence.add(msg.vote)
+        if node.correct:
+            self._heard(node, msg)
         event = ev.MessageReceived(sender.key, payload)
         self._step(now, node, event, "recv", f"from {sender.name} {self.wire.classify(payload)}")
+
+    def _heard(self, node: SimNode, msg: object) -> None:
+        """Tell the rule oracles what signed message `node` received or sent."""
+        if isinstance(msg, ProposalMsg):
+            self.rules.heard(node, msg.proposal)
+        elif isinstance(msg, VoteMsg):
+            self.rules.heard(node, msg.vote)
 
     def _step(
         self, now: int, node: SimNode, event: ev.ReplicaEvent, what: str, detail: str
@@ -209,12 +218,14 @@ class Simulation(Lifecycle):
             return
         replica = node.replica
         assert replica is not None
+        self.rules.begin(node, starting=False)
         try:
             effects = replica.handle(event, node.clock.local(now))
             replica.check_invariants()
         except Exception as exc:
             raise ReplicaCrash(f"{node.name} raised on {what} ({detail}): {exc!r}") from exc
         sent = self._execute(now, node, effects)
+        self.rules.end(node, event)
         self._after_step(now, node, what, f"{detail}; {sent}" if sent else detail)
 
     def _started(self, now: int, node: SimNode, what: str) -> None:
@@ -223,7 +234,8 @@ class Simulation(Lifecycle):
         raw = node.store.load_sign_state()
         if node.correct and raw is not None:
             self.checker.on_persist(node.index, raw)
-        self.blocks_seen[node.index] = set()
+            self.rules.persisted(node, raw)
+        self.rules.begin(node, starting=True)
         try:
             effects = replica.start(node.clock.local(now))
             replica.check_invariants()
@@ -231,6 +243,7 @@ class Simulation(Lifecycle):
             raise ReplicaCrash(f"{node.name} raised on {what}: {exc!r}") from exc
         self.connected[node.index] = set()
         sent = self._execute(now, node, effects)
+        self.rules.end(node, None)
         self._after_step(now, node, what, sent)
 
     def _after_step(self, now: int, node: SimNode, what: str, detail: str) -> None:
@@ -263,6 +276,7 @@ class Simulation(Lifecycle):
                 node.store.save_sign_state(effect.data)
                 if node.correct:
                     self.checker.on_persist(node.index, effect.data)
+                    self.rules.persisted(node, effect.data)
             elif isinstance(effect, ev.CommitBlock):
                 assert node.store is not None
                 node.store.save_height(effect.record)
@@ -276,6 +290,7 @@ class Simulation(Lifecycle):
                 self._outgoing(node, effect.payload)
                 sends += self._send(now, node, effect.peer, effect.payload)
             elif isinstance(effect, ev.SetTimer):
+                self.rules.timer(node, effect, node.clock.local(now))
                 deadline = max(now, node.clock.to_global(effect.deadline_ms))
                 self.queue.push(deadline, Alarm(node.index, node.generation, effect.timer))
             elif isinstance(effect, ev.EvidenceFound):
@@ -297,12 +312,13 @@ class Simulation(Lifecycle):
     def _outgoing(self, node: SimNode, payload: bytes) -> None:
         """Record signed messages as they leave; check what correct validators sign."""
         msg = self.wire.signed(payload)
+        if node.correct:
+            self._heard(node, msg)
         if isinstance(msg, VoteMsg):
             self.sent.add(msg.vote)
             if node.correct and msg.vote.validator == node.key:
                 self.checker.on_own_message(node.index, node.key, msg.vote)
         elif isinstance(msg, ProposalMsg):
-            self.blocks_seen[node.index].add(msg.proposal.block_id)
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)

@@ -203,6 +203,10 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
     def tip(self) -> ChainTip:
         return self._tip
 
+    def holds_block(self, block_id: BlockId) -> bool:
+        """Whether this height's block `block_id` is in memory here (checkers diagnose stalls)."""
+        return block_id in self._blocks
+
     def status(self) -> ReplicaStatus:
         return ReplicaStatus(
             height=self.height,
