@@ -8,6 +8,7 @@ depends on how Python compares payloads. Time jumps to the next event; nothing w
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -33,6 +34,17 @@ class EventQueue(Generic[T]):
         time_ms, _, item = heapq.heappop(self._heap)
         self.now_ms = time_ms
         return time_ms, item
+
+    def reschedule(self, move: Callable[[int, T], int]) -> None:
+        """Give every queued item the time `move(time, item)` (never before now); items at
+        equal times keep the order in which they were scheduled."""
+        moved = []
+        for time_ms, seq, item in self._heap:
+            new_ms = move(time_ms, item)
+            assert new_ms >= self.now_ms, f"rescheduled into the past: {new_ms} < {self.now_ms}"
+            moved.append((new_ms, seq, item))
+        heapq.heapify(moved)
+        self._heap = moved
 
     def peek_time(self) -> int | None:
         return self._heap[0][0] if self._heap else None

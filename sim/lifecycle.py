@@ -17,7 +17,7 @@ from sim.checkers import SafetyChecker, Violation
 from sim.clock import EventQueue, NodeClock
 from sim.config import SimConfig
 from sim.faults import Fault
-from sim.items import Item, Submit
+from sim.items import Alarm, Item, Submit
 from sim.liveness import Core, FaultCounters, choose_core, proven_excuse
 from sim.network import Network
 from sim.node import SimNode, Status
@@ -198,11 +198,9 @@ class Lifecycle:
             f"core {','.join(f'v{i}' for i in self.core.validators)}",
         )
         self.timeline.heal(now)
+        self._stop_drift(now)
         for node in self.nodes:
             node.crash_after = None
-            # Drift is a fault that never ends by itself: stop it (the reading goes on from
-            # where it is, so no timer fires early and no clock goes back).
-            node.clock = NodeClock(node.clock.local(now) - now, 0)
             if node.status is Status.PAUSED:
                 self._resume(now, node)
             if node.status is Status.DOWN and node.validator in self.core.validators:
@@ -211,6 +209,23 @@ class Lifecycle:
         self.at_heal = self._fault_counters()
         correct = [self._height(n) for n in self.nodes if n.correct]
         self.target_height = max(correct, default=0) + self.config.liveness_heights
+
+    def _stop_drift(self, now: int) -> None:
+        """Clock drift is a fault that never ends by itself: stop it. Each clock goes on from
+        its current reading at the true rate (no jump, never back), and each armed timer moves
+        to when the new clock reaches the reading the old one would have had at its alarm, so
+        none fires before its deadline (a replica may rightly ignore an early one)."""
+        old = {node.index: node.clock for node in self.nodes}
+        for node in self.nodes:
+            node.clock = NodeClock(node.clock.local(now) - now, 0)
+
+        def move(time_ms: int, item: Item) -> int:
+            if not isinstance(item, Alarm):
+                return time_ms
+            reading = old[item.dst].local(time_ms)
+            return max(now, self.nodes[item.dst].clock.to_global(reading))
+
+        self.queue.reschedule(move)
 
     def _fault_counters(self) -> FaultCounters:
         stats = self.network.stats
