@@ -145,8 +145,9 @@ class RuleChecker:
             self._check_timer(node, state, effect, local_now, after)
         if after is None:
             return
-        if state.view is not None and state.view[0] == after[0]:
-            self._check_round_change(node, state, event, state.view[1], after)
+        if state.view is not None:  # a height begun within a step starts at round 0
+            before = state.view[1] if state.view[0] == after[0] else 0
+            self._check_round_change(node, state, event, before, after)
         self._check_no_skip_pending(node, after)
         if after[0] > state.floor + 1:
             self._forget_below(state, after[0])

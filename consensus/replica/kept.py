@@ -82,6 +82,10 @@ class Keeping(ReplicaParts):
         """`state` encoded with the blocks and polka its lock and valid value need after a
         crash: the same synced write makes the lock and what it names durable together."""
         blocks, polka = to_keep(state, self._core, self._blocks)
+        kept = self._kept
+        if not polka and kept.height == state.height:  # a restart, before the replay
+            wanted = (state.valid_round, state.valid_value)
+            polka = tuple(v for v in kept.polka if (v.round, v.block_id) == wanted)
         return codec.encode_sign_state(state, blocks, polka)
 
     def _restored_blocks(self) -> dict[BlockId, tuple[Block, bytes]]:

@@ -213,3 +213,17 @@ def test_faulty_validators_are_not_judged() -> None:
     d.node.correct = False
     d.step(timer(3, Step.PREVOTE, 1))
     d.step(to_round=9)
+
+
+def test_a_height_begun_in_a_step_starts_at_round_zero_unless_the_power_moved_on() -> None:
+    d = Driver()
+    core = d.node.replica.core
+    core.height = H + 1
+    d.step(to_round=0)  # decided H and began H + 1 in one step
+    core.height = H + 2
+    with pytest.raises(RuleViolation, match="skipped from round 0 to 2 at height 7"):
+        d.step(to_round=2)
+    d = Driver()
+    d.node.replica.core.height = H + 2
+    d.rules.heard(d.node, Vote(VoteType.PREVOTE, H + 2, 2, None, KEYS[3], b"s" * 64))
+    d.step(to_round=2)

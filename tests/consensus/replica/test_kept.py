@@ -91,3 +91,19 @@ def test_the_plain_form_is_unchanged_and_empty_kept_fields_are_not_canonical() -
     padded = codec.packb([*codec.sign_state_to_obj(state), [], []])
     with pytest.raises(DecodeError, match="8-field"):
         codec.decode_sign_state(padded)
+
+
+def test_a_crash_right_after_the_restart_keeps_the_polka_too() -> None:
+    """The restart re-sends the last vote and persists the sign state before the kept prevotes
+    are back in the core: that persist must still carry them."""
+    net = locked_then_all_crashed()
+    for node in net.nodes:
+        node.crash_on = lambda e: isinstance(e, ev.PersistSignState)
+        node.restart()
+    assert not any(n.alive for n in net.nodes), "each crashed again right after its restart"
+    for node in net.nodes:
+        _, blocks, polka = codec.decode_sign_record(node.store.load_sign_state() or b"")
+        assert blocks and polka
+        node.restart()
+    net.run_until(lambda: net.min_height() >= 1, 20_000)
+    net.assert_agreement()
