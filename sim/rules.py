@@ -59,6 +59,7 @@ class _Instance:
     signed_before: tuple[int, int, int] | None = None
     timers: list[tuple[SetTimer, int]] = attrs.field(factory=list)  # this step's, local now
     entered: set[tuple[int, int]] = attrs.field(factory=set)  # rounds started (incarnation)
+    top: dict[int, int] = attrs.field(factory=dict)  # height -> highest round heard
     floor: int = 0  # heights below this are forgotten
 
 
@@ -99,6 +100,8 @@ class RuleChecker:
             return
         key = message.proposer if isinstance(message, Proposal) else message.validator
         state.senders.setdefault((message.height, message.round), set()).add(key)
+        if message.round > state.top.get(message.height, -1):
+            state.top[message.height] = message.round
         if isinstance(message, Vote):
             slot = (message.height, message.round, message.type)
             state.voters.setdefault(slot, set()).add(key)
@@ -148,7 +151,8 @@ class RuleChecker:
         if state.view is not None:  # a height begun within a step starts at round 0
             before = state.view[1] if state.view[0] == after[0] else 0
             self._check_round_change(node, state, event, before, after)
-        self._check_no_skip_pending(node, after)
+        if state.top.get(after[0], -1) > after[1]:  # the log holds only what was heard
+            self._check_no_skip_pending(node, after)
         if after[0] > state.floor + 1:
             self._forget_below(state, after[0])
 
@@ -246,3 +250,4 @@ class RuleChecker:
         state.senders = {k: v for k, v in state.senders.items() if k[0] >= state.floor}
         state.voters = {k: v for k, v in state.voters.items() if k[0] >= state.floor}
         state.entered = {k for k in state.entered if k[0] >= state.floor}
+        state.top = {h: r for h, r in state.top.items() if h >= state.floor}

@@ -200,6 +200,7 @@ def test_staying_behind_a_third_of_the_power_is_flagged_unless_decided() -> None
     d = Driver()
     core = d.node.replica.core
     core.log.append(vote(3, 2))  # the core holds a round-2 message from 7/10 of the power
+    d.hear(vote(3, 2), vote(0, 2), vote(1, 2), vote(2, 2))  # as it arrived
     with pytest.raises(RuleViolation, match="line 55 must move it there"):
         d.step()
     core.decided = b"d" * 32
