@@ -28,7 +28,7 @@ def sign(signer: Signer, chain_id: str, unsigned: UnsignedTx) -> SignedTx:
         chain_id=chain_id,
         tx_id=unsigned.tx_id,
         signer=unsigned.signer,
-        valid_until_height=unsigned.valid_until_height,
+        valid_until_ms=unsigned.valid_until_ms,
         body=unsigned.body,
         signature=signature,
     )
@@ -45,8 +45,8 @@ def make_tx(
     body: Body,
     *,
     tx_id: bytes,
-    valid_until_height: int,
+    valid_until_ms: int,
 ) -> bytes:
     """Build, sign and encode a transaction of `body` from `signer` in one call."""
-    unsigned = UnsignedTx(tx_id, signer.public_key, valid_until_height, body)
+    unsigned = UnsignedTx(tx_id, signer.public_key, valid_until_ms, body)
     return sign_tx(signer, chain_id, unsigned)

@@ -2,8 +2,16 @@
 
 Values only; the wire form and the sign bytes live in `ledger.txcodec`, signing in
 `ledger.signing`. Every transaction travels in an envelope (`SignedTx`) carrying the
-client-chosen 16-byte `tx_id`, the signer's Ed25519 public key, the chain id, the last height
-at which it may commit (`valid_until_height`) and the signature. Participant accounts are
+client-chosen 16-byte `tx_id`, the signer's Ed25519 public key, the chain id, the latest chain
+time at which it may commit (`valid_until_ms`, compared with block headers' times) and the
+signature.
+
+The tx_id rule: ids are chosen by the client (an idempotency key, as in TigerBeetle and payment
+APIs), and an id commits at most once for the life of the chain. The first transaction with an
+id to reach a block is the one that counts, whatever its outcome; an exact re-send of it gets
+that first outcome back, and any other transaction with the same id is refused (or, if it
+reaches a block anyway, commits as a failure with no effect). A client retries by re-sending
+the bytes it signed, never by signing again under the same id. Participant accounts are
 named by their 32-byte public key; currencies by a code of 3-12 uppercase letters.
 
 The `Kind` numbers are the wire tags: never renumber them.
@@ -202,9 +210,9 @@ def kind_of(body: Body) -> Kind:
 class UnsignedTx:
     """Everything a signature covers (with the chain id and a domain tag)."""
 
-    tx_id: bytes  # 16 client-chosen bytes; commits at most once
+    tx_id: bytes  # 16 client-chosen bytes; commits at most once, ever
     signer: bytes  # Ed25519 public key
-    valid_until_height: int  # the last height at which it may commit
+    valid_until_ms: int  # the latest block time (chain time, ms) at which it may commit
     body: Body
 
 
@@ -215,7 +223,7 @@ class SignedTx:
     chain_id: str
     tx_id: bytes
     signer: bytes
-    valid_until_height: int
+    valid_until_ms: int
     body: Body
     signature: bytes
 
@@ -225,4 +233,4 @@ class SignedTx:
 
     @property
     def unsigned(self) -> UnsignedTx:
-        return UnsignedTx(self.tx_id, self.signer, self.valid_until_height, self.body)
+        return UnsignedTx(self.tx_id, self.signer, self.valid_until_ms, self.body)

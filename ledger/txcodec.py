@@ -2,8 +2,8 @@
 
 Wire form (msgpack, the canonical encoding `msgpack.packb(..., use_bin_type=True)` produces):
 
-    [version=1, chain_id: str, kind: int, tx_id: bin16, signer: bin32,
-     valid_until_height: uint, [body fields in declaration order], signature: bin64]
+    [version=2, chain_id: str, kind: int, tx_id: bin16, signer: bin32,
+     valid_until_ms: uint, [body fields in declaration order], signature: bin64]
 
 Sign bytes: `SIGN_DOMAIN` followed by the same array without the signature, so the chain id,
 the kind and every field are covered. Decoding accepts exactly one byte string per transaction:
@@ -39,8 +39,8 @@ from ledger.tx import (
     kind_of,
 )
 
-VERSION = 1
-SIGN_DOMAIN = b"depositnet/tx/v1\x00"
+VERSION = 2
+SIGN_DOMAIN = b"depositnet/tx/v2\x00"
 CURRENCY_RE = re.compile(r"[A-Z]{3,12}")
 CHAIN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_NAME_BYTES = 64
@@ -216,7 +216,7 @@ def _unsigned_array(chain_id: str, tx: UnsignedTx | SignedTx) -> list[object]:
         int(kind_of(tx.body)),
         tx.tx_id,
         tx.signer,
-        tx.valid_until_height,
+        tx.valid_until_ms,
         _body_fields(tx.body),
     ]
 
@@ -284,7 +284,7 @@ def decode_tx(data: bytes) -> DecodedTx:
         raise TxDecodeError(Code.UNKNOWN_KIND, f"unknown transaction kind {kind_raw!r}")
     tx_id = _ID("tx_id", tx_id)
     signer = _KEY("signer", signer)
-    valid_until = _U64("valid_until_height", valid_until)
+    valid_until = _U64("valid_until_ms", valid_until)
     signature = _SIGNATURE("signature", signature)
     checks = FIELD_CHECKS[kind]
     if type(fields) is not list or len(fields) != len(checks):

@@ -221,14 +221,14 @@ def sign_body(
     chain_id: str,
     body: Body,
     *,
-    valid_until_height: int,
+    valid_until_ms: int,
     tx_id: bytes | None = None,
 ) -> tuple[bytes, bytes]:
     """(tx_id, signed wire bytes) of `body` from `signer` (ledger's canonical codec)."""
     tx_id = new_tx_id() if tx_id is None else tx_id
     if len(tx_id) != TX_ID_SIZE:
         raise ClientError(f"a tx_id is {TX_ID_SIZE} bytes")
-    wire = make_tx(signer, chain_id, body, tx_id=tx_id, valid_until_height=valid_until_height)
+    wire = make_tx(signer, chain_id, body, tx_id=tx_id, valid_until_ms=valid_until_ms)
     return tx_id, wire
 
 
@@ -366,10 +366,21 @@ class DepositClient:
     async def prepare(
         self, signer: Signer, body: Body, *, tx_id: bytes | None = None
     ) -> tuple[bytes, bytes]:
-        """(tx_id, signed bytes), valid for half the chain's window from the current height."""
-        window = self.genesis.limits.max_validity_window
-        until = await self.latest_height() + max(1, window // 2)
-        return sign_body(signer, self.genesis.chain_id, body, valid_until_height=until, tx_id=tx_id)
+        """(tx_id, signed bytes), valid for half the chain's window from the chain's time."""
+        window_ms = self.genesis.limits.max_validity_window_ms
+        until = await self.chain_time_ms() + window_ms // 2
+        return sign_body(signer, self.genesis.chain_id, body, valid_until_ms=until, tx_id=tx_id)
+
+    async def chain_time_ms(self) -> int:
+        """The latest block's time as a validator reports it (the genesis time before any)."""
+        height = await self.latest_height()
+        if height == 0:
+            return self.genesis.genesis_time_ms
+        header = (await self.block(height)).get("header")
+        time_ms = header.get("time_ms") if isinstance(header, dict) else None
+        if type(time_ms) is not int:
+            raise ClientError("a validator's block has no time")
+        return time_ms
 
     async def send(
         self, signer: Signer, body: Body, *, tx_id: bytes | None = None
