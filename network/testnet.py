@@ -25,7 +25,7 @@ import trio
 from consensus.crypto import Ed25519Signer
 from depositnet.cli import CommandError
 from ledger.signing import make_tx
-from ledger.tx import Body, Mint, RegisterParticipant, Transfer
+from ledger.tx import Body, Mint, RegisterParticipant, Transfer, derive_tx_id
 from network.client import ClientError, DepositClient, percentile
 from network.localnet import LocalNetwork, LocalNetworkError
 from network.testnet_init import TestnetLayout
@@ -179,10 +179,11 @@ async def _offer_load(
                     rng.choice(("USD", "EUR")),
                     rng.randint(1, 10_000),
                 )
-                tx_id = rng.randbytes(16)
+                nonce = rng.randbytes(16)
+                tx_id = derive_tx_id(sender.public_key, nonce)
                 until = stats.chain_time_ms + window_ms // 2
                 batch.append(
-                    (tx_id, make_tx(sender, chain_id, body, tx_id=tx_id, valid_until_ms=until))
+                    (tx_id, make_tx(sender, chain_id, body, nonce=nonce, valid_until_ms=until))
                 )
             if batch:
                 nursery.start_soon(_submit, rng.choice(clients), batch, stats)

@@ -14,7 +14,16 @@ import attrs
 
 from consensus.crypto import Signer
 from ledger.signing import make_tx
-from ledger.tx import Body, Mint, Redeem, RejectRedemption, SettleRedemption, SignedTx, Transfer
+from ledger.tx import (
+    Body,
+    Mint,
+    Redeem,
+    RejectRedemption,
+    SettleRedemption,
+    SignedTx,
+    Transfer,
+    derive_tx_id,
+)
 from ledger.txcodec import to_wire
 from sim.stack import CURRENCIES, World
 
@@ -75,30 +84,31 @@ class Workload:
             body = Transfer(
                 signer.public_key, recipient.public_key, currency, rng.randint(1, 20_000)
             )
-        tx_id = rng.randbytes(16)
+        nonce = rng.randbytes(16)
+        tx_id = derive_tx_id(signer.public_key, nonce)
         valid_until = now_ms + rng.randint(2_000, 60_000)
         if isinstance(body, Redeem):
             self._redemptions.append(tx_id)
             del self._redemptions[:-32]
         if rng.randrange(100) < self._invalid_pct:
             self.stats.invalid += 1
-            return self._invalid(signer, body, tx_id, now_ms)
-        return make_tx(signer, self._world.chain_id, body, tx_id=tx_id, valid_until_ms=valid_until)
+            return self._invalid(signer, body, nonce, now_ms)
+        return make_tx(signer, self._world.chain_id, body, nonce=nonce, valid_until_ms=valid_until)
 
-    def _invalid(self, signer: Signer, body: Body, tx_id: bytes, now_ms: int) -> bytes:
+    def _invalid(self, signer: Signer, body: Body, nonce: bytes, now_ms: int) -> bytes:
         rng = self._rng
         kind = rng.randrange(4)
         chain = self._world.chain_id
         if kind == 0:  # a signature that is not the signer's
             key = signer.public_key
-            tx = SignedTx(chain, tx_id, key, now_ms + 10_000, body, rng.randbytes(64))
+            tx = SignedTx(chain, nonce, key, now_ms + 10_000, body, rng.randbytes(64))
             return to_wire(tx)
         if kind == 1:  # signed for another network
             return make_tx(
                 signer,
                 "another-chain",
                 body,
-                tx_id=tx_id,
+                nonce=nonce,
                 valid_until_ms=now_ms + 10_000,
             )
         if kind == 2:  # expired long ago (or valid until too far ahead)
@@ -108,7 +118,7 @@ class Workload:
                 signer,
                 chain,
                 body,
-                tx_id=tx_id,
+                nonce=nonce,
                 valid_until_ms=until,
             )
         return rng.randbytes(rng.randrange(1, 300))  # not a transaction at all

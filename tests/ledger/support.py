@@ -69,7 +69,7 @@ class TxFactory:
         who: Ed25519Signer,
         body: Body,
         *,
-        tx_id: bytes | None = None,
+        nonce: bytes | None = None,
         valid_until_ms: int | None = None,
         chain_id: str | None = None,
     ) -> bytes:
@@ -77,7 +77,7 @@ class TxFactory:
             who,
             chain_id or self.chain_id,
             body,
-            tx_id=tx_id if tx_id is not None else self.next_id(),
+            nonce=nonce if nonce is not None else self.next_id(),
             valid_until_ms=valid_until_ms if valid_until_ms is not None else self.valid_until_ms,
         )
 

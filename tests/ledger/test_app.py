@@ -116,7 +116,7 @@ def test_restart_from_store_reproduces_the_state() -> None:
     assert stored is not None and UsedId.decode(stored).height == 5
     assert again.tx_result(redeem_id) == app.tx_result(redeem_id)
     # both continue identically
-    more = [TxFactory()(BOB, Transfer(B, A, "USD", 2, ""), tx_id=b"\xff" * 16)]
+    more = [TxFactory()(BOB, Transfer(B, A, "USD", 2, ""), nonce=b"\xff" * 16)]
     assert again.execute_block(6, block_time(6), more) == app.execute_block(6, block_time(6), more)
 
 
@@ -195,9 +195,10 @@ def test_a_tx_id_commits_at_most_once_however_late_the_retry() -> None:
     app = LedgerApp(genesis())
     make = TxFactory()
     _registered(app, make)
-    pay = make(ALICE, Transfer(A, B, "USD", 2500, ""), tx_id=b"X" * 16)
+    pay = make(ALICE, Transfer(A, B, "USD", 2500, ""), nonce=b"X" * 16)
     assert commit(app, [pay]) == ["OK"]
-    first = app.tx_result(b"X" * 16)
+    x = from_wire(pay).tx_id
+    first = app.tx_result(x)
     assert first is not None and (first.height, first.index, first.code) == (4, 0, "OK")
     # Chain time moves days past the window; the id is still remembered.
     late = 10 * 86_400_000
@@ -206,7 +207,7 @@ def test_a_tx_id_commits_at_most_once_however_late_the_retry() -> None:
     assert (again.accepted, again.code) == (False, Code.ALREADY_COMMITTED)
     assert "height 4 (index 0) with OK" in again.message
     resigned = make(
-        ALICE, Transfer(A, B, "USD", 2500, ""), tx_id=b"X" * 16, valid_until_ms=late + 60_000
+        ALICE, Transfer(A, B, "USD", 2500, ""), nonce=b"X" * 16, valid_until_ms=late + 60_000
     )
     refused = app.check_tx(resigned, late)
     assert (refused.accepted, refused.code) == (False, Code.DUPLICATE_TX_ID)
@@ -215,7 +216,7 @@ def test_a_tx_id_commits_at_most_once_however_late_the_retry() -> None:
     before = dict(app.state)
     assert _execute(app, [resigned], late + 1) == ["DUPLICATE_TX_ID"]
     assert dict(app.state) == before
-    assert app.tx_result(b"X" * 16) == first
+    assert app.tx_result(x) == first
     assert app.account(B).balances == {"USD": 2500}
 
 
@@ -223,17 +224,18 @@ def test_the_first_use_of_an_id_in_a_block_counts_and_later_ones_do_nothing() ->
     app = LedgerApp(genesis())
     make = TxFactory()
     _registered(app, make)
-    one = make(ALICE, Transfer(A, B, "USD", 10, ""), tx_id=b"Y" * 16)
-    other = make(ALICE, Transfer(A, B, "USD", 99, ""), tx_id=b"Y" * 16)
+    one = make(ALICE, Transfer(A, B, "USD", 10, ""), nonce=b"Y" * 16)
+    other = make(ALICE, Transfer(A, B, "USD", 99, ""), nonce=b"Y" * 16)
     height = app.height + 1
     execution = app.execute_block(height, block_time(height), [one, one, other])
     assert [r.code for r in execution.results] == ["OK", "ALREADY_COMMITTED", "DUPLICATE_TX_ID"]
-    assert list(execution.tx_index) == [b"Y" * 16]
+    y = from_wire(one).tx_id
+    assert list(execution.tx_index) == [y]
     leaves = [decode_result(leaf) for leaf in execution.result_leaves]
     assert [(leaf.tx_id, leaf.code) for leaf in leaves] == [
-        (b"Y" * 16, "OK"),
-        (b"Y" * 16, "ALREADY_COMMITTED"),
-        (b"Y" * 16, "DUPLICATE_TX_ID"),
+        (y, "OK"),
+        (y, "ALREADY_COMMITTED"),
+        (y, "DUPLICATE_TX_ID"),
     ]
     app.apply(execution)
     assert app.account(B).balances == {"USD": 10}
@@ -255,8 +257,10 @@ def test_committed_ids_live_in_the_store_not_the_heap() -> None:
     store = MemoryStore()
     app = LedgerApp.from_store(genesis(), store)
     make = TxFactory()
+    ids = []
     for height in range(1, 6):
         txs = [make(COMP, RegisterParticipant(bytes([height]) * 32, "p", 10)) for _ in range(3)]
+        ids += [from_wire(tx).tx_id for tx in txs]
         execution = app.execute_block(height, block_time(height), txs)
         app.apply(execution)  # applied first, stored after, as the node does
         assert len(app._used) == 3 or (height == 1 and len(app._used) == 3)
@@ -266,10 +270,10 @@ def test_committed_ids_live_in_the_store_not_the_heap() -> None:
             )
         )
     assert len(app._used) <= 3
-    assert all(app.tx_result(i.to_bytes(16, "big")) is not None for i in range(1, 16))
+    assert all(app.tx_result(tx_id) is not None for tx_id in ids)
     again = LedgerApp.from_store(genesis(), store)
     assert len(again._used) == 0
-    assert again.tx_result((7).to_bytes(16, "big")) == app.tx_result((7).to_bytes(16, "big"))
+    assert again.tx_result(ids[7]) == app.tx_result(ids[7]) is not None
 
 
 def test_pending_redemptions_are_summed_per_holder_until_settled() -> None:
@@ -289,3 +293,16 @@ def test_pending_redemptions_are_summed_per_holder_until_settled() -> None:
     settle = SettleRedemption(from_wire(first).tx_id, "payout-1")
     assert commit(app, [make(USD_ISSUER, settle)]) == ["OK"]
     assert pending(A) == {"USD": 30}
+
+
+def test_only_the_signer_can_use_its_ids() -> None:
+    """tx_id = H(signer, nonce): another key copying a pending payment's nonce gets another id,
+    so it cannot lock the payer out of the id by committing first."""
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    _registered(app, make)
+    pay = make(ALICE, Transfer(A, B, "USD", 100, ""), nonce=b"N" * 16)
+    squat = make(BOB, Transfer(B, A, "USD", 1, ""), nonce=b"N" * 16)
+    assert from_wire(pay).tx_id != from_wire(squat).tx_id
+    assert commit(app, [squat, pay]) == ["INSUFFICIENT_FUNDS", "OK"]
+    assert app.account(B).balances == {"USD": 100}

@@ -116,13 +116,13 @@ def test_replayed_tx_id_returns_the_first_outcome(app: LedgerApp, make: TxFactor
 def test_same_id_different_body(app: LedgerApp, make: TxFactory) -> None:
     tx = _transfer(make, 10)
     commit(app, [tx])
-    other = _transfer(make, 11, tx_id=from_wire(tx).tx_id)
+    other = _transfer(make, 11, nonce=from_wire(tx).nonce)
     _reused(app, other, Code.DUPLICATE_TX_ID)
 
 
 def test_duplicate_id_inside_one_block(app: LedgerApp, make: TxFactory) -> None:
     a = _transfer(make, 10)
-    b = _transfer(make, 11, tx_id=from_wire(a).tx_id)
+    b = _transfer(make, 11, nonce=from_wire(a).nonce)
     assert commit(app, [a, b]) == ["OK", "DUPLICATE_TX_ID"]
     assert app.account(B).balances == {"USD": 10}
 
@@ -144,7 +144,7 @@ def test_bad_signature(app: LedgerApp, make: TxFactory) -> None:
     flipped = bytes([tx.signature[0] ^ 1]) + tx.signature[1:]
     _static(app, to_wire(attrs.evolve(tx, signature=flipped)), Code.BAD_SIGNATURE)
     # a valid signature by another key over the same body
-    forged = from_wire(make(BOB, Transfer(A, B, "USD", 10, "m"), tx_id=tx.tx_id))
+    forged = from_wire(make(BOB, Transfer(A, B, "USD", 10, "m"), nonce=tx.nonce))
     _static(app, to_wire(attrs.evolve(forged, signer=A)), Code.BAD_SIGNATURE)
 
 

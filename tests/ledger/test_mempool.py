@@ -49,7 +49,7 @@ def test_admission_duplicates_and_static_refusals() -> None:
     assert pool.add(tx, NOW).accepted
     assert pool.contains(from_wire(tx).tx_id)
     assert pool.add(tx, NOW).code == "ALREADY_IN_MEMPOOL"
-    assert pool.add(_pay(make, 2, tx_id=from_wire(tx).tx_id), NOW).code == "DUPLICATE_TX_ID"
+    assert pool.add(_pay(make, 2, nonce=from_wire(tx).nonce), NOW).code == "DUPLICATE_TX_ID"
     assert pool.add(tx[:-1], NOW).code == "MALFORMED"
     assert pool.add(_pay(make, 1, valid_until_ms=NOW - 1), NOW).code == "EXPIRED"
     assert (len(pool), pool.size_bytes) == (1, len(tx))

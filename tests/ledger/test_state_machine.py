@@ -65,6 +65,7 @@ from tests.ledger.support import (
     genesis,
 )
 
+SIGNER_OF = {s.public_key: s for s in (ALICE, BOB, CAROL, COMP, GOV, USD_ISSUER, EUR_ISSUER)}
 WINDOW = 4
 """The validity window in blocks (block h has time h * BLOCK_MS: `support.block_time`)."""
 SIGNERS = [GOV, COMP, USD_ISSUER, EUR_ISSUER, ALICE, BOB, CAROL]
@@ -129,14 +130,14 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.app.height + 1
 
     def _tx(
-        self, who: Any, body: Body, *, tx_id: bytes | None = None, until: int | None = None
+        self, who: Any, body: Body, *, nonce: bytes | None = None, until: int | None = None
     ) -> bytes:
-        if tx_id is None:
+        if nonce is None:
             self.counter += 1
-            tx_id = self.counter.to_bytes(16, "big")
+            nonce = self.counter.to_bytes(16, "big")
         if until is None:
             until = self.now + WINDOW * BLOCK_MS
-        return make_tx(who, CHAIN, body, tx_id=tx_id, valid_until_ms=until)
+        return make_tx(who, CHAIN, body, nonce=nonce, valid_until_ms=until)
 
     @property
     def now(self) -> int:
@@ -299,7 +300,7 @@ class LedgerMachine(RuleBasedStateMachine):
         body = Redeem("USD", 1)
         tx = self._tx(ALICE, body)
         if what == "chain":
-            tx = make_tx(ALICE, "elsewhere", body, tx_id=b"\1" * 16, valid_until_ms=self.now)
+            tx = make_tx(ALICE, "elsewhere", body, nonce=b"\1" * 16, valid_until_ms=self.now)
             self._refused(tx, "WRONG_CHAIN")
         elif what == "signature":
             signed = from_wire(tx)
@@ -322,13 +323,14 @@ class LedgerMachine(RuleBasedStateMachine):
         if not self.committed:
             return
         tx, _, code = data.draw(st.sampled_from(self.committed))
-        if not same:
-            tx_id = from_wire(tx).tx_id
-            tx = self._tx(ALICE, Redeem("EUR", 999_999_937), tx_id=tx_id)
+        if not same:  # the same signer and nonce (hence id), another body
+            first = from_wire(tx)
+            signer = SIGNER_OF[first.signer]
+            tx = self._tx(signer, Redeem("EUR", 999_999_937), nonce=first.nonce)
         reuse = "ALREADY_COMMITTED" if same else "DUPLICATE_TX_ID"
         self._refused(tx, reuse, f"with {code}")
         if into_block and from_wire(tx).valid_until_ms >= self.now:
-            self.block.append((tx, "reuse", ALICE.public_key, {"code": reuse}))
+            self.block.append((tx, "reuse", from_wire(tx).signer, {"code": reuse}))
 
     # ------------------------------------------------------------ blocks
 

@@ -203,11 +203,11 @@ async def serve_node(nursery: trio.Nursery, node: FakeNode, **kw: object) -> str
 
 
 def signed(
-    signer: Ed25519Signer, body: object, *, until: int = 50_000, tx_id: bytes | None = None
+    signer: Ed25519Signer, body: object, *, until: int = 50_000, nonce: bytes | None = None
 ) -> bytes:
-    """Signed wire bytes of `body` on the fake chain (tx_id derived from the body if not given)."""
+    """Signed wire bytes of `body` on the fake chain (nonce derived from the body if not given)."""
     from ledger.signing import make_tx
 
-    if tx_id is None:
-        tx_id = hashlib.sha256(repr((signer.public_key, body)).encode()).digest()[:16]
-    return make_tx(signer, CHAIN_ID, body, tx_id=tx_id, valid_until_ms=until)  # type: ignore[arg-type]
+    if nonce is None:
+        nonce = hashlib.sha256(repr((signer.public_key, body)).encode()).digest()[:16]
+    return make_tx(signer, CHAIN_ID, body, nonce=nonce, valid_until_ms=until)  # type: ignore[arg-type]

@@ -91,12 +91,12 @@ class TxMaker:
     def mint(self, to: int, amount: int, valid_until: int | None = None) -> bytes:
         body = Mint(USERS[to].public_key, "USD", amount, f"dep-{self.counter}")
         until = self._until(valid_until)
-        return make_tx(ISSUER, CHAIN, body, tx_id=self._id(), valid_until_ms=until)
+        return make_tx(ISSUER, CHAIN, body, nonce=self._id(), valid_until_ms=until)
 
     def transfer(self, frm: int, to: int, amount: int, valid_until: int | None = None) -> bytes:
         body = Transfer(USERS[frm].public_key, USERS[to].public_key, "USD", amount)
         until = self._until(valid_until)
-        return make_tx(USERS[frm], CHAIN, body, tx_id=self._id(), valid_until_ms=until)
+        return make_tx(USERS[frm], CHAIN, body, nonce=self._id(), valid_until_ms=until)
 
 
 class DoubleSign(AssertionError):
