@@ -103,16 +103,15 @@ class StepSpec:
             spec = cls(**values)
         except TypeError as exc:
             raise ValueError(f"bad step spec: {exc}") from None
-        if not (spec.rate > 0 and spec.seconds > 0 and spec.concurrency > 0 and spec.api_urls):
-            raise ValueError("a step needs a positive rate, seconds, concurrency and API URLs")
-        if not spec.currencies or spec.drain_s < 0:
-            raise ValueError("a step needs a currency and a drain_s >= 0")
-        window, lowest, highest = (
-            spec.validity_window_ms,
-            MIN_VALIDITY_WINDOW_MS,
-            MAX_VALIDITY_WINDOW_MS,
-        )
-        if type(window) is not int or not lowest <= window <= highest:
+        numbers = (spec.rate, spec.seconds, spec.drain_s)
+        if not all(type(n) in (int, float) and math.isfinite(n) for n in numbers):
+            raise ValueError("rate, seconds and drain_s must be finite numbers")
+        if type(spec.concurrency) is not int or not spec.api_urls or not spec.currencies:
+            raise ValueError("a step needs an int concurrency, API URLs and a currency")
+        if not (spec.rate > 0 and spec.seconds > 0 and spec.concurrency > 0 and spec.drain_s >= 0):
+            raise ValueError("a step needs a positive rate, seconds and concurrency, drain_s >= 0")
+        window = spec.validity_window_ms
+        if type(window) is not int or not _chain_allows(window):
             raise ValueError(
                 f"validity_window_ms: expected {MIN_VALIDITY_WINDOW_MS}..{MAX_VALIDITY_WINDOW_MS}"
             )
@@ -122,6 +121,11 @@ class StepSpec:
                 f"a validity window of {window / 1000:g} s"
             )
         return spec
+
+
+def _chain_allows(window_ms: int) -> bool:
+    """Whether a genesis may set this validity window."""
+    return MIN_VALIDITY_WINDOW_MS <= window_ms <= MAX_VALIDITY_WINDOW_MS
 
 
 def client_count(rate: float, validators: int) -> int:
@@ -137,7 +141,7 @@ def transfer_count(spec: StepSpec) -> int:
 def presign(spec: StepSpec, valid_until_ms: int, count: int | None = None) -> list[bytes]:
     """The step's transfers in send order (`transfer_count(spec)` of them unless `count` says),
     signed bytes all valid until `valid_until_ms`, chosen from `spec.seed`: the same seed gives
-    the same nonces, so the same tx_ids (`tx_ids`)."""
+    the same nonces, so the same tx_ids (each derived from its signer and nonce)."""
     rng = random.Random(spec.seed)
     signers = [load_key(path) for path in spec.key_files]
     out = []

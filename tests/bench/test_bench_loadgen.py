@@ -57,6 +57,12 @@ def test_spec_from_json_refuses_unknown_missing_and_silly_fields() -> None:
     assert spec(validity_window_ms=60_000, seconds=49.0, drain_s=10.0).seconds == 49.0
     with pytest.raises(ValueError, match="currency"):
         spec(currencies=[])
+    for bad in ({"rate": float("inf")}, {"seconds": float("nan")}, {"drain_s": float("nan")},
+                {"rate": "10"}):  # fmt: skip
+        with pytest.raises(ValueError, match="finite numbers"):
+            spec(**bad)
+    with pytest.raises(ValueError, match="drain_s >= 0"):
+        spec(drain_s=-1.0)
     with pytest.raises(ValueError, match="unknown"):
         spec(colour="blue")
     with pytest.raises(ValueError, match="bad step spec"):
