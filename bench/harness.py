@@ -59,7 +59,7 @@ SOAK_MAX_GAP_S = 1.0  # the longest the soak's sending may pause between two sen
 SOAK_MIN_SENT = 0.99  # of the offered rate, else the load fell behind its schedule
 DRAIN_S = 15.0  # a step's wait for its last commits (the load generator's default)
 MIN_SIGN_TPS = 1000.0  # the slowest pre-signing the window allows for (7,400/s measured busy)
-CHAIN_TIME_LAG_S = 60.0  # chain time trails the clock by up to the empty-block interval (30 s)
+CHAIN_TIME_LAG_S = 60.0  # chain time trails the clock by up to the empty-block interval (1 s)
 
 
 def verify_rates(samples: int = 4000, repeats: int = 3) -> dict[str, float]:
