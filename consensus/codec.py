@@ -356,13 +356,13 @@ def decode_validator_set(data: bytes) -> ValidatorSet:
 
 
 def encode_sign_state(
-    s: SignState, blocks: tuple[bytes, ...] = (), polka: tuple[Vote, ...] = ()
+    s: SignState, blocks: tuple[bytes, ...] = (), prevotes: tuple[Vote, ...] = ()
 ) -> bytes:
-    """The sign state, with what its lock and valid value need to survive a crash (see
-    `decode_sign_record`); with neither, the plain 8-field form (one encoding per value)."""
+    """The sign state, with what it needs to survive a crash (see `decode_sign_record`); with
+    neither, the plain 8-field form (one encoding per value)."""
     obj = sign_state_to_obj(s)
-    if blocks or polka:
-        obj += [list(blocks), [vote_to_obj(v) for v in polka]]
+    if blocks or prevotes:
+        obj += [list(blocks), [vote_to_obj(v) for v in prevotes]]
     return packb(obj)
 
 
@@ -371,14 +371,14 @@ def decode_sign_state(data: bytes) -> SignState:
 
 
 def decode_sign_record(data: bytes) -> tuple[SignState, tuple[bytes, ...], tuple[Vote, ...]]:
-    """(sign state, kept blocks, kept polka) of a stored sign state.
+    """(sign state, kept blocks, kept prevotes) of a stored sign state.
 
     Why the extra fields: a validator resumes its height with the lock and valid value of its
-    sign state, and those are useless, even harmful, without the block they name and the 2f+1
-    prevotes that justify re-proposing it (line 28 needs them): kept only in memory, a crash of
-    every holder loses them and a locked core stalls for ever. The replica therefore stores the
-    encoded blocks (opaque here) and those prevotes with the sign state, in the same synced
-    write. Up to two blocks (locked and valid value); prevotes of this height only."""
+    sign state, which are useless, even harmful, without the block they name and the 2f+1
+    prevotes that justify re-proposing it, and its own prevote of its round may be the one
+    others still wait for. Kept in memory only, a crash loses them (consensus/replica/kept.py).
+    The replica stores the encoded blocks (opaque here, up to two: locked and valid value) and
+    those prevotes (of this height, at most its round) with the sign state, in one write."""
     obj = unpackb_canonical(data, MAX_SIGN_RECORD_BYTES)
     if type(obj) is not list or len(obj) not in (8, 10):
         raise DecodeError("sign state: expected an array of 8 or 10 fields")
@@ -388,12 +388,12 @@ def decode_sign_record(data: bytes) -> tuple[SignState, tuple[bytes, ...], tuple
     blocks = tuple(_list(obj[8], "kept blocks", 2))
     if any(type(b) is not bytes or not b for b in blocks):
         raise DecodeError("kept blocks: expected non-empty bytes")
-    polka = tuple(vote_from_obj(v) for v in _list(obj[9], "kept polka", MAX_VALIDATORS))
-    if not blocks and not polka:
+    prevotes = tuple(vote_from_obj(v) for v in _list(obj[9], "kept prevotes", MAX_VALIDATORS))
+    if not blocks and not prevotes:
         raise DecodeError("sign state: empty kept fields are encoded as the 8-field form")
-    for vote in polka:
+    for vote in prevotes:
         if vote.type is not VoteType.PREVOTE or vote.height != state.height:
-            raise DecodeError("kept polka: expected prevotes of the sign state's height")
-        if vote.round > state.round or vote.block_id is None:
-            raise DecodeError("kept polka: expected prevotes for a block, at most its round")
-    return state, blocks, polka
+            raise DecodeError("kept prevotes: expected prevotes of the sign state's height")
+        if vote.round > state.round:
+            raise DecodeError("kept prevotes: expected prevotes of at most its round")
+    return state, blocks, prevotes

@@ -99,7 +99,7 @@ class ReplicaParts:
     def _restored_blocks(self) -> dict[BlockId, tuple[Block, bytes]]:
         raise NotImplementedError
 
-    def _restored_polka(self, now_ms: int) -> list[ev.ReplicaEffect]:
+    def _restored_prevotes(self, now_ms: int) -> list[ev.ReplicaEffect]:
         raise NotImplementedError
 
     # provided by Inbound

@@ -1,4 +1,5 @@
-"""A lock survives a crash with the block and polka it needs (consensus/replica/kept.py).
+"""A crash loses nothing progress needs: the lock's block and polka, our own prevote
+(consensus/replica/kept.py).
 
 The regression behind it (simulator seed 108): every validator locked on a block, then every
 holder of that block crashed; the block and the prevotes justifying it lived only in memory,
@@ -13,11 +14,13 @@ import pytest
 
 from consensus import codec
 from consensus.codec import DecodeError
-from consensus.messages import VoteType
+from consensus.messages import Step, VoteType
+from consensus.proposer import proposer
 from consensus.replica import events as ev
 from consensus.replica.replica import ReplicaStartError
+from consensus.replica.wire import ProposalMsg, VoteMsg, decode_wire
 from ledger.store_memory import MemoryStore
-from tests.consensus.replica.driver import Net, TxMaker
+from tests.consensus.replica.driver import Net, Node, TxMaker
 
 
 def _locks(effect: ev.ReplicaEffect) -> bool:
@@ -62,22 +65,25 @@ def test_a_core_locked_on_a_block_every_holder_lost_in_a_crash_still_commits_it(
 def test_the_lock_is_persisted_with_its_block_and_polka() -> None:
     net = locked_then_all_crashed()
     for node in net.nodes:
-        state, blocks, polka = codec.decode_sign_record(node.store.load_sign_state() or b"")
+        state, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
         assert state.valid_value == state.locked_value is not None
         assert len(blocks) == 1
+        polka = [v for v in prevotes if v.block_id == state.valid_value]
+        assert all(v.type is VoteType.PREVOTE and v.round == state.valid_round for v in polka)
         voters = {v.validator for v in polka}
-        assert all(v.type is VoteType.PREVOTE and v.block_id == state.valid_value for v in polka)
         assert 3 * sum(net.validators.power_of(k) for k in voters) > 2 * 40
+        assert node.key in voters  # our own prevote is kept too
 
 
 def test_a_kept_block_that_names_neither_value_is_a_corrupt_store() -> None:
     net = locked_then_all_crashed()
     node = net.nodes[0]
-    state, blocks, polka = codec.decode_sign_record(node.store.load_sign_state() or b"")
+    state, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
     other = codec.decode_sign_record(net.nodes[1].store.load_sign_state() or b"")[1]
     assert blocks == other  # the same block: tamper with it instead
     assert isinstance(node.store, MemoryStore)
-    node.store.save_sign_state(codec.encode_sign_state(state, (blocks[0][:-1] + b"\x00",), polka))
+    bad = (blocks[0][:-1] + b"\x00",)
+    node.store.save_sign_state(codec.encode_sign_state(state, bad, prevotes))
     with pytest.raises(ReplicaStartError, match="corrupt"):
         node.restart()
 
@@ -102,8 +108,78 @@ def test_a_crash_right_after_the_restart_keeps_the_polka_too() -> None:
         node.restart()
     assert not any(n.alive for n in net.nodes), "each crashed again right after its restart"
     for node in net.nodes:
-        _, blocks, polka = codec.decode_sign_record(node.store.load_sign_state() or b"")
-        assert blocks and polka
+        _, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
+        assert blocks and prevotes
         node.restart()
     net.run_until(lambda: net.min_height() >= 1, 20_000)
+    net.assert_agreement()
+
+
+def test_a_prevote_lost_in_a_crash_is_not_waited_for_forever() -> None:
+    """A and B see all four nil prevotes and precommit nil; C and D never receive A's and B's
+    prevotes (the network drops them), and A and B crash right after persisting their
+    precommits, before they leave. Restarted, A and B re-send only their precommits: C and D
+    hold two prevotes and two precommits of round 0, none of the quorums that start a timeout,
+    and nothing else would ever arrive, unless A and B kept their own prevotes."""
+    net = Net(4)
+    a, b, c, d = net.nodes
+    dropping = True
+    deliver = net.send
+
+    def send(src: Node, dst: Node, payload: bytes) -> None:
+        msg = decode_wire(payload)
+        lost = isinstance(msg, ProposalMsg) or (
+            isinstance(msg, VoteMsg)
+            and msg.vote.type is VoteType.PREVOTE
+            and src in (a, b)
+            and dst in (c, d)
+        )
+        if dropping and lost:
+            net.record_signed(src, payload)
+        else:
+            deliver(src, dst, payload)
+
+    def precommits(effect: ev.ReplicaEffect) -> bool:
+        if not isinstance(effect, ev.PersistSignState):
+            return False
+        return codec.decode_sign_state(effect.data).step is Step.PRECOMMIT
+
+    net.send = send  # type: ignore[method-assign]
+    a.crash_on = b.crash_on = precommits
+    net.start()
+    net.submit(a, TxMaker(net).mint(1, 3_00))
+    net.run_until(lambda: not a.alive and not b.alive, 5_000)
+    assert [n.replica.core.step for n in (c, d)] == [Step.PREVOTE, Step.PREVOTE]
+    dropping = False
+    net.run_for(50)
+    a.restart()
+    b.restart()
+    net.run_until(lambda: net.min_height() >= 1, 20_000)
+    net.assert_agreement()
+
+
+def test_an_own_prevote_signed_after_the_persisted_guard_is_not_kept() -> None:
+    """A proposer signs its proposal and, in the same step, its prevote (two persists); the
+    kept prevotes are read after the whole step. Crashing between the two persists must not
+    leave its prevote on disk beside a guard that does not cover it, or the restart could sign
+    another prevote in that slot (the driver raises DoubleSign)."""
+    net = Net(4)
+    first = proposer(net.validators, 1, 0)
+    node = net.by_key(first)
+
+    def proposal_persisted(effect: ev.ReplicaEffect) -> bool:
+        if not isinstance(effect, ev.PersistSignState):
+            return False
+        last = codec.decode_sign_state(effect.data).last_signed
+        return last is not None and last.step is Step.PROPOSE
+
+    node.crash_on = proposal_persisted
+    net.start()
+    net.submit(node, TxMaker(net).mint(1, 3_00))
+    net.run_until(lambda: not node.alive, 5_000)
+    state, _, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
+    assert state.last_signed is not None and state.last_signed.step is Step.PROPOSE
+    assert all(v.validator != node.key for v in prevotes)
+    node.restart()
+    net.run_until(lambda: net.min_height() >= 2, 20_000)
     net.assert_agreement()
