@@ -18,8 +18,9 @@ is (height, round, step, lock and valid value, and which instances hold their bl
 "Missing data" (a stuck instance locked on a block no core instance holds) used to be an
 excuse, and hid a real bug (sim seed 108): a crash lost the block of a lock held in memory
 only. Within the model it can no longer happen legitimately: a correct validator keeps the
-block and polka its lock needs with its sign state (consensus/replica/kept.py), and any 2f+1
-precommits or polka for a block include correct core validators, who hold it. So a core
+block and polka its lock needs, and its own prevote, with its sign state
+(consensus/replica/kept.py); any 2f+1 precommits or polka for a block include correct core
+validators, who hold it. So a core
 locked on data nobody holds is the product's bug, never an excuse; the diagnosis says so.
 """
 

@@ -5,7 +5,7 @@ puts it back afterwards. The replacements are the mistakes someone could plausib
 - constant_timeouts: `TimeoutConfig.duration_ms` forgets the per-round increment, so a
   validator's timeouts never outgrow the message delay (liveness after GST is lost);
 - round_skip_by_heads: the round skip of line 55 counts validators instead of voting power;
-- restart_drops_kept: a restarted replica ignores the blocks and polka kept with its sign
+- restart_drops_kept: a restarted replica ignores the blocks and prevotes kept with its sign
   state, as before the fix of sim seed 108 (a lock on a block every holder lost stalls).
 """
 
