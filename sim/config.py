@@ -25,10 +25,19 @@ FAULT_CLASSES: tuple[str, ...] = (
     "pause",
     "outage",
     "clock",
+    "storage",
 )
 """Network and validator fault classes a run may switch on (swarm: each on or off per seed)."""
 
-SCHEDULED_FAULTS: tuple[str, ...] = ("partition", "clog", "filter", "crash", "pause", "outage")
+SCHEDULED_FAULTS: tuple[str, ...] = (
+    "partition",
+    "clog",
+    "filter",
+    "crash",
+    "pause",
+    "outage",
+    "storage",
+)
 """Classes that appear as intervals in the fault schedule (the rest are per-message rates)."""
 
 STRATEGIES: tuple[str, ...] = ("equivocate", "amnesia", "silent", "garbage", "flood")
@@ -91,6 +100,7 @@ class SimConfig:
     tx_per_s: int
     invalid_tx_pct: int
     bugs: tuple[str, ...] = ()
+    disk_sync_ms: int = 2  # mean time a durable write's sync takes (a slow-disk fault: longer)
 
     @property
     def total_power(self) -> int:
