@@ -173,7 +173,7 @@ class SimDisk:
             torn = self._tear(keep, rng)
         self._roll_back(keep)  # a torn transaction's undo holds only the writes it lost
         survivors = keep + 1 if torn else keep
-        whole = survivors in self.calls
+        whole = survivors in self.calls and not torn
         report = CrashReport(power, survivors, committed - survivors, torn, whole)
         self._pending.clear()
         self.durable = self.committed = survivors

@@ -93,7 +93,7 @@ def _height_problems(
     out = []
     if last < durable:  # a lost durable height
         out.append(
-            f"R1: height {durable} was durable before the crash, the store reopened at {last}"
+            f"R1: height {durable} was durable before the crash; the store reopened at {last}"
         )
     for height in range(1, last + 1):
         loads = (store.load_block(height), store.load_commit(height), store.load_app_hash(height))
