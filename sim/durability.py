@@ -185,8 +185,13 @@ class Durability:
         node.disk.complete_call()
         if node.disk.lying:
             node.disk.writeback(self.disk_rng)
-        self._durable(now, node, node.executor.completed())
+        write = node.executor.completed()
+        self._durable(now, node, write)
+        self._sent_now = 0
         self._pump(now, node)  # a paused node resumes its plan when it resumes (see _resume)
+        sent = f"; sent {self._sent_now}" if self._sent_now else ""
+        height, round_, step = node.view()
+        self.trace.emit(now, node.name, height, round_, step, "synced", write_name(write) + sent)
 
     def _durable(self, now: int, node: SimNode, write: DurableWrite) -> None:
         """`write` is durable: now the checkers may count on it."""

@@ -58,6 +58,7 @@ class SimNode:
     correct: bool
     clock: NodeClock
     strategy: Strategy | None = None
+    lying_disk: bool = False  # its disk lies about fsync (beyond the model; a faulty validator)
     disk: SimDisk | None = None
     store: SimLmdbStore | None = None
     executor: SimExecutor = attrs.field(factory=SimExecutor)
@@ -87,7 +88,7 @@ class SimNode:
 
     def boot(self, world: World) -> None:
         """A new validator: a formatted disk, its store and first sign state, the replica."""
-        self.disk = SimDisk()
+        self.disk = SimDisk(lying=self.lying_disk)
         self.store = SimLmdbStore.open_on(self.disk, self.where)
         Replica.initialize_store(self.store)
         self._open(world)
@@ -197,6 +198,7 @@ def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:
             signer=signer,
             correct=validator not in faulty,
             clock=NodeClock(offset, drift),
+            lying_disk=validator in cfg.disk_lies,
         )
         strategy = cfg.strategy_of(validator) if index < cfg.validators else None
         if strategy is not None:

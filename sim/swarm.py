@@ -159,6 +159,7 @@ def derive_config(seed: int, overrides: Mapping[str, object] | None = None) -> S
         "invalid_tx_pct": work.choice((0, 5, 20)),
         "bugs": (),
         "disk_sync_ms": disk.choice((1, 2, 5, 20)),
+        "disk_lies": (),  # beyond the model: only by override
     }
     for key in list(overrides):
         if key not in values:

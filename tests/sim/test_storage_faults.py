@@ -74,6 +74,16 @@ def test_a_default_swarm_seed_with_storage_faults_cuts_power_and_passes() -> Non
     assert " power cut " in trace and " restart " in trace
 
 
+def test_seed_259_a_restarted_precommitter_times_its_round_out() -> None:
+    # `depositnet sim run --seed 259` as derived (five validators, a flooder, every fault
+    # class): all validators crashed in a round after one had prevoted and precommitted; it
+    # re-sent only its precommit and the others never saw 2f+1 prevotes of any value, so
+    # nobody timed out. Fixed by scheduling timeoutPrecommit on a restart in the precommit
+    # step (consensus/core.py); see tests/consensus/test_scenarios.py.
+    result = Simulation(RunSpec(259)).run()
+    assert result.outcome is Outcome.PASS, result.summary_line()
+
+
 def test_a_power_cut_while_a_height_is_written_loses_nothing_durable() -> None:
     # Node 1 loses power four times, each time during its k-th next durable write (sign states
     # and heights alternate, so some cuts land in a height write), and restarts 200 ms later.
@@ -134,3 +144,16 @@ def test_the_simulated_executor_resumes_only_after_each_write() -> None:
     executor.completed()
     assert executor.next_write(done.append) is None and executor.idle
     assert done[2:] == [effects[-1], ev.BroadcastPayload(b"later")]
+
+
+def test_a_disk_that_lies_about_fsync_makes_its_validator_faulty() -> None:
+    # Beyond the model: validator 1's syncs return before anything is durable. It counts as
+    # faulty (it may lose what it signed), so what its power cuts do is counted, not failed.
+    config = derive_config(1, {**STORAGE, "disk_lies": (1,)})
+    assert config.faulty == (1,) and config.within_budget
+    sim = Simulation(RunSpec(1, {**STORAGE, "disk_lies": (1,)}))
+    result = sim.run()
+    assert result.outcome is Outcome.PASS, result.summary_line()
+    disk = sim.nodes[1].disk
+    assert disk is not None and disk.lying and disk.crashes
+    assert not any(node.disk is not None and node.disk.lying for node in sim.nodes if node.correct)
