@@ -54,6 +54,7 @@ class SafetyChecker:
         self.signed: dict[tuple[bytes, int, int, Step], Proposal | Vote] = {}
         self.persisted: dict[int, tuple[int, int, int]] = {}
         self.proposing: dict[tuple[int, int, int], SignState] = {}  # (instance, h, r) -> state
+        self._decoded: dict[bytes, SignState] = {}
         self.commits_checked = 0
 
     def _name(self, key: bytes) -> str:
@@ -129,18 +130,27 @@ class SafetyChecker:
     def on_persist(self, instance: int, data: bytes) -> None:
         """A correct instance persisted its sign state."""
         try:
-            state = decode_sign_state(data)
+            state = self._decode(data)
         except DecodeError as exc:
             raise Violation(Outcome.SAFETY, f"instance {instance} persisted junk: {exc}") from None
         if state.last_signed is not None:
             signed = state.last_signed
             self.persisted[instance] = (signed.height, signed.round, int(signed.step))
 
+    def _decode(self, data: bytes) -> SignState:
+        """Decode a sign state; each is seen twice (emitted, then durable): decode it once."""
+        state = self._decoded.get(data)
+        if state is None:
+            if len(self._decoded) >= 256:
+                self._decoded.clear()
+            state = self._decoded[data] = decode_sign_state(data)
+        return state
+
     def on_sign_state(self, instance: int, data: bytes) -> None:
         """A correct instance's replica emitted a sign state (durable later, perhaps coalesced
         into a newer one): for a proposal, the state it was signed under."""
         try:
-            state = decode_sign_state(data)
+            state = self._decode(data)
         except DecodeError:
             return  # judged when persisted
         signed = state.last_signed

@@ -74,11 +74,6 @@ class SimExecutor:
     def idle(self) -> bool:
         return self.in_flight is None and self._plan is None and not self.queue
 
-    @property
-    def waiting(self) -> int:
-        """Effects queued behind the write in flight (the replica's lead over its disk)."""
-        return len(self.queue)
-
 
 def write_name(write: DurableWrite) -> str:
     if isinstance(write, ev.CommitBlock):
