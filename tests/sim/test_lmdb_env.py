@@ -123,7 +123,8 @@ def record(height: int) -> HeightRecord:
     """A height record with empty mappings for the state writes and index, whatever they are
     named (the disk model does not depend on the record's fields)."""
     given = {"height": height, "block": b"block", "commit": b"commit", "app_hash": b"hash"}
-    rest = {f.name: {} for f in attrs.fields(HeightRecord) if f.name not in given}
+    fields = attrs.fields(HeightRecord)
+    rest = {f.name: {} for f in fields if f.name not in given and f.default is attrs.NOTHING}
     return HeightRecord(**given, **rest)
 
 
