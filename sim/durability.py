@@ -147,6 +147,7 @@ class Durability:
         assert disk is not None and store is not None
         if node.crash_after is not None:
             if node.crash_after <= 0:
+                node.executor.abandon()  # the write never started: nothing of it is on disk
                 self._crash(now, node, f"before writing {write_name(write)}")
                 return
             node.crash_after -= 1

@@ -157,3 +157,18 @@ def test_a_disk_that_lies_about_fsync_makes_its_validator_faulty() -> None:
     disk = sim.nodes[1].disk
     assert disk is not None and disk.lying and disk.crashes
     assert not any(node.disk is not None and node.disk.lying for node in sim.nodes if node.correct)
+
+
+def test_a_crash_just_before_a_height_write_does_not_count_that_height_as_durable() -> None:
+    sim = Simulation(RunSpec(1, STORAGE))
+    sim._boot()
+    node = sim.nodes[0]
+    while not node.executor.idle:  # let the start's writes and sends finish
+        sim._dispatch(*sim.queue.pop())
+    now = sim.queue.now_ms
+    record = HeightRecord(1, b"block", b"commit", b"hash", {}, {})
+    node.crash_after = 0  # the crash lands on the next effect: the height's write
+    sim._execute(now, node, [ev.CommitBlock(record, b"i" * 32, ())])
+    assert node.disk is not None and node.disk.crashes and node.store is None
+    assert sim.checker.last_height.get(node.index, 0) == 0
+    assert sim._reopen(now, node) and node.store is not None and node.store.last_height() == 0
