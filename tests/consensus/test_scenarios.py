@@ -464,12 +464,12 @@ def test_a_proposer_that_crashed_after_its_prevote_resumes_in_prevote() -> None:
 
 
 def test_a_validator_restarted_after_its_precommit_times_the_round_out() -> None:
-    """Sim seed 33 of the storage profile (tests/sim/test_storage_faults.py): validator 3
-    prevoted and precommitted B, then every validator lost power. Restarted, it re-sends only
-    its precommit (its sign state holds its last signature); its prevote, which the others'
-    polka needed, is gone with their memories, so nobody sees 2f+1 prevotes of any value
-    (line 34) or precommits (line 47), and round 0 never ends. So a validator resuming in the
-    precommit step schedules timeoutPrecommit itself (line 65 then starts round 1)."""
+    """Default sim seed 259 (tests/sim/test_storage_faults.py): a validator prevoted and
+    precommitted, then every validator crashed or lost power. Restarted, it re-sends only its
+    precommit (its sign state holds its last signature); its prevote, which the others needed
+    for 2f+1 prevotes of any value (line 34), is gone with their memories, nobody sees 2f+1
+    precommits either (line 47), and the round never ends. So a validator resuming in the
+    precommit step schedules timeoutPrecommit itself (line 65 then starts the next round)."""
     run = Run(me=3)
     run.proposal(0, B)
     out = run.feed(prevote(VALS, 0, 1, 0, B), prevote(VALS, 1, 1, 0, B))
