@@ -74,8 +74,11 @@ def run_client(
     args: argparse.Namespace,
     genesis: Genesis | None,
     action: Callable[[DepositClient], Awaitable[T]],
+    *,
+    keep: tuple[type[ClientError], ...] = (),
 ) -> T:
-    """Run `action` with a client for the given nodes; SDK errors become CommandError."""
+    """Run `action` with a client for the given nodes; SDK errors become CommandError
+    (except those in `keep`, which the caller handles)."""
     urls = node_urls(args)
 
     async def main() -> T:
@@ -85,6 +88,8 @@ def run_client(
 
     try:
         return trio.run(main)
+    except keep:
+        raise
     except RequestFailed as exc:
         raise CommandError(f"{exc.code}: {exc.message}") from None
     except ClientError as exc:
