@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 import msgpack
 
-from consensus.crypto import Ed25519Signer, Signer
+from consensus.crypto import Signer
 from ledger.genesis import Genesis
 from ledger.receipt import ReceiptError
-from ledger.signing import make_tx, new_nonce
-from ledger.tx import NONCE_SIZE, Body, derive_tx_id
+from ledger.tx import Body
 from network.client_errors import (
     ClientError,
     FinalityError,
@@ -58,6 +56,15 @@ from network.client_proofs import (
     precheck,
     verify_header_body,
     verify_raw_block,
+)
+from network.client_signing import generate_signer, load_signer, sign_body
+from network.client_wire import (
+    ServedCommit,
+    SubmitResult,
+    is_verdict,
+    parse_committed,
+    refused,
+    submit_result,
 )
 
 __all__ = [
@@ -85,96 +92,6 @@ __all__ = [
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MSGPACK = "application/msgpack"
-
-
-@attrs.frozen
-class ServedCommit:
-    """A validator's claim that a tx_id committed, with the receipt that should prove it
-    (nothing here is checked: `check_receipt` does that)."""
-
-    tx_id: bytes
-    height: int
-    index: int
-    code: str
-    message: str
-    receipt: bytes
-
-
-def parse_committed(value: object) -> ServedCommit | None:
-    """The `committed` object of a `POST /txs` or `GET /txs/{id}` answer; None if absent;
-    ValueError if it is there but malformed."""
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise ValueError("committed is not an object")
-    try:
-        tx_id, receipt = bytes.fromhex(value["tx_id"]), bytes.fromhex(value["receipt"])
-        height, index = value["height"], value["index"]
-        code, message = value["code"], value.get("message", "")
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("committed lacks tx_id, receipt, height, index or code") from None
-    if type(height) is not int or type(index) is not int:
-        raise ValueError("committed height and index must be integers")
-    if not isinstance(code, str) or not isinstance(message, str):
-        raise ValueError("committed code and message must be strings")
-    return ServedCommit(tx_id, height, index, code, message, receipt)
-
-
-@attrs.frozen
-class SubmitResult:
-    tx_id: bytes | None
-    accepted: bool  # newly admitted to a mempool
-    code: str
-    message: str
-    node_url: str
-    committed: ServedCommit | None = None  # a later use of a committed id: its first use
-
-    @property
-    def known(self) -> bool:
-        """Already pending or committed: a retry of something that went through."""
-        return self.code in ("ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED")
-
-    @property
-    def ok(self) -> bool:
-        return self.accepted or self.known
-
-
-def generate_signer(path: str | Path | None = None) -> Ed25519Signer:
-    """A fresh Ed25519 key; written to `path` (network.keys' file format, mode 0600) if given."""
-    from network.keys import KeyFileError, generate_key
-
-    if path is None:
-        return Ed25519Signer.generate()
-    try:
-        return generate_key(path)
-    except (KeyFileError, OSError) as exc:
-        raise ClientError(str(exc)) from None
-
-
-def load_signer(path: str | Path) -> Signer:
-    """The signing key in the key file at `path` (network.keys' format)."""
-    from network.keys import KeyFileError, load_key
-
-    try:
-        return load_key(path)
-    except (KeyFileError, OSError) as exc:
-        raise ClientError(str(exc)) from None
-
-
-def sign_body(
-    signer: Signer,
-    chain_id: str,
-    body: Body,
-    *,
-    valid_until_ms: int,
-    nonce: bytes | None = None,
-) -> tuple[bytes, bytes]:
-    """(tx_id, signed wire bytes) of `body` from `signer` with `nonce` (random if None)."""
-    nonce = new_nonce() if nonce is None else nonce
-    if len(nonce) != NONCE_SIZE:
-        raise ClientError(f"a nonce is {NONCE_SIZE} bytes")
-    wire = make_tx(signer, chain_id, body, nonce=nonce, valid_until_ms=valid_until_ms)
-    return derive_tx_id(signer.public_key, nonce), wire
 
 
 class DepositClient:
@@ -278,7 +195,7 @@ class DepositClient:
     async def _get(self, path: str) -> tuple[str, Any]:
         url, status, body = await self._request("GET", path)
         if status >= 400:
-            raise _refused(status, body)
+            raise refused(status, body)
         return url, body
 
     # ------------------------------------------------------------ reads
@@ -303,7 +220,7 @@ class DepositClient:
 
         url, status, body = await self._request("GET", f"/blocks/{height}/raw", parse=parse)
         if status != 200 or not isinstance(body, RawBlock):
-            raise _refused(status, body)
+            raise refused(status, body)
         return attrs.evolve(body, node_url=url)
 
     async def tx(self, tx_id: bytes) -> dict[str, Any]:
@@ -379,15 +296,15 @@ class DepositClient:
     async def submit(self, tx_bytes: bytes) -> SubmitResult:
         """Offer signed bytes to a validator (the next one if it is down or full)."""
         url, status, body = await self._request("POST", "/txs", {"tx": tx_bytes.hex()})
-        if not _is_verdict(body):
-            raise _refused(status, body)
+        if not is_verdict(body):
+            raise refused(status, body)
         return submit_result(body, url)
 
     async def submit_to(self, url: str, tx_bytes: bytes) -> SubmitResult:
         """Offer signed bytes to validator `url` only (NodeUnavailable if it does not
         answer with a verdict, or is busy)."""
         status, body = await self.request_one(url, "POST", "/txs", {"tx": tx_bytes.hex()})
-        if not _is_verdict(body):
+        if not is_verdict(body):
             raise NodeUnavailable(f"{url}: HTTP {status} without a verdict")
         return submit_result(body, url)
 
@@ -398,7 +315,7 @@ class DepositClient:
         url, status, body = await self._request("POST", "/txs/batch", msgpack_body=packed)
         results = body.get("results") if isinstance(body, dict) else None
         if status != 200 or not isinstance(results, list) or len(results) != len(txs):
-            raise _refused(status, body)
+            raise refused(status, body)
         return [submit_result(verdict, url) for verdict in results]
 
     async def prepare(
@@ -457,41 +374,6 @@ class DepositClient:
         """Sign `body` (`prepare`) and `submit_and_wait` the bytes."""
         _tx_id, wire = await self.prepare(signer, body, nonce=nonce)
         return await self.submit_and_wait(wire, timeout_s=timeout_s)
-
-
-def _refused(status: int, body: object) -> RequestFailed:
-    """The RequestFailed for a refusal, with the code and message of its error body if any."""
-    error = body.get("error", {}) if isinstance(body, dict) else {}
-    return RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
-
-
-def submit_result(verdict: object, url: str) -> SubmitResult:
-    """A `POST /txs` verdict (or one of a batch's) as a SubmitResult; MALFORMED if no dict.
-    A malformed `committed` part is dropped (its receipt could prove nothing anyway)."""
-    if not isinstance(verdict, dict):
-        return SubmitResult(tx_id=None, accepted=False, code="MALFORMED", message="", node_url=url)
-    tx_id = verdict.get("tx_id")
-    try:
-        committed = parse_committed(verdict.get("committed"))
-    except ValueError:
-        committed = None
-    try:
-        parsed_id = bytes.fromhex(tx_id) if isinstance(tx_id, str) else None
-    except ValueError:
-        parsed_id = None
-    return SubmitResult(
-        tx_id=parsed_id,
-        accepted=bool(verdict.get("accepted")),
-        code=str(verdict.get("code")),
-        message=str(verdict.get("message", "")),
-        node_url=url,
-        committed=committed,
-    )
-
-
-def _is_verdict(body: object) -> bool:
-    """Is this a `POST /txs` verdict (as opposed to an error or garbage)?"""
-    return isinstance(body, dict) and "accepted" in body and "code" in body
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

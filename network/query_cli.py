@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 5.0
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 10**7):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
+
+
 def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node",
@@ -32,7 +43,13 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a validator's API URL (repeat for fallbacks; default $DEPOSITNET_NODE)",
     )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long one request to a validator may take",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

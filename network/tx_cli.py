@@ -26,7 +26,7 @@ import attrs
 from depositnet.cli import CommandError
 from ledger.receipt import ReceiptError
 from ledger.signing import new_nonce
-from ledger.tx import TX_ID_SIZE, derive_tx_id
+from ledger.tx import derive_tx_id
 from ledger.txcodec import from_wire
 from network.client import (
     ClientError,
@@ -37,12 +37,17 @@ from network.client import (
     TxIdUsed,
     load_signer,
 )
-from network.client_proofs import verify_saved_receipt
-from network.journal import Entry, Journal, JournalError, check_label, journal_dir, nonce_for
-from network.query_cli import add_node_options, emit, read_genesis, run_client
+from network.journal import Entry, Journal, check_label, nonce_for
+from network.query_cli import add_node_options, emit, read_genesis, run_client, seconds
 from network.tx_kinds import KINDS, KYC_FOREVER, height, summary
-
-NOT_FINAL = 3
+from network.tx_status_cli import (
+    cmd_status,
+    describe_final,
+    final_json,
+    load_entry,
+    open_journal,
+    save_entry,
+)
 
 
 def describe(result: SubmitResult) -> str:
@@ -51,51 +56,11 @@ def describe(result: SubmitResult) -> str:
     return line + (f" ({result.message})" if result.message else "")
 
 
-def describe_final(final: FinalReceipt) -> str:
-    return (
-        f"final at height {final.height} (index {final.index}), outcome {final.code}, "
-        "receipt verified"
-    )
-
-
-def final_json(final: FinalReceipt) -> dict[str, Any]:
-    return {
-        "final": True,
-        "height": final.height,
-        "index": final.index,
-        "outcome": final.code,
-        "outcome_message": final.message,
-        "block_id": final.block_id.hex(),
-        "block_time_ms": final.time_ms,
-        "certified_power": final.certified_power,
-        "total_power": final.total_power,
-        "receipt": final.receipt.encode().hex(),
-    }
-
-
 def label_arg(text: str) -> str:
     try:
         return check_label(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"--tx-id {text!r}: {exc}") from None
-
-
-def _journal(args: argparse.Namespace) -> Journal:
-    return Journal(journal_dir(args.journal))
-
-
-def _load(journal: Journal, tx_id: bytes) -> Entry | None:
-    try:
-        return journal.load(tx_id)
-    except JournalError as exc:
-        raise CommandError(str(exc)) from None
-
-
-def _save(journal: Journal, entry: Entry) -> None:
-    try:
-        journal.save(entry)
-    except JournalError as exc:
-        raise CommandError(str(exc)) from None
 
 
 def _first(entry: Entry) -> str:
@@ -111,10 +76,10 @@ def cmd_tx(args: argparse.Namespace) -> int:
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     body = KINDS[args.kind][2](args, signer.public_key)
-    journal = _journal(args)
+    journal = open_journal(args)
     nonce = new_nonce() if args.tx_id is None else nonce_for(genesis.chain_id, args.tx_id)
     tx_id = derive_tx_id(signer.public_key, nonce)
-    entry = _load(journal, tx_id)
+    entry = load_entry(journal, tx_id)
     if entry is not None:
         first = from_wire(entry.tx)
         if entry.chain_id != genesis.chain_id or first.body != body:
@@ -131,7 +96,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
             previous = () if entry is None else (*entry.superseded, entry.tx)
             now_ms = time.time_ns() // 1_000_000
             entry = Entry(tx_id, genesis.chain_id, wire, now_ms, args.tx_id, superseded=previous)
-            _save(journal, entry)  # before the first byte leaves
+            save_entry(journal, entry)  # before the first byte leaves
             lines.append(f"tx {tx_id.hex()} signed, journaled in {journal.path(tx_id)}")
         else:
             lines.append(f"tx {tx_id.hex()} re-sent from the journal ({journal.path(tx_id)})")
@@ -150,7 +115,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
         result, final = run_client(args, genesis, go, keep=(TxExpired, TxIdUsed))
     except TxExpired as exc:
         assert entry is not None
-        _save(journal, attrs.evolve(entry, expired_at_height=exc.height))
+        save_entry(journal, attrs.evolve(entry, expired_at_height=exc.height))
         again = "run the same command to sign it anew" if args.tx_id else "send it again"
         raise CommandError(f"{exc}; {again}") from None
     except TxIdUsed as exc:
@@ -180,7 +145,7 @@ def _report(
             why = result.message or "no reason given"
             raise CommandError(f"tx {entry.tx_id.hex()} rejected: {result.code}: {why}")
     if final is not None:
-        _save(journal, attrs.evolve(entry, receipt=final.receipt.encode()))
+        save_entry(journal, attrs.evolve(entry, receipt=final.receipt.encode()))
         lines.append(describe_final(final))
         data.update(final_json(final))
     emit(args, data, "\n".join(lines))
@@ -189,95 +154,6 @@ def _report(
         print(f"depositnet: the transaction committed with {final.code}{why}", file=sys.stderr)
         return 1
     return 0
-
-
-def _find(args: argparse.Namespace, journal: Journal, chain_id: str) -> Entry:
-    """The journaled transaction `args.which` names: a tx id (hex) or a --tx-id text."""
-    which = args.which
-    if len(which) == 2 * TX_ID_SIZE:
-        try:
-            entry = _load(journal, bytes.fromhex(which))
-        except ValueError:
-            entry = None
-        if entry is not None:
-            return entry
-    signer = None
-    if args.key_file is not None:
-        try:
-            signer = load_signer(args.key_file).public_key
-        except ClientError as exc:
-            raise CommandError(str(exc)) from None
-    try:
-        found = [
-            e
-            for e in journal.entries()
-            if e.label == which
-            and e.chain_id == chain_id
-            and (signer is None or from_wire(e.tx).signer == signer)
-        ]
-    except JournalError as exc:
-        raise CommandError(str(exc)) from None
-    if not found:
-        raise CommandError(f"no journaled transaction {which!r} in {journal.directory}")
-    if len(found) > 1:
-        ids = ", ".join(e.tx_id.hex() for e in found)
-        raise CommandError(f"{which!r} names {len(found)} journaled txs ({ids}): pass --key")
-    return found[0]
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    """Show a journaled transaction and, once final, its receipt verified here."""
-    genesis = read_genesis(args.genesis)
-    journal = _journal(args)
-    entry = _find(args, journal, genesis.chain_id)
-    tx = from_wire(entry.tx)
-    label = f" (--tx-id {entry.label!r})" if entry.label else ""
-    lines = [f"tx {entry.tx_id.hex()}{label}: {summary(tx)}, valid until {tx.valid_until_ms} ms"]
-    data: dict[str, Any] = {"tx_id": entry.tx_id.hex(), "label": entry.label, "tx": entry.tx.hex()}
-    final = None
-    if entry.receipt is not None:
-        try:
-            final = verify_saved_receipt(genesis, entry.receipt)
-        except (ReceiptError, ClientError) as exc:
-            lines.append(f"(the journaled receipt does not verify: {exc})")
-        if final is not None and final.receipt.tx != entry.tx:
-            final = None
-    state = None
-    if final is None:
-
-        async def ask(client: DepositClient) -> tuple[FinalReceipt | None, dict[str, Any]]:
-            found = await client.find_receipt(entry.tx)
-            return found, ({} if found is not None else await client.tx(entry.tx_id))
-
-        try:
-            final, state = run_client(args, genesis, ask, keep=(TxIdUsed,))
-        except TxIdUsed as exc:
-            raise CommandError(str(exc)) from None
-    if final is not None:
-        _save(journal, attrs.evolve(entry, receipt=final.receipt.encode()))
-        lines.append(describe_final(final))
-        data.update(final_json(final))
-        if args.save:
-            _write_receipt(args.save, final.receipt.encode())
-            lines.append(f"receipt ({len(final.receipt.encode())} bytes) saved to {args.save}")
-        emit(args, data, "\n".join(lines))
-        return 0 if final.code == "OK" else 1
-    if entry.expired_at_height is not None:
-        lines.append(f"expired (proven at height {entry.expired_at_height}): it can never commit")
-    elif state:
-        where = f"as of height {state.get('checked_height')}"
-        lines.append(f"not final: {state.get('state')} ({where})")
-    data.update(final=False, state=(state or {}).get("state"))
-    emit(args, data, "\n".join(lines))
-    return NOT_FINAL
-
-
-def _write_receipt(path: str, data: bytes) -> None:
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -325,7 +201,7 @@ def register(subparsers: Any) -> None:
         )
         p.add_argument(
             "--wait-timeout",
-            type=float,
+            type=seconds,
             default=None,
             metavar="SECONDS",
             help="give up waiting after this long (default: until final or expired)",

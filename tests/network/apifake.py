@@ -83,7 +83,8 @@ class FakeChain:
         self.app = LedgerApp(self.genesis)
         self.mempool = Mempool(self.app)
         self.blocks: dict[int, CommittedBlock] = {}
-        self.results: dict[int, bytes] = {}  # height -> the encoded result leaves
+        self.results: dict[bytes, tuple[int, int, str, str]] = {}  # first uses, by tx_id
+        self.result_leaves: dict[int, bytes] = {}  # height -> the encoded result leaves
         self.tx_index: dict[bytes, bytes] = {}  # tx_id -> encoded UsedId (first uses)
         self.receipts = ReceiptCache(self)
         self.height = 0
@@ -105,7 +106,7 @@ class FakeChain:
         return None if committed is None else committed.commit
 
     def load_results(self, height: int) -> bytes | None:
-        return self.results.get(height)
+        return self.result_leaves.get(height)
 
     def load_tx_index(self, tx_id: bytes) -> bytes | None:
         return self.tx_index.get(tx_id)
@@ -142,8 +143,11 @@ class FakeChain:
         commit = Commit(height, 0, bid, votes)
         self.app.apply(execution)
         self.mempool.update(height, height * 1000, [r.tx_id for r in execution.results])
-        self.results[height] = codec.packb(list(execution.result_leaves))
+        self.result_leaves[height] = codec.packb(list(execution.result_leaves))
         self.tx_index.update(execution.tx_index)
+        for r in execution.results:
+            if r.tx_id in execution.tx_index:
+                self.results[r.tx_id] = (height, r.index, r.code, r.message)
         committed = CommittedBlock(height, bid, encode_block(block), codec.encode_commit(commit))
         self.blocks[height] = committed
         self.height = height

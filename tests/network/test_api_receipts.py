@@ -150,7 +150,7 @@ async def test_stored_data_that_does_not_decode_is_a_500_not_a_receipt(api) -> N
     tx = register("first")
     tx_id = (await client.post("/txs", json={"tx": tx.hex()})).json()["tx_id"]
     chain.commit()
-    chain.results[1] = msgpack.packb([b"\x00" * 20])  # the store's results are damaged
+    chain.result_leaves[1] = msgpack.packb([b"\x00" * 20])  # the store's results are damaged
     chain.receipts = type(chain.receipts)(chain)  # nothing cached
     response = await client.get(f"/txs/{tx_id}")
     assert response.status_code == 500 and response.json()["error"]["code"] == "INTERNAL"

@@ -39,6 +39,9 @@ from tests.network.test_cli_e2e import depositnet, write_setup
 from tests.network.test_client_e2e import role_keys
 
 FUNDS = 100_000
+CONFIG = FAULT_TEST_CONFIG + "\n[blocks]\ncreate_empty_blocks = true\n"
+"""Short timeouts (a validator is killed), and empty blocks at consensus speed, so the chain
+can move on by many heights between two retries (as the issue's idle chain did)."""
 PAYERS = {name: Ed25519Signer(bytes([0x60 + i]) * 32) for i, name in enumerate("abc")}
 PAYEES = {name: Ed25519Signer(bytes([0x70 + i]) * 32) for i, name in enumerate("abc")}
 
@@ -55,7 +58,7 @@ def exactly_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     """Four validators behind per-link proxies; payers funded, payees registered."""
     with ProxyHub() as hub:
         net = proxied_network(
-            tmp_path_factory.mktemp("exactly-once"), hub, validators=4, config=FAULT_TEST_CONFIG
+            tmp_path_factory.mktemp("exactly-once"), hub, validators=4, config=CONFIG
         )
         hub.start()
         with net:
