@@ -235,9 +235,10 @@ class DepositClient:
 
     async def latest_header(self) -> VerifiedHeader | None:
         """The latest block header whose certificate verifies against the genesis, from the
-        first validator that serves one (None while the chain has no block). A lying
-        validator can at worst serve an older certified header."""
+        first validator that serves one (None if those that answer have no block yet). A
+        lying validator can at worst serve an older certified header."""
         failures: list[str] = []
+        empty = False
         for url in self.ordered_urls():
             try:
                 status, body = await self.request_one(url, "GET", "/blocks/latest/header")
@@ -245,7 +246,8 @@ class DepositClient:
                 failures.append(str(exc))
                 continue
             if status == 404:
-                return None  # no block yet: a validator can only delay us by saying so
+                empty = True  # no block yet, it says: another may know better
+                continue
             try:
                 verified = verify_header_body(self.genesis, body, url)
             except FinalityError as exc:
@@ -254,6 +256,8 @@ class DepositClient:
                 continue
             self.prefer(url)
             return verified
+        if empty:
+            return None
         raise NodeUnavailable("no verified header: " + "; ".join(failures))
 
     async def chain_time_ms(self) -> int:

@@ -72,17 +72,16 @@ async def test_a_retried_payment_is_paid_once_and_reports_its_first_receipt(
     }
     pay = ("tx", "transfer", keys["bob"], "USD", "2500", "--key", keys["alice"])
     runs = []
-    for attempt in range(3):
-        if attempt == 2:
-            for _ in range(50):  # the chain moves on by many heights before the third retry
+    for attempt in range(2):  # the three-run sequence on a real network: test_exactly_once_e2e
+        if attempt == 1:
+            for _ in range(50):  # the chain moves on by many heights before the retry
                 chain.commit()
         status, out, err = await depositnet(*pay, "--tx-id", "INV-2024-001", "--wait", env=env)
         assert status == 0, (out, err)
         runs.append(out)
     finals = [FINAL.search(out) for out in runs]
     assert all(finals) and len({m.groups() for m in finals if m}) == 1, runs
-    assert "signed, journaled in" in runs[0]
-    assert "re-sent from the journal" in runs[1] and "re-sent from the journal" in runs[2]
+    assert "signed, journaled in" in runs[0] and "re-sent from the journal" in runs[1]
     assert len(transfers_of(chain, ALICE.public_key)) == 1  # paid once
     assert chain.app.account(BOB.public_key).balances == {"USD": 2_500}
     assert chain.app.account(ALICE.public_key).balances == {"USD": 7_500}
