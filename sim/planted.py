@@ -62,6 +62,10 @@ def _stall(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "stall", summary, patch=f"sim.plants.rules:{name}")
 
 
+def _storage(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "storage", summary, patch=f"sim.plants.storage:{name}")
+
+
 CATALOGUE: tuple[PlantedBug, ...] = (
     _core("no_lock_check_line22", "line 22 prevotes a fresh proposal while locked on another"),
     _core("double_count_vote", "a validator's repeated vote counts twice"),
@@ -74,7 +78,12 @@ CATALOGUE: tuple[PlantedBug, ...] = (
     _rules("constant_timeouts", "timeouts do not grow by round (no r * delta)"),
     _rules("round_skip_by_heads", "round skip counts validators, not voting power"),
     # stall
-    _stall("restart_drops_kept", "a restart drops the block and polka kept with its lock"),
+    _stall("restart_drops_kept", "a restart drops the blocks and prevotes kept with its lock"),
+    # storage: exposed only by writes that are not durable yet when a crash or power cut lands
+    _storage("sign_state_unsynced", "the sign state is committed without a sync"),
+    _storage("height_pointer_apart", "a height's pointer is committed apart from its data"),
+    _storage("send_before_durable", "the executor sends before the sign-state write is durable"),
+    _storage("block_write_last", "the executor saves a block after the next height's effects"),
 )
 
 BY_NAME: dict[str, PlantedBug] = {bug.name: bug for bug in CATALOGUE}

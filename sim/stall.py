@@ -17,7 +17,8 @@ from sim.node import SimNode, Status
 
 def holders(nodes: list[SimNode], value: BlockId, height: int) -> list[str]:
     """Names of the instances holding block `value` of `height`: in memory (up or paused),
-    in the blocks kept with their sign state, or committed in their store."""
+    in the blocks kept with their sign state, or committed in their store (down instances
+    are not inspected)."""
     found = []
     for node in nodes:
         replica = node.replica if node.status is not Status.DOWN else None
@@ -36,14 +37,11 @@ def holders(nodes: list[SimNode], value: BlockId, height: int) -> list[str]:
 
 
 def _durable(node: SimNode, height: int) -> tuple[bytes | None, bytes | None]:
-    """(sign state, committed block at `height`) on `node`'s disk, up or down."""
-    if node.store is not None:
-        return node.store.load_sign_state(), node.store.load_block(height)
-    snapshot = node.snapshot
-    if snapshot is None:
+    """(sign state, committed block at `height`) in `node`'s open store; a down instance's
+    disk is not opened here (that would write to it), so it counts as holding nothing."""
+    if node.store is None:
         return None, None
-    block = snapshot.heights[height - 1][0] if len(snapshot.heights) >= height else None
-    return snapshot.sign_state, block
+    return node.store.load_sign_state(), node.store.load_block(height)
 
 
 def _kept_holds(raw_state: bytes, value: BlockId) -> bool:
