@@ -15,9 +15,10 @@ rule allows:
 - propose: the validator entered round (h, r) in that step (StartRound, line 21), which it
   does once per height and round (per incarnation: a restarted one resumes its round);
 - prevote / precommit: the validator had by then received or sent prevotes / precommits of
-  (h, r) from validators holding more than 2/3 of the power (lines 34, 47), or the guard
-  refused to sign that step again (its last signed (height, round, step) was at or above it: a
-  restarted validator's refusal costs a timeout, never liveness).
+  (h, r) from validators holding more than 2/3 of the power (lines 34, 47), or it had already
+  signed that step or a later one before the step (its guard's last signed (height, round,
+  step) was at or above it): the core's deviations for a guard refusal and for a restart that
+  resumes after its precommit, each of which costs a timeout, never liveness.
 
 Round skip (line 55). A correct validator that moves from round r to r' > r at one height,
 other than by timeoutPrecommit(r) taking it to r + 1, must have received messages of round r'
