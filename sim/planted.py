@@ -54,6 +54,10 @@ def _core(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "core", summary, core_flag=True)
 
 
+def _ledger(name: str, klass: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, klass, summary, patch=f"sim.plants.ledger:{name}")
+
+
 CATALOGUE: tuple[PlantedBug, ...] = (
     _core("no_lock_check_line22", "line 22 prevotes a fresh proposal while locked on another"),
     _core("double_count_vote", "a validator's repeated vote counts twice"),
@@ -62,6 +66,9 @@ CATALOGUE: tuple[PlantedBug, ...] = (
     _core("repropose_locked_value", "the proposer re-proposes lockedValue, not validValue"),
     # New entries go below, one line each, in the class's section (a patch lives in
     # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
+    # oracle and workload: ledger bugs only an independent model of the rules sees
+    _ledger("transfer_applied_twice", "oracle", "a transfer applied twice if the sender can pay"),
+    _ledger("frozen_recipient_credited", "workload", "a frozen account still receives money"),
 )
 
 BY_NAME: dict[str, PlantedBug] = {bug.name: bug for bug in CATALOGUE}

@@ -82,8 +82,11 @@ class Simulation(Lifecycle):
         self.sent = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.evidence = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.checker = SafetyChecker(self.sent, self.world.validators, names, cfg.within_budget)
-        self.oracle = LedgerOracle(self.world)
-        self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
+        world = self.world
+        self.oracle = LedgerOracle(world.genesis, world.scheme, judge_clients=cfg.within_budget)
+        self.workload = Workload(
+            self.world, self.tree.rng("workload"), cfg.invalid_tx_pct, self.oracle
+        )
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self.blocks_seen: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
