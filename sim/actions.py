@@ -183,6 +183,8 @@ class Actions:
         rng, state = self._rng, self._view.state
         pending = sorted(state.redemptions)
         fresh = [rid for rid in pending if rid not in self._resolving]
+        if not fresh and rng.random() < 0.85:
+            return self.redeem()  # none pending, or every pending one is being resolved
         if not pending or rng.random() < 0.08:
             rid, code = rng.randbytes(16), "USD"
         else:
@@ -213,24 +215,24 @@ class Actions:
         expired = sorted(k for k, p in state.participants.items() if p.kyc_expiry_height < height)
         body: Body
         roll = rng.random()
-        if frozen and roll < 0.45:
-            body = Unfreeze(rng.choice(frozen))
-        elif paused and roll < 0.6:
+        if paused and rng.random() < 0.6:
             body = Unpause(rng.choice(paused))
-        elif expired and roll < 0.55:
+        elif frozen and rng.random() < 0.5:
+            body = Unfreeze(rng.choice(frozen))
+        elif expired and rng.random() < 0.3:
             body = RegisterParticipant(rng.choice(expired), "renewed", FOREVER)
-        elif roll < 0.7:
+        elif roll < 0.22:
             parties = self._participants()
             key = rng.choice(parties) if parties and rng.random() < 0.9 else self._outsider()
             body = Freeze(key) if rng.random() < 0.8 else Unfreeze(key)
-        elif roll < 0.82:
+        elif roll < 0.28:
             code = UNKNOWN_CODE if rng.random() < 0.1 else rng.choice(sorted(state.currencies))
             body = Pause(code)
         else:
             key = rng.choice([s.public_key for s in self._clients.spares])
             if rng.random() < 0.3:
                 key = rng.choice(self._participants() or [key])
-            expiry = height + rng.randint(3, 30) if rng.random() < 0.7 else FOREVER
+            expiry = height + rng.randint(2, 12) if rng.random() < 0.7 else FOREVER
             body = RegisterParticipant(key, f"newcomer-{key[:2].hex()}", expiry)
         return Intent(officer, body)
 
@@ -285,6 +287,8 @@ class Actions:
             (
                 Freeze(key),
                 Pause("USD"),
+                Unpause("EUR"),
+                Unfreeze(key),
                 AddCurrency(rng.choice(NEW_CODES), 2, signer.public_key),
                 GrantRole("COMPLIANCE", self._clients.compliance.public_key),
                 SetMintAllowance(self._clients.issuer.public_key, "USD", 1),

@@ -6,11 +6,12 @@ submits the bytes to some validator, any of them, faulty ones included (a crashe
 the submission, a paused one holds it, a silent one never gossips it). Until the transaction
 is final or expired it keeps asking a validator for a receipt and, while there is none,
 re-sends the *exact same bytes* to another validator. A receipt is built from the answering
-validator's store, as its API would (`ledger.receipt.build_receipt` from the block, its
-result leaves and its commit certificate at the place the used-id index names), and checked
-alone as the SDK does (`verify_receipt` with the genesis validators, against the bytes the
-client signed). A verified receipt is what the client "saw final": it is reported to the
-exactly-once checker, which compares it with the chain correct validators decided.
+validator's store as its API would build it (the block, its result leaves and its commit
+certificate at the place the used-id index names: `sim.receipts`, which gives what
+`ledger.receipt.build_receipt` gives) and checked alone as the SDK does (`verify_receipt`
+with the genesis validators, against the bytes the client signed). A verified receipt is
+what the client "saw final": it is reported to the exactly-once checker, which compares it
+with the chain correct validators decided.
 
 To probe the exactly-once rules the clients also misbehave on purpose, all drawn from the
 workload stream: they re-send a transaction's bytes at once to a second validator and again
@@ -32,16 +33,16 @@ from consensus.codec import DecodeError
 from consensus.crypto import Signer
 from consensus.interfaces import Store
 from consensus.replica.block import decode_block
-from ledger.receipt import ReceiptError, build_receipt, verify_receipt
+from ledger.receipt import ReceiptError, verify_receipt
 from ledger.signing import make_tx
 from ledger.tx import Body, Mint, Redeem, Transfer, derive_tx_id
 from ledger.txcodec import TxDecodeError, from_wire
-from ledger.used_ids import UsedId
 from sim.exactly_once import ExactlyOnce, Where
+from sim.receipts import ReceiptServer
 from sim.stack import World
 
 MAX_BLOCK_BYTES = 8_000_000
-CHECKS_PER_TICK = 4
+CHECKS_PER_TICK = 8
 
 
 class Validator(Protocol):
@@ -96,7 +97,8 @@ class Clients:
         self._queue: list[tuple[int, int, str, Sent]] = []  # (due ms, seq, what, tx)
         self._seq = 0
         self._pending: dict[bytes, list[Sent]] = {}  # signer -> its transactions in flight
-        self._times: dict[tuple[int, int], int] = {}  # (id(store), height) -> block time
+        self._times: dict[tuple[int, bytes], int] = {}  # (height, block) -> its time
+        self._server = ReceiptServer()
         self._validators = 1  # instances to choose from (set by each tick)
         self.stats = ClientStats()
         self.out: list[tuple[int, bytes]] = []  # (validator instance, bytes) to submit now
@@ -171,8 +173,9 @@ class Clients:
                 self._after(now_ms, sent, "expired")
                 return
             sent.tries += 1
-            self.stats.resent += 1
-            self.send(sent.raw, 1)
+            if rng.random() < 0.5:  # no receipt yet: maybe the submission was lost
+                self.stats.resent += 1
+                self.send(sent.raw, 1)
             self._schedule(
                 now_ms + rng.randint(300, 300 + 200 * min(sent.tries, 10)), "check", sent
             )
@@ -190,7 +193,7 @@ class Clients:
         """Schedule the deliberate misbehaviour around a finished transaction."""
         rng = self._rng
         if rng.random() < 0.25:
-            self._schedule(now_ms + rng.randint(500, 8_000), why, sent)
+            self._schedule(now_ms + rng.randint(200, 5_000), why, sent)
         if rng.random() < 0.15:
             past = max(now_ms, sent.valid_until_ms + 1_000)
             self._schedule(past + rng.randint(0, 3_000), "reuse", sent)
@@ -205,24 +208,17 @@ class Clients:
     def _receipt(self, store: Store, sent: Sent) -> Where | str:
         """A verified receipt's verdict, "pending" (no record) or "superseded" (the id went
         to another of the client's transactions)."""
-        raw = store.load_tx_index(sent.tx_id)
-        if raw is None:
-            return "pending"
-        used = UsedId.decode(raw)
-        block = store.load_block(used.height)
-        results = store.load_results(used.height)
-        commit = store.load_commit(used.height)
-        if block is None or results is None or commit is None:
-            return "pending"
-        self.stats.receipts += 1
-        world = self._world
         try:
-            receipt = build_receipt(block=block, results=results, commit=commit, index=used.index)
+            receipt = self._server.receipt(store, sent.tx_id)
         except ValueError as exc:
             self._checker.bad_receipt(f"a validator's store gives no receipt for it: {exc}")
             return "pending"
+        if receipt is None:
+            return "pending"
+        self.stats.receipts += 1
         if receipt.tx != sent.raw and decode_tx_id(receipt.tx) == sent.tx_id:
             return "superseded"
+        world = self._world
         try:
             proved = verify_receipt(
                 receipt,
@@ -239,13 +235,17 @@ class Clients:
     def _chain_time(self, store: Store) -> int:
         """The time of the validator's latest block (chain time only grows)."""
         height = store.last_height()
-        key = (id(store), height)
+        raw = store.load_block(height) if height else None
+        if raw is None:
+            return 0
+        key = (height, raw)  # correct validators hold the same bytes: decoded once
         if key not in self._times:
-            raw = store.load_block(height) if height else None
             try:
-                self._times[key] = decode_block(raw, MAX_BLOCK_BYTES).header.time_ms if raw else 0
+                self._times[key] = decode_block(raw, MAX_BLOCK_BYTES).header.time_ms
             except DecodeError:
                 self._times[key] = 0
+            if len(self._times) > 64:
+                del self._times[next(iter(self._times))]
         return self._times[key]
 
 
