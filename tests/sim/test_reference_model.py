@@ -11,10 +11,10 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from consensus.crypto import ED25519
+from consensus.crypto import ED25519, Ed25519Signer
 from ledger.app import LedgerApp
 from ledger.signing import make_tx
-from ledger.tx import Mint, Redeem, RegisterParticipant, SetMintAllowance, Transfer
+from ledger.tx import Body, Mint, Redeem, RegisterParticipant, SetMintAllowance, Transfer
 from sim.reference import ReferenceLedger
 from tests.ledger.support import ALICE, BOB, CHAIN, COMP, GOV, USD_ISSUER, genesis
 
@@ -49,7 +49,7 @@ def test_the_model_imports_none_of_the_code_it_judges() -> None:
 
 
 def _valid_txs() -> list[bytes]:
-    def tx(who, body, n: int, until: int = NOW_MS + 5_000) -> bytes:  # type: ignore[no-untyped-def]
+    def tx(who: Ed25519Signer, body: Body, n: int, until: int = NOW_MS + 5_000) -> bytes:
         return make_tx(who, CHAIN, body, nonce=n.to_bytes(16, "big"), valid_until_ms=until)
 
     return [
