@@ -82,6 +82,7 @@ class ClientStats:
     reused_after_window: int = 0
     receipts: int = 0
     final: int = 0
+    asked_again: int = 0  # receipts fetched again for a final transaction
     expired: int = 0
     superseded: int = 0
 
@@ -154,6 +155,7 @@ class Clients:
                 self.send(sent.raw, 1)
                 if what == "final":
                     self.stats.resent_when_final += 1
+                    self._ask_again(sent, validators)
                 else:
                     self.stats.resent_after_expiry += 1
 
@@ -188,6 +190,18 @@ class Clients:
             self.stats.final += 1
             self._checker.saw_final(sent.raw, found, self._names[sent.signer.public_key])
             self._after(now_ms, sent, "final")
+
+    def _ask_again(self, sent: Sent, validators: Sequence[Validator]) -> None:
+        """A retry of a final transaction gets its first outcome back: the receipt any
+        validator gives now must be the one the client already holds."""
+        answering = [v for v in validators if v.up and v.store is not None]
+        if answering:
+            store = self._rng.choice(answering).store
+            assert store is not None
+            found = self._receipt(store, sent)
+            if isinstance(found, Where):
+                self.stats.asked_again += 1
+                self._checker.saw_final(sent.raw, found, self._names[sent.signer.public_key])
 
     def _after(self, now_ms: int, sent: Sent, why: str) -> None:
         """Schedule the deliberate misbehaviour around a finished transaction."""
