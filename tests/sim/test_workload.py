@@ -8,14 +8,21 @@ for bit."""
 from __future__ import annotations
 
 import collections
+import random
 
 import attrs
 import pytest
 
+from ledger.app import LedgerApp
+from ledger.tx import Transfer
 from sim.envelopes import KINDS as ENVELOPES
+from sim.envelopes import bad_envelope
+from sim.reference import ReferenceLedger
 from sim.reference.codec import KINDS
 from sim.result import Outcome, RunSpec
 from sim.runner import Simulation
+from sim.stack import build_world
+from sim.swarm import derive_config
 
 BUSY: dict[str, object] = {
     "validators": 4,
@@ -116,3 +123,38 @@ def test_a_seed_replays_its_workload_bit_for_bit() -> None:
     assert first.workload.stats == second.workload.stats
     assert first.workload.clients.stats == second.workload.clients.stats
     assert first.workload.stats.generated > 50
+
+
+EXPECTED = {
+    "truncated": {"MALFORMED"},
+    "trailing": {"TRAILING_BYTES"},
+    "non_canonical": {"NON_CANONICAL"},
+    "bad_signature": {"BAD_SIGNATURE"},
+    "other_chain": {"WRONG_CHAIN"},
+    "expired": {"EXPIRED"},
+    "too_far_ahead": {"TOO_FAR_AHEAD"},
+    "bad_field": {"AMOUNT_OUT_OF_RANGE"},
+    "self_transfer": {"SELF_TRANSFER"},
+    "not_owner": {"NOT_OWNER"},
+    "memo_too_large": {"MEMO_TOO_LARGE"},
+}
+
+
+def test_each_bad_envelope_is_refused_with_its_code_by_the_ledger_and_the_model() -> None:
+    world = build_world(derive_config(1), random.Random(1))
+    app, model = (
+        LedgerApp(world.genesis, world.scheme),
+        ReferenceLedger(world.genesis, world.scheme),
+    )
+    rng = random.Random(7)
+    signer = world.clients.participants[0]
+    body = Transfer(signer.public_key, world.clients.participants[1].public_key, "USD", 5)
+    now_ms = 50_000
+    seen: set[str] = set()
+    while seen != set(ENVELOPES):
+        envelope = bad_envelope(rng, world, signer, body, rng.randbytes(16), now_ms)
+        seen.add(envelope.kind)
+        admission = app.check_tx(envelope.raw, now_ms)
+        assert not admission.accepted, envelope.kind
+        assert model.admission(envelope.raw, now_ms) == admission.code, envelope.kind
+        assert admission.code in EXPECTED.get(envelope.kind, {admission.code}), envelope.kind
