@@ -20,7 +20,7 @@ from sim.reference import Outcome as ModelOutcome
 from sim.result import Outcome, RunResult, RunSpec
 from sim.runner import Simulation
 
-DETECTING_SEED = {"transfer_applied_twice": 3, "frozen_recipient_credited": 2}
+DETECTING_SEED = {"transfer_applied_twice": 2, "frozen_recipient_credited": 2}
 
 
 class SharedCodeJudge:
