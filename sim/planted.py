@@ -54,12 +54,24 @@ def _core(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "core", summary, core_flag=True)
 
 
+def _adversary(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "adversary", summary, patch=f"sim.plants.adversary:{name}")
+
+
 CATALOGUE: tuple[PlantedBug, ...] = (
     _core("no_lock_check_line22", "line 22 prevotes a fresh proposal while locked on another"),
     _core("double_count_vote", "a validator's repeated vote counts twice"),
     _core("send_before_persist", "a signature leaves before its sign state is durable"),
     _core("skip_valid_update_line36", "line 36 forgets to update validValue/validRound"),
     _core("repropose_locked_value", "the proposer re-proposes lockedValue, not validValue"),
+    # adversary: each exposed by one strategy of sim.byzantine (named first)
+    _adversary("line28_without_polka", "lie_vr: line 28 takes vr >= 0 without the round-vr polka"),
+    _adversary("line28_polka_any_value", "lie_vr: line 28 takes a round-vr polka of any value"),
+    _adversary("proposer_unchecked", "usurp: a proposal is admitted from any validator"),
+    _adversary("catchup_ignores_power", "forge: catch-up checks signatures, not their power"),
+    _adversary("catchup_ignores_block", "forge: catch-up checks a certificate, not its block"),
+    _adversary("chain_id_not_signed", "cross_chain: sign bytes leave out the chain id"),
+    _adversary("previous_height_admitted", "replay: votes of the previous height are admitted"),
     # New entries go below, one line each, in the class's section (a patch lives in
     # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
 )

@@ -281,7 +281,14 @@ class Simulation(Lifecycle):
             elif isinstance(effect, ev.EvidenceFound):
                 self._count("evidence found")
                 if node.correct:
-                    self.named_by_evidence.add(effect.evidence.vote_a.validator)
+                    accused = effect.evidence.vote_a.validator
+                    self.named_by_evidence.add(accused)
+                    if accused in self.correct_keys:  # A2 fails for good: say so at once
+                        raise Violation(
+                            Outcome.ACCOUNTABILITY,
+                            f"correct validator(s) convicted: {self.checker.names[accused]} "
+                            f"(evidence reported by {node.name})",
+                        )
             elif isinstance(effect, ev.TxAdmitted):
                 stats = self.workload.stats
                 if effect.admission.accepted:
@@ -303,6 +310,7 @@ class Simulation(Lifecycle):
                 self.checker.on_own_message(node.index, node.key, msg.vote)
         elif isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
+            self.checker.on_proposal_sent(msg.proposal)
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)

@@ -30,7 +30,13 @@ LOST_PRECOMMIT: dict[str, object] = {
 # correct validators, which then refused every re-proposal with vr = 0 (line 28) for good: a
 # liveness failure, fixed by counting its conflicting vote for its own value (consensus/votes.py)
 # and pulling round vr from the proposer.
-HIDDEN_POLKA: dict[str, object] = {"validators": 10, "safety_ms": 15000}
+HIDDEN_POLKA: dict[str, object] = {
+    "validators": 10,
+    "safety_ms": 15000,
+    # as derived before there were ten strategies
+    "byzantine": "0:equivocate,4:equivocate,5:flood",
+    "twins": "none",
+}
 
 # Seeds 15 and 19 of `depositnet sim sweep --set validators=7 --set power_profile=below_third
 # --set byzantine=0:equivocate,1:equivocate` (safety phase as derived). In seed 15 the proposer
@@ -52,14 +58,16 @@ REGRESSION: list[tuple[int, dict[str, object]]] = [
     (1, {}),  # plain, no Byzantine validator
     (3, {}),  # fast heights
     (4, {}),  # two twins beyond the budget
-    (6, {}),  # a flooding validator within the budget
-    (10, {}),  # amnesia beyond the budget
+    # (Strategies pinned as derived before there were ten of them.)
+    (6, {"byzantine": "3:flood", "twins": "none"}),  # a flooding validator within the budget
+    (10, {"byzantine": "0:amnesia", "twins": "none"}),  # amnesia beyond the budget
     (2, {"validators": 7, "byzantine": "0:garbage,3:silent"}),
     (5, {"faults": "partition,crash,outage,pause,clock", "safety_ms": 4000}),
     (8, {"byzantine": "2:equivocate", "power_profile": "below_third"}),
     (11, {"twins": "1", "byzantine": "none", "validators": 5}),
     (12, {"faults": "loss,duplicate,reorder,filter,clog", "tx_per_s": 100}),
-    (76064608, {}),  # restart while waiting for transactions, then catch-up commits
+    # restart while waiting for transactions, then catch-up commits
+    (76064608, {"byzantine": "3:amnesia", "twins": "none"}),
     *((seed, LOST_PRECOMMIT) for seed in (9, 16, 18, 20)),
     (12, HIDDEN_POLKA),
     (15, RESTART_RESEND_15),
