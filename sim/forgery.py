@@ -10,10 +10,11 @@ commits, and every block it serves in answer to `GetBlocks`, with a bad certific
   power, for another block);
 - bad signature: the real certificate with one signature altered.
 It sends them to every peer as soon as it commits a block and again with its status, so that
-laggards and restarted validators meet them. And when it proposes a block, it offers that block
-at once as already committed, to validators that are still deciding it: with its own precommit
-alone (short), with the certificate of the height before (other height), or with that
-certificate's precommits relabelled for the block (bad signatures). A correct replica refuses
+laggards and restarted validators meet them. And whenever a proposal reaches it (or it makes
+one), it offers the proposed block at once as already committed, to validators that are still
+deciding it: with its own precommit alone (short), with the certificate of the height before
+(other height), or with that certificate's precommits relabelled for the block (bad
+signatures). A correct replica refuses
 them all; one that took any would commit a block whose certificate does not prove it final,
 which the certificate checker sees.
 """
@@ -43,9 +44,18 @@ class Forge(Strategy):
     commits: dict[int, Commit] = attrs.field(factory=dict)  # height -> real certificate
     latest: CommittedBlock | None = None  # our last committed block, as served
     offered: set[tuple[int, int]] = attrs.field(factory=set)  # (height, round) of proposals
+    proposed: list[ProposalMsg] = attrs.field(factory=list)  # received, to offer as final
+
+    def incoming(self, payload: bytes) -> None:
+        msg = decode(payload)
+        if isinstance(msg, ProposalMsg) and len(self.proposed) < len(self.peers) + 1:
+            self.proposed.append(msg)
 
     def outgoing(self, effects: list[ReplicaEffect]) -> list[ReplicaEffect]:
         out: list[ReplicaEffect] = []
+        for proposal in self.proposed:
+            out += self._offer_as_final(proposal)
+        self.proposed = []
         for effect in effects:
             if isinstance(effect, CommitBlock):
                 out.append(effect)
@@ -69,10 +79,10 @@ class Forge(Strategy):
         return out
 
     def _offer_as_final(self, msg: ProposalMsg) -> list[ReplicaEffect]:
-        """Our proposed block, "committed" before anyone decided it (see the module doc)."""
+        """A proposed block, "committed" before anyone decided it (see the module doc)."""
         p = msg.proposal
-        if (p.height, p.round) in self.offered:
-            return []
+        if (p.height, p.round) in self.offered or p.height <= max(self.commits, default=0):
+            return []  # offered already, or a height we (hence most) have committed
         self.offered = {s for s in self.offered if s[0] >= p.height} | {(p.height, p.round)}
         precommit = Vote(VoteType.PRECOMMIT, p.height, p.round, p.block_id, self.key)
         own = Commit(

@@ -197,6 +197,8 @@ class Simulation(Lifecycle):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
         elif isinstance(msg, VoteMsg) and node.correct:
             self.evidence.add(msg.vote)
+        if node.strategy is not None:
+            node.strategy.incoming(payload)
         event = ev.MessageReceived(sender.key, payload)
         self._step(now, node, event, "recv", f"from {sender.name} {self.wire.classify(payload)}")
 

@@ -1,8 +1,9 @@
 """What every Byzantine strategy plug-in shares: the base class and what a strategy may know.
 
-A strategy sits between its validator's honest replica and the network: `outgoing` sees every
-effect the replica emits (its own signed messages, the blocks it commits, its answers to
-peers) and returns what actually happens instead. It holds only its own validator's signer
+A strategy sits between its validator's honest replica and the network: `incoming` sees every
+message the validator receives, and `outgoing` sees every effect the replica emits (its own
+signed messages, the blocks it commits, its answers to peers) and returns what actually happens
+instead. It holds only its own validator's signer
 (never the simulator's scheme), so whatever it sends is signed as itself: it can lie,
 equivocate, replay and flood, but never forge a correct validator's message on this chain.
 
@@ -48,6 +49,9 @@ class Strategy:
     rng: random.Random
     context: StrategyContext | None = None
     sent: int = 0  # Byzantine messages injected
+
+    def incoming(self, payload: bytes) -> None:
+        """A message reached this validator (its replica gets it next, unless it is paused)."""
 
     def outgoing(self, effects: list[ReplicaEffect]) -> list[ReplicaEffect]:
         return effects
