@@ -200,6 +200,15 @@ def test_the_forger_offers_its_proposal_as_final_and_forges_its_catch_up_answers
     offered = _forged(forger.outgoing([_proposal(world, 0, 4, 0)])[1:])
     assert all(c.block_id == X and c.height == 4 for c in offered[:1])
     assert "not more than 2/3" in _refusal(world, offered[0], X, 4)
+    # Another validator's proposal, as it reaches the forger, goes out "committed" as well.
+    forger.incoming(_proposal(world, 1, 4, 1).payload)
+    short, other, bad = _forged(forger.outgoing([]))
+    assert (short.height, short.round, short.block_id) == (4, 1, X)
+    assert "not more than 2/3" in _refusal(world, short, X, 4)
+    assert other.height == 3 and "another block" in _refusal(world, other, X, 4)
+    assert "signature" in _refusal(world, bad, X, 4)
+    forger.incoming(_proposal(world, 1, 4, 1).payload)
+    assert forger.outgoing([]) == []  # once per round
     peer = world.signers[2].public_key
     real = CommittedBlock(BLOCK, codec.encode_commit(_commit(world, 3, Y, range(4))))
     [answer] = forger.outgoing([SendTo(peer, encode_wire(real))])
