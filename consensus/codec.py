@@ -286,11 +286,12 @@ def sign_state_to_obj(s: SignState) -> list[object]:
         s.valid_round,
         s.valid_value,
         _record_to_obj(s.last_signed),
+        [vote_to_obj(v) for v in s.valid_polka],
     ]
 
 
 def sign_state_from_obj(obj: object) -> SignState:
-    f = _fields(obj, "sign state", 8)
+    f = _fields(obj, "sign state", 9)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
     step = Step(_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT))
@@ -305,8 +306,15 @@ def sign_state_from_obj(obj: object) -> SignState:
     last = _record_from_obj(f[7])
     if last is not None and (last.height, last.round, last.step) > (height, round_, step):
         raise DecodeError("last_signed is ahead of the sign state's own (height, round, step)")
+    polka = tuple(vote_from_obj(v) for v in _list(f[8], "valid_polka", MAX_VALIDATORS))
+    if any(
+        (v.type, v.height, v.round, v.block_id)
+        != (VoteType.PREVOTE, height, valid_round, valid_value)
+        for v in polka
+    ) or len({v.validator for v in polka}) != len(polka):
+        raise DecodeError("valid_polka: one prevote per validator for valid_value in valid_round")
     return SignState(
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka
     )
 
 

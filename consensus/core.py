@@ -125,6 +125,7 @@ class ConsensusCore(Rules):
         self._step = Step.PROPOSE
         self._locked_round, self._locked_value = -1, None
         self._valid_round, self._valid_value = -1, None
+        self._valid_polka = ()
         self._log = HeightLog(
             self.validators.total_power, double_count="double_count_vote" in self.bugs
         )
@@ -175,6 +176,7 @@ class ConsensusCore(Rules):
             start_round = restored.round
             self._locked_round, self._locked_value = restored.locked_round, restored.locked_value
             self._valid_round, self._valid_value = restored.valid_round, restored.valid_value
+            self._restore_polka(restored.valid_polka)
         self._restored = None
         self._started = True
         self._round = start_round
@@ -190,6 +192,17 @@ class ConsensusCore(Rules):
             self._start_round(start_round)
         self._progress()
         return self._finish()
+
+    def _restore_polka(self, polka: tuple[Vote, ...]) -> None:
+        """Count again the polka behind our restored valid value (our own durable record, as
+        trusted as the lock beside it), so that we hold it and can serve it: after a restart we
+        re-propose that value with its valid round, and our log may be the last place its
+        prevotes exist (see `SignState`)."""
+        self._valid_polka = polka
+        for vote in polka:
+            power = self.validators.power_of(vote.validator)
+            if power and not self._log.has_vote(vote):
+                self._add_vote(vote, power)
 
     def handle(self, event: Event, now_ms: int) -> list[Effect]:
         """Apply one event; return the effects to execute, in order. Never raises on bad input."""

@@ -121,7 +121,11 @@ class SignedRecord:
 class SignState:
     """All a validator must persist (synced) before a signature leaves it, to resume safely.
 
-    `last_signed` is None only before the validator has ever signed.
+    `last_signed` is None only before the validator has ever signed. `valid_polka` is the
+    proof behind `valid_value`: the 2f+1 prevotes for it in `valid_round` (lines 36, 42-43),
+    kept because a restarted validator re-proposes its valid value with vr = valid_round
+    (lines 15-16) and everyone needs that polka to take it (line 28), while the prevotes may
+    survive nowhere else (the messages were lost and those who held them restarted).
     """
 
     height: int
@@ -132,3 +136,4 @@ class SignState:
     valid_round: int = -1
     valid_value: BlockId | None = None
     last_signed: SignedRecord | None = None
+    valid_polka: tuple[Vote, ...] = ()

@@ -52,6 +52,7 @@ class Outbox:
     _locked_value: BlockId | None
     _valid_round: int
     _valid_value: BlockId | None
+    _valid_polka: tuple[Vote, ...]
     _log: HeightLog
     _decided: BlockId | None
     _decide_count: int
@@ -71,6 +72,7 @@ class Outbox:
             locked_value=self._locked_value,
             valid_round=self._valid_round,
             valid_value=self._valid_value,
+            valid_polka=self._valid_polka,
             last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
         )
 

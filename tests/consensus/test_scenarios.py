@@ -521,3 +521,32 @@ def test_two_validators_crash_before_their_prevotes_leave_and_the_height_still_d
             break
         assert net.fire_next_timeout()
     assert len({d[1] for d in net.decisions.values()}) == 1
+
+
+def test_a_restarted_validator_keeps_the_polka_behind_its_valid_value() -> None:
+    """Sim seed 1021 (`depositnet sim run --seed 1021 --set byzantine=none --set twins=none`),
+    four correct validators, lost messages and crashes. In round 0 validators 1, 2 and 3
+    prevoted B; 1's prevote reached only 1 and 2, which locked on B (lines 36-41); then both
+    crashed and restarted. Restored, they re-proposed B with vr = 0 (lines 15-16), but the
+    round-0 polka existed nowhere any more: 1 had kept only its last signed message and 2 none
+    of what it received. So line 28 waited for ever for everyone, the two locked validators
+    prevoted nil on every fresh value, and no height was ever decided again. The polka behind
+    the valid value is now part of the persisted sign state and counted again on restart: the
+    restarted validator holds it, serves it (the round's votes), and takes its own
+    re-proposal."""
+    run = Run(me=2)
+    run.lock_on(B, 0, others=(1, 3))
+    (precommit_b,) = [v for v in broadcasts(run.last) if isinstance(v, Vote)]
+    state = persisted_after(run.last, precommit_b)
+    voters = {v.validator for v in state.valid_polka}
+    assert voters == {VALS.signers[i].public_key for i in (1, 2, 3)}
+
+    restarted = Run(me=2, sign_state=state)
+    assert restarted.core.has_quorum(0, PRE, B)
+    held = {v.validator for v in restarted.core.votes(0, PRE)}  # what a peer asking is sent
+    assert VALS.signers[1].public_key in held
+    restarted.to_round(2)  # validator 2 proposes in round 2: its valid value, vr = 0 ...
+    (proposal,) = broadcasts(restarted.last)
+    assert isinstance(proposal, Proposal) and (proposal.block_id, proposal.valid_round) == (B, 0)
+    out = restarted.feed(ev.ValidityVerdict(1, B, True))  # (its verdicts died with it)
+    assert my_votes(out, PRE) == [B]  # ... and takes it (line 28)

@@ -53,6 +53,14 @@ _RESTART = {
 RESTART_RESEND_15: dict[str, object] = {**_RESTART, "safety_ms": 11000}
 RESTART_RESEND_19: dict[str, object] = {**_RESTART, "safety_ms": 15000}
 
+# Seed 1021 of `depositnet sim sweep --seeds 1000..1059 --set byzantine=0:usurp --set
+# twins=none`, and as plainly without any Byzantine validator: four correct validators, loss and
+# crashes. A round-0 polka's only copies died in two restarts (a lost prevote, and the log of
+# the one validator that had it), leaving two validators locked on a value nobody could prove
+# valid again: no height decided for the rest of the run. Fixed by persisting the polka behind
+# the valid value (`SignState.valid_polka`, consensus/rules.py line 36).
+LOST_POLKA: dict[str, object] = {"byzantine": "none", "twins": "none", "safety_ms": 12000}
+
 # Seeds that once found something or exercise a feature; a failing one is fixed, never skipped.
 REGRESSION: list[tuple[int, dict[str, object]]] = [
     (1, {}),  # plain, no Byzantine validator
@@ -72,12 +80,14 @@ REGRESSION: list[tuple[int, dict[str, object]]] = [
     (12, HIDDEN_POLKA),
     (15, RESTART_RESEND_15),
     (19, RESTART_RESEND_19),
+    (1021, LOST_POLKA),
 ]
 _NAMED = {
     id(LOST_PRECOMMIT): "lost-precommit",
     id(HIDDEN_POLKA): "hidden-polka",
     id(RESTART_RESEND_15): "restart-resend",
     id(RESTART_RESEND_19): "restart-resend",
+    id(LOST_POLKA): "lost-polka",
 }
 
 
