@@ -172,7 +172,9 @@ class ConsensusCore(Rules):
         self._height = height
         self._reset_height()
         start_round = 0
+        earlier: tuple[Vote, ...] = ()
         if restored is not None and restored.height == height:
+            earlier = restored.own_votes
             start_round = restored.round
             self._locked_round, self._locked_value = restored.locked_round, restored.locked_value
             self._valid_round, self._valid_value = restored.valid_round, restored.valid_value
@@ -181,12 +183,16 @@ class ConsensusCore(Rules):
         self._started = True
         self._round = start_round
         vote = self._restored_vote()
-        if vote is not None and vote.round <= start_round:
+        resend = vote is not None and vote.round <= start_round
+        if resend and vote is not None and vote.round == start_round:
+            self._step = vote.type.step  # see below
+        # Every other vote we signed at this height may have been lost with us too, and the
+        # others may wait for it (2f+1 votes of a round): send them all again, oldest first.
+        self._resend_all([v for v in earlier if v != vote and v.validator == self._me])
+        if resend and vote is not None:
             # We voted at this height before a crash; the vote may never have left the node, so
             # send it again and count it. Voted in this very round: resume in the state
             # persisted with that vote (the guard refuses anything else below it).
-            if vote.round == start_round:
-                self._step = vote.type.step
             self._resend(vote)
         if self._step is Step.PROPOSE:
             self._start_round(start_round)

@@ -550,3 +550,25 @@ def test_a_restarted_validator_keeps_the_polka_behind_its_valid_value() -> None:
     assert isinstance(proposal, Proposal) and (proposal.block_id, proposal.valid_round) == (B, 0)
     out = restarted.feed(ev.ValidityVerdict(1, B, True))  # (its verdicts died with it)
     assert my_votes(out, PRE) == [B]  # ... and takes it (line 28)
+
+
+def test_a_restarted_validator_resends_every_vote_of_its_height() -> None:
+    """Sim seed 1036 (`depositnet sim run --seed 1036 --set byzantine=0:replay --set
+    twins=none`): validator 1 prevoted nil and precommitted nil in round 0, and its prevote
+    was lost; it crashed, and restarted re-sent only its last signed message, the precommit.
+    Validators 2 and 3 waited in the prevote step for 2f+1 prevotes of round 0 (line 34), 1
+    and the Byzantine 0 (restarted too) in the precommit step for 2f+1 precommits (line 47):
+    nobody could leave round 0 again. A restarted validator now sends every vote it signed at
+    its height again, oldest first, as a write-ahead log's replay would."""
+    run = Run(me=1)
+    run.timeout(0, Step.PROPOSE)
+    (prevote_nil,) = broadcasts(run.last)
+    run.feed(prevote(VALS, 2, 1, 0, None), prevote(VALS, 3, 1, 0, None))  # a nil polka
+    (precommit_nil,) = broadcasts(run.last)  # line 44
+    state = persisted_after(run.last, precommit_nil)
+    assert state.own_votes == (prevote_nil,)  # and the precommit is the last signed
+
+    restarted = Run(me=1, sign_state=state)
+    assert broadcasts(restarted.last) == [prevote_nil, precommit_nil]
+    assert restarted.core.step is Step.PRECOMMIT
+    assert set(restarted.core.own_messages()) == {prevote_nil, precommit_nil}

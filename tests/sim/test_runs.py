@@ -61,6 +61,12 @@ RESTART_RESEND_19: dict[str, object] = {**_RESTART, "safety_ms": 15000}
 # the valid value (`SignState.valid_polka`, consensus/rules.py line 36).
 LOST_POLKA: dict[str, object] = {"byzantine": "none", "twins": "none", "safety_ms": 12000}
 
+# Seed 1036 of the same sweep with `byzantine=0:replay`: a correct validator's round-0 prevote
+# was lost and, restarted, it re-sent only its last signed message (its precommit); two
+# validators waited for 2f+1 prevotes of round 0, two for 2f+1 precommits, for ever. Fixed by
+# re-sending every vote of the height after a restart (`SignState.own_votes`).
+LOST_PREVOTE: dict[str, object] = {"byzantine": "0:replay", "twins": "none", "safety_ms": 13000}
+
 # Seeds that once found something or exercise a feature; a failing one is fixed, never skipped.
 REGRESSION: list[tuple[int, dict[str, object]]] = [
     (1, {}),  # plain, no Byzantine validator
@@ -81,6 +87,7 @@ REGRESSION: list[tuple[int, dict[str, object]]] = [
     (15, RESTART_RESEND_15),
     (19, RESTART_RESEND_19),
     (1021, LOST_POLKA),
+    (1036, LOST_PREVOTE),
 ]
 _NAMED = {
     id(LOST_PRECOMMIT): "lost-precommit",
@@ -88,6 +95,7 @@ _NAMED = {
     id(RESTART_RESEND_15): "restart-resend",
     id(RESTART_RESEND_19): "restart-resend",
     id(LOST_POLKA): "lost-polka",
+    id(LOST_PREVOTE): "lost-prevote",
 }
 
 
