@@ -24,12 +24,14 @@ message back into the log, exactly as if it had arrived from the network. Steps 
 signing, so the persisted state is always the state after the signature.
 
 Restart: a core built from a persisted `SignState` resumes its height at the persisted round,
-lock and valid value. The last message it signed (held in the sign state as sign bytes and
-signature) may never have left the node, so it is sent again, byte-identical, and counted in the
-log like any own message: a restored vote puts the core back in the step it was signed in, a
-restored proposal is re-proposed at the start of its round. Anything else the guard refuses to
-sign (at or below the last signed (height, round, step)) is silence; the step's timeout is still
-scheduled, so a refusal costs a timeout, never liveness.
+lock and valid value, and counts again the polka behind its valid value (it re-proposes that
+value with its valid round, and may be the last holder of those prevotes). The messages it
+signed at the height may never have left the node, so they are sent again, byte-identical, and
+counted in the log like any own message: every vote of the height (`own_votes`), oldest first,
+then the last message signed (sign bytes and signature): a restored vote puts the core back in
+the step it was signed in, a restored proposal is re-proposed at the start of its round.
+Anything else the guard refuses to sign (at or below the last signed (height, round, step)) is
+silence; the step's timeout is still scheduled, so a refusal costs a timeout, never liveness.
 
 Deviations from the letter of the paper, for an asynchronous driver: a proposer still waiting
 for its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
