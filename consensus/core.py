@@ -366,6 +366,11 @@ class ConsensusCore(Rules):
     def own_messages(self) -> tuple[Proposal | Vote, ...]:
         return tuple(self._own)
 
+    def awaits_validity(self, block_id: BlockId) -> bool:
+        """True if we asked valid(v) for `block_id` (`RequestValidity`, once per block) and
+        have no answer yet: a driver that lacked the block then must answer once it has it."""
+        return block_id in self._log.requested and block_id not in self._log.verdicts
+
     def commit_for(self, block_id: BlockId) -> Commit | None:
         for round_ in self._log.rounds():
             found = self._log.peek_vote_set(round_, VoteType.PRECOMMIT)

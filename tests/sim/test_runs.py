@@ -67,6 +67,12 @@ LOST_POLKA: dict[str, object] = {"byzantine": "none", "twins": "none", "safety_m
 # re-sending every vote of the height after a restart (`SignState.own_votes`).
 LOST_PREVOTE: dict[str, object] = {"byzantine": "0:replay", "twins": "none", "safety_ms": 13000}
 
+# Seed 1006 of the same sweep with `byzantine=0:lie_vr`: two validators locked on B restarted
+# without B's block and re-proposed it; valid(B) was asked while the block was missing and never
+# answered once it came back, so they prevoted nothing but nil again. Fixed in the replica
+# (`Inbound._on_proposal` answers a pending valid(v) when the block arrives).
+LOST_BLOCK: dict[str, object] = {"byzantine": "0:lie_vr", "twins": "none", "safety_ms": 12000}
+
 # Seeds that once found something or exercise a feature; a failing one is fixed, never skipped.
 REGRESSION: list[tuple[int, dict[str, object]]] = [
     (1, {}),  # plain, no Byzantine validator
@@ -88,6 +94,7 @@ REGRESSION: list[tuple[int, dict[str, object]]] = [
     (19, RESTART_RESEND_19),
     (1021, LOST_POLKA),
     (1036, LOST_PREVOTE),
+    (1006, LOST_BLOCK),
 ]
 _NAMED = {
     id(LOST_PRECOMMIT): "lost-precommit",
@@ -96,6 +103,7 @@ _NAMED = {
     id(RESTART_RESEND_19): "restart-resend",
     id(LOST_POLKA): "lost-polka",
     id(LOST_PREVOTE): "lost-prevote",
+    id(LOST_BLOCK): "lost-block",
 }
 
 
