@@ -247,6 +247,6 @@ def test_a_proposal_a_correct_validator_signed_is_a_reason_before_it_is_sent(
     signed = SignedRecord(
         1, 0, Step.PROPOSE, proposal_sign_bytes(CHAIN, proposal), proposal.signature
     )
-    checker.on_persist(0, encode_sign_state(SignState(1, 0, Step.PROPOSE, last_signed=signed)))
+    checker.on_sign_state(0, encode_sign_state(SignState(1, 0, Step.PROPOSE, last_signed=signed)))
     checker.on_persist(0, _persisted(1, 0, Step.PREVOTE))
     checker.on_own_message(0, turn.public_key, _vote(turn, VoteType.PREVOTE, 1, 0, X))
