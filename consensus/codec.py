@@ -20,6 +20,7 @@ import msgpack
 
 from consensus.messages import (
     BLOCK_ID_SIZE,
+    MAX_KEPT_OWN_VOTES,
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     BlockId,
@@ -288,11 +289,13 @@ def sign_state_to_obj(s: SignState) -> list[object]:
         s.valid_round,
         s.valid_value,
         _record_to_obj(s.last_signed),
+        [vote_to_obj(v) for v in s.valid_polka],
+        [vote_to_obj(v) for v in s.own_votes],
     ]
 
 
 def sign_state_from_obj(obj: object) -> SignState:
-    f = _fields(obj, "sign state", 8)
+    f = _fields(obj, "sign state", 10)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
     step = Step(_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT))
@@ -307,8 +310,23 @@ def sign_state_from_obj(obj: object) -> SignState:
     last = _record_from_obj(f[7])
     if last is not None and (last.height, last.round, last.step) > (height, round_, step):
         raise DecodeError("last_signed is ahead of the sign state's own (height, round, step)")
+    polka = tuple(vote_from_obj(v) for v in _list(f[8], "valid_polka", MAX_VALIDATORS))
+    if any(
+        (v.type, v.height, v.round, v.block_id)
+        != (VoteType.PREVOTE, height, valid_round, valid_value)
+        for v in polka
+    ) or len({v.validator for v in polka}) != len(polka):
+        raise DecodeError("valid_polka: one prevote per validator for valid_value in valid_round")
+    own = tuple(vote_from_obj(v) for v in _list(f[9], "own_votes", MAX_KEPT_OWN_VOTES))
+    slots = {(v.round, v.type) for v in own}
+    if (
+        len(slots) != len(own)
+        or len({v.validator for v in own}) > 1
+        or any(v.height != height or v.round > round_ for v in own)
+    ):
+        raise DecodeError("own_votes: one validator's votes at this height, one per round and type")
     return SignState(
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka, own
     )
 
 
@@ -355,14 +373,12 @@ def decode_validator_set(data: bytes) -> ValidatorSet:
     return decode_with(data, validator_set_from_obj)
 
 
-def encode_sign_state(
-    s: SignState, blocks: tuple[bytes, ...] = (), prevotes: tuple[Vote, ...] = ()
-) -> bytes:
-    """The sign state, with what it needs to survive a crash (see `decode_sign_record`); with
-    neither, the plain 8-field form (one encoding per value)."""
+def encode_sign_state(s: SignState, blocks: tuple[bytes, ...] = ()) -> bytes:
+    """The sign state, with the blocks its lock and valid value name (see
+    `decode_sign_record`); without them, the plain 10-field form (one encoding per value)."""
     obj = sign_state_to_obj(s)
-    if blocks or prevotes:
-        obj += [list(blocks), [vote_to_obj(v) for v in prevotes]]
+    if blocks:
+        obj.append(list(blocks))
     return packb(obj)
 
 
@@ -370,30 +386,21 @@ def decode_sign_state(data: bytes) -> SignState:
     return decode_sign_record(data)[0]
 
 
-def decode_sign_record(data: bytes) -> tuple[SignState, tuple[bytes, ...], tuple[Vote, ...]]:
-    """(sign state, kept blocks, kept prevotes) of a stored sign state.
+def decode_sign_record(data: bytes) -> tuple[SignState, tuple[bytes, ...]]:
+    """(sign state, kept blocks) of a stored sign state.
 
-    Why the extra fields: a validator resumes its height with the lock and valid value of its
-    sign state, which are useless, even harmful, without the block they name and the 2f+1
-    prevotes that justify re-proposing it, and its own prevote of its round may be the one
-    others still wait for. Kept in memory only, a crash loses them (consensus/replica/kept.py).
-    The replica stores the encoded blocks (opaque here, up to two: locked and valid value) and
-    those prevotes (of this height, at most its round) with the sign state, in one write."""
+    Why the extra field: a validator resumes its height with the lock and valid value of its
+    sign state (and the polka behind the valid value), which are useless, even harmful,
+    without the block they name: kept in memory only, a crash of its last holders loses it and
+    a core locked on it stalls for good (consensus/replica/kept.py). The replica stores the
+    encoded blocks (opaque here; up to two, locked and valid value) with the sign state."""
     obj = unpackb_canonical(data, MAX_SIGN_RECORD_BYTES)
-    if type(obj) is not list or len(obj) not in (8, 10):
-        raise DecodeError("sign state: expected an array of 8 or 10 fields")
-    state = sign_state_from_obj(obj[:8])
-    if len(obj) == 8:
-        return state, (), ()
-    blocks = tuple(_list(obj[8], "kept blocks", 2))
-    if any(type(b) is not bytes or not b for b in blocks):
-        raise DecodeError("kept blocks: expected non-empty bytes")
-    prevotes = tuple(vote_from_obj(v) for v in _list(obj[9], "kept prevotes", MAX_VALIDATORS))
-    if not blocks and not prevotes:
-        raise DecodeError("sign state: empty kept fields are encoded as the 8-field form")
-    for vote in prevotes:
-        if vote.type is not VoteType.PREVOTE or vote.height != state.height:
-            raise DecodeError("kept prevotes: expected prevotes of the sign state's height")
-        if vote.round > state.round:
-            raise DecodeError("kept prevotes: expected prevotes of at most its round")
-    return state, blocks, prevotes
+    if type(obj) is not list or len(obj) not in (10, 11):
+        raise DecodeError("sign state: expected an array of 10 or 11 fields")
+    state = sign_state_from_obj(obj[:10])
+    if len(obj) == 10:
+        return state, ()
+    blocks = tuple(_list(obj[10], "kept blocks", 2))
+    if not blocks or any(type(b) is not bytes or not b for b in blocks):
+        raise DecodeError("kept blocks: expected one or two non-empty bytes")
+    return state, blocks

@@ -85,9 +85,12 @@ class Simulation(Lifecycle, Durability):
         self.sent = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.evidence = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.checker = SafetyChecker(self.sent, self.world.validators, names, cfg.within_budget)
-        self.oracle = LedgerOracle(self.world)
-        self.rules = RuleChecker(cfg, [s.public_key for s in self.world.signers])
-        self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
+        world = self.world
+        self.oracle = LedgerOracle(world.genesis, world.scheme, judge_clients=cfg.within_budget)
+        self.rules = RuleChecker(cfg, [s.public_key for s in world.signers])
+        self.workload = Workload(
+            self.world, self.tree.rng("workload"), cfg.invalid_tx_pct, self.oracle
+        )
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self.recovery = RecoveryChecker()
@@ -206,6 +209,8 @@ class Simulation(Lifecycle, Durability):
             self.evidence.add(msg.vote)
         if node.correct:
             self._heard(node, msg)
+        if node.strategy is not None:
+            node.strategy.incoming(payload)
         event = ev.MessageReceived(sender.key, payload)
         self._step(now, node, event, "recv", f"from {sender.name} {self.wire.classify(payload)}")
 
@@ -298,6 +303,7 @@ class Simulation(Lifecycle, Durability):
                 self.checker.on_own_message(node.index, node.key, msg.vote)
                 self.recovery.on_sent(node.index, msg.vote)
         elif isinstance(msg, ProposalMsg):
+            self.checker.on_proposal_sent(msg.proposal)
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)

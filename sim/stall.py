@@ -46,7 +46,7 @@ def _durable(node: SimNode, height: int) -> tuple[bytes | None, bytes | None]:
 
 def _kept_holds(raw_state: bytes, value: BlockId) -> bool:
     try:
-        _, blocks, _ = decode_sign_record(raw_state)
+        _, blocks = decode_sign_record(raw_state)
         return any(block_id(decode_block(b, MAX_WIRE_BYTES).header) == value for b in blocks)
     except DecodeError:
         return False

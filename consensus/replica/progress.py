@@ -62,7 +62,6 @@ class Progress(ReplicaParts):
         self._unsent = {}
         self._fetch_after = {}
         out = self._drive(self._core.start_height(self.height, now_ms), now_ms, None)
-        out += self._restored_prevotes(now_ms)
         out.append(ev.BroadcastPayload(encode_wire(self._status())))
         for peer, msg in self._future.release(self.height):
             out += self._on_message(peer, msg, now_ms)

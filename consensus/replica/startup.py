@@ -44,7 +44,7 @@ class Restored:
     sign_state: SignState
     tip: ChainTip
     pool: EvidencePool
-    kept: Kept = attrs.field(factory=Kept)  # blocks and polka stored with the sign state
+    kept: Kept = attrs.field(factory=Kept)  # blocks stored with the sign state (kept.py)
 
 
 def restore(
@@ -59,8 +59,8 @@ def restore(
             "an existing node must never start without its sign state"
         )
     try:
-        sign_state, blocks, polka = codec.decode_sign_record(raw)
-        kept = restore_kept(sign_state, blocks, polka, MAX_WIRE_BYTES)
+        sign_state, blocks = codec.decode_sign_record(raw)
+        kept = restore_kept(sign_state, blocks, MAX_WIRE_BYTES)
     except DecodeError as exc:
         raise ReplicaStartError(f"the stored sign state is corrupt: {exc}") from None
     last = store.last_height()

@@ -5,8 +5,8 @@ puts it back afterwards. The replacements are the mistakes someone could plausib
 - constant_timeouts: `TimeoutConfig.duration_ms` forgets the per-round increment, so a
   validator's timeouts never outgrow the message delay (liveness after GST is lost);
 - round_skip_by_heads: the round skip of line 55 counts validators instead of voting power;
-- restart_drops_kept: a restarted replica ignores the blocks and prevotes kept with its sign
-  state, as before the fix of sim seed 108 (a lock on a block every holder lost stalls).
+- restart_drops_kept: a restarted replica ignores the blocks kept with its sign state, as
+  before the fix of sim seed 108 (a lock on a block every holder lost stalls the core).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def round_skip_by_heads() -> contextlib.AbstractContextManager[None]:
 
 
 def restart_drops_kept() -> contextlib.AbstractContextManager[None]:
-    def restore_kept(state: Any, raw_blocks: Any, polka: Any, max_bytes: int) -> Kept:
+    def restore_kept(state: Any, raw_blocks: Any, max_bytes: int) -> Kept:
         return Kept()  # planted bug: the lock is restored, what it needs is not
 
     return _replaced(startup, "restore_kept", restore_kept)

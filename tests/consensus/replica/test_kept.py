@@ -1,9 +1,9 @@
-"""A crash loses nothing progress needs: the lock's block and polka, our own prevote
-(consensus/replica/kept.py).
+"""A crash loses nothing progress needs: the blocks the lock and valid value name are kept
+with the sign state (consensus/replica/kept.py), beside its polka and own votes.
 
 The regression behind it (simulator seed 108): every validator locked on a block, then every
-holder of that block crashed; the block and the prevotes justifying it lived only in memory,
-so the restarted validators stayed locked on a value nobody could re-propose, for ever.
+holder of that block crashed; the block lived only in memory, so the restarted validators
+stayed locked on a value nobody could re-propose, for ever.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from consensus import codec
-from consensus.codec import DecodeError
 from consensus.messages import Step, VoteType
 from consensus.proposer import proposer
 from consensus.replica import events as ev
+from consensus.replica.block import block_id, decode_block
 from consensus.replica.replica import ReplicaStartError
 from consensus.replica.wire import ProposalMsg, VoteMsg, decode_wire
 from ledger.store_memory import MemoryStore
@@ -65,51 +65,46 @@ def test_a_core_locked_on_a_block_every_holder_lost_in_a_crash_still_commits_it(
 def test_the_lock_is_persisted_with_its_block_and_polka() -> None:
     net = locked_then_all_crashed()
     for node in net.nodes:
-        state, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
+        state, blocks = codec.decode_sign_record(node.store.load_sign_state() or b"")
         assert state.valid_value == state.locked_value is not None
         assert len(blocks) == 1
-        polka = [v for v in prevotes if v.block_id == state.valid_value]
-        assert all(v.type is VoteType.PREVOTE and v.round == state.valid_round for v in polka)
-        voters = {v.validator for v in polka}
+        assert block_id(decode_block(blocks[0], 1 << 24).header) == state.locked_value
+        voters = {v.validator for v in state.valid_polka}
         assert 3 * sum(net.validators.power_of(k) for k in voters) > 2 * 40
-        assert node.key in voters  # our own prevote is kept too
 
 
 def test_a_kept_block_that_names_neither_value_is_a_corrupt_store() -> None:
     net = locked_then_all_crashed()
     node = net.nodes[0]
-    state, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
+    state, blocks = codec.decode_sign_record(node.store.load_sign_state() or b"")
     other = codec.decode_sign_record(net.nodes[1].store.load_sign_state() or b"")[1]
     assert blocks == other  # the same block: tamper with it instead
     assert isinstance(node.store, MemoryStore)
     bad = (blocks[0][:-1] + b"\x00",)
-    node.store.save_sign_state(codec.encode_sign_state(state, bad, prevotes))
+    node.store.save_sign_state(codec.encode_sign_state(state, bad))
     with pytest.raises(ReplicaStartError, match="corrupt"):
         node.restart()
 
 
-def test_the_plain_form_is_unchanged_and_empty_kept_fields_are_not_canonical() -> None:
+def test_the_plain_form_is_unchanged_when_nothing_is_kept() -> None:
     net = locked_then_all_crashed()
     state = codec.decode_sign_state(net.nodes[0].store.load_sign_state() or b"")
     plain = codec.encode_sign_state(state)
-    assert codec.decode_sign_record(plain) == (state, (), ())
-    assert len(codec.sign_state_to_obj(state)) == 8
-    padded = codec.packb([*codec.sign_state_to_obj(state), [], []])
-    with pytest.raises(DecodeError, match="8-field"):
-        codec.decode_sign_state(padded)
+    assert codec.decode_sign_record(plain) == (state, ())
+    assert plain == codec.packb(codec.sign_state_to_obj(state))
 
 
-def test_a_crash_right_after_the_restart_keeps_the_polka_too() -> None:
-    """The restart re-sends the last vote and persists the sign state before the kept prevotes
-    are back in the core: that persist must still carry them."""
+def test_a_crash_right_after_the_restart_keeps_the_block_and_polka_too() -> None:
+    """The restart re-sends its votes and persists the sign state again at once: that persist
+    must still carry the block (and the polka) for a second restart."""
     net = locked_then_all_crashed()
     for node in net.nodes:
         node.crash_on = lambda e: isinstance(e, ev.PersistSignState)
         node.restart()
     assert not any(n.alive for n in net.nodes), "each crashed again right after its restart"
     for node in net.nodes:
-        _, blocks, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
-        assert blocks and prevotes
+        state, blocks = codec.decode_sign_record(node.store.load_sign_state() or b"")
+        assert blocks and state.valid_polka
         node.restart()
     net.run_until(lambda: net.min_height() >= 1, 20_000)
     net.assert_agreement()
@@ -159,10 +154,10 @@ def test_a_prevote_lost_in_a_crash_is_not_waited_for_forever() -> None:
 
 
 def test_an_own_prevote_signed_after_the_persisted_guard_is_not_kept() -> None:
-    """A proposer signs its proposal and, in the same step, its prevote (two persists); the
-    kept prevotes are read after the whole step. Crashing between the two persists must not
-    leave its prevote on disk beside a guard that does not cover it, or the restart could sign
-    another prevote in that slot (the driver raises DoubleSign)."""
+    """A proposer signs its proposal and, in the same step, its prevote (two persists).
+    Crashing between the two persists must not leave its prevote on disk beside a guard that
+    does not cover it, or the restart could sign another prevote in that slot (the driver
+    raises DoubleSign)."""
     net = Net(4)
     first = proposer(net.validators, 1, 0)
     node = net.by_key(first)
@@ -177,9 +172,9 @@ def test_an_own_prevote_signed_after_the_persisted_guard_is_not_kept() -> None:
     net.start()
     net.submit(node, TxMaker(net).mint(1, 3_00))
     net.run_until(lambda: not node.alive, 5_000)
-    state, _, prevotes = codec.decode_sign_record(node.store.load_sign_state() or b"")
+    state = codec.decode_sign_state(node.store.load_sign_state() or b"")
     assert state.last_signed is not None and state.last_signed.step is Step.PROPOSE
-    assert all(v.validator != node.key for v in prevotes)
+    assert not [v for v in (*state.own_votes, *state.valid_polka) if v.validator == node.key]
     node.restart()
     net.run_until(lambda: net.min_height() >= 2, 20_000)
     net.assert_agreement()
