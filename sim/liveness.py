@@ -17,11 +17,11 @@ is (height, round, step, lock and valid value, and which instances hold their bl
 
 "Missing data" (a stuck instance locked on a block no core instance holds) used to be an
 excuse, and hid a real bug (sim seed 108): a crash lost the block of a lock held in memory
-only. Within the model it can no longer happen legitimately: a correct validator keeps the
-block and polka its lock needs, and its own prevote, with its sign state
+only. Within the model it can no longer happen legitimately: a correct validator keeps its
+lock's polka and its own votes in its sign state (consensus/core.py) and the blocks beside it
 (consensus/replica/kept.py); any 2f+1 precommits or polka for a block include correct core
-validators, who hold it. So a core
-locked on data nobody holds is the product's bug, never an excuse; the diagnosis says so.
+validators, who hold it. So a core locked on data nobody holds is the product's bug, never
+an excuse; the diagnosis says so.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ the polka behind the valid value and its own votes of the height (`SignState`). 
 lock and the valid value name lived only in memory. When every validator holding such a block
 crashed, a core with more than 1/3 of the power locked on it could neither re-propose it (no
 one had the block) nor form a polka for anything else (the locked validators refuse it): the
-chain stopped for good with no fault beyond the model (simulator seeds 47, 108 and 288 on
-main e1632eb, "excused" there as missing data). CometBFT keeps proposal blocks in its
+chain stopped for good with no fault beyond the model (default simulator seeds 15, 108 and
+236 on main 79ebb75, "excused" there as missing data). CometBFT keeps proposal blocks in its
 consensus WAL for the same reason.
 
 So every persisted sign state carries the encoded blocks of its locked and valid values
