@@ -146,15 +146,18 @@ class VoteSet:
 
     def check(self) -> None:
         """Assert the tallies agree with the votes held (catches double counting)."""
-        assert self._power == sum(self._powers.values()), "vote set power != sum of voters"
+        powers = self._powers
+        assert self._power == sum(powers.values()), "vote set power != sum of voters"
         assert self._power <= self.total_power, "vote set power exceeds total power"
+        vote_type = self.vote_type
         expected: dict[BlockId | None, int] = {}
         for validator, held in self._votes.items():
             assert 1 <= len(held) <= MAX_VALUES_PER_VALIDATOR, "too many values held"
-            assert len({v.block_id for v in held}) == len(held), "a value counted twice"
+            if len(held) > 1:
+                assert len({v.block_id for v in held}) == len(held), "a value counted twice"
             for vote in held:
-                assert vote.validator == validator and vote.type is self.vote_type
-                expected[vote.block_id] = expected.get(vote.block_id, 0) + self._powers[validator]
+                assert vote.validator == validator and vote.type is vote_type
+                expected[vote.block_id] = expected.get(vote.block_id, 0) + powers[validator]
         actual = {k: p for k, p in self._power_by_value.items() if p}
         assert actual == expected, "tally per value inconsistent with the votes held"
         for value, power in actual.items():

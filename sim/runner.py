@@ -70,7 +70,7 @@ class Simulation(Lifecycle):
         self.network = Network(cfg, instance_count(cfg), self.tree.rng("network"))
         self.trace = Trace(trace_out)
         self.timeline = Timeline()
-        self.wire = WireCache()
+        self.wire = WireCache(self.world.decoded)
         self.progress = progress
         self.nodes = make_nodes(self.config, self.world, self.tree)
         self.by_key: dict[bytes, list[SimNode]] = {}

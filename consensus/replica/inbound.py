@@ -16,7 +16,7 @@ from consensus.messages import BlockId, Proposal, Step, Vote, VoteType
 from consensus.replica import events as ev
 from consensus.replica import serving
 from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, ReplicaParts
-from consensus.replica.block import block_id, decode_block
+from consensus.replica.block import Block, block_id, decode_block
 from consensus.replica.catchup import Fetched
 from consensus.replica.evidence import check_evidence
 from consensus.replica.wire import (
@@ -41,10 +41,19 @@ class Inbound(ReplicaParts):
         if not self._peers.is_validator(peer):
             return [ev.PeerMisbehaved(peer, "message from a non-validator")]
         try:
-            msg = decode_wire(payload, self.config.max_message_bytes)
+            if self._decoded is None:
+                msg = decode_wire(payload, self.config.max_message_bytes)
+            else:
+                msg = self._decoded.wire(payload, self.config.max_message_bytes, decode_wire)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable message: {exc}")]
         return self._on_message(peer, msg, now_ms)
+
+    def _decode_block(self, data: bytes) -> Block:
+        """`decode_block` under our size limit (through the shared memo, if any)."""
+        if self._decoded is None:
+            return decode_block(data, self.config.max_message_bytes)
+        return self._decoded.block(data, self.config.max_message_bytes, decode_block)
 
     def _on_message(self, peer: bytes, msg: WireMessage, now_ms: int) -> list[ev.ReplicaEffect]:
         if isinstance(msg, ProposalMsg | VoteMsg):
@@ -91,7 +100,7 @@ class Inbound(ReplicaParts):
     def _on_proposal(self, peer: bytes, msg: ProposalMsg, now_ms: int) -> list[ev.ReplicaEffect]:
         proposal = msg.proposal
         try:
-            block = decode_block(msg.block, self.config.max_message_bytes)
+            block = self._decode_block(msg.block)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable block: {exc}")]
         if block_id(block.header) != proposal.block_id or block.header.height != proposal.height:
@@ -219,7 +228,7 @@ class Inbound(ReplicaParts):
         self, peer: bytes, msg: CommittedBlock, now_ms: int
     ) -> list[ev.ReplicaEffect]:
         try:
-            block = decode_block(msg.block, self.config.max_message_bytes)
+            block = self._decode_block(msg.block)
             commit = codec.decode_commit(msg.commit)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable committed block: {exc}")]

@@ -47,6 +47,7 @@ from consensus.replica.block import Block
 from consensus.replica.catchup import CatchUp
 from consensus.replica.chain import ChainTip
 from consensus.replica.config import ReplicaConfig
+from consensus.replica.decoded import DecodeMemo
 from consensus.replica.evidence import EvidencePool
 from consensus.replica.gossip import FutureBuffer, PeerTable, SeenCache
 from consensus.replica.inbound import Inbound
@@ -92,6 +93,7 @@ class Replica(Inbound, Progress, TxGossip):
         core: ConsensusCore,
         tip: ChainTip,
         pool: EvidencePool,
+        decoded: DecodeMemo | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.validators = validators
@@ -105,6 +107,7 @@ class Replica(Inbound, Progress, TxGossip):
         self._core = core
         self._tip = tip
         self._pool = pool
+        self._decoded = decoded
         self._peers = PeerTable(validators, self._key)
         self._future = FutureBuffer(config.max_buffered_per_peer)
         self._seen = SeenCache(config.tx_seen_cache_size)
@@ -142,11 +145,14 @@ class Replica(Inbound, Progress, TxGossip):
         scheme: SignatureScheme = ED25519,
         config: ReplicaConfig | None = None,
         genesis_time_ms: int = 0,
+        decoded: DecodeMemo | None = None,
     ) -> Replica:
         """A replica resuming from `store` (whose committed state `app` already reflects).
 
         `genesis_time_ms` is the chain's time at height 0 (the genesis document's): block 1's
-        time must exceed it. Raises ReplicaStartError if the store lacks a consistent sign state.
+        time must exceed it. `decoded` is a memo of decoded peer bytes that replicas in one
+        process may share (`consensus.replica.decoded`); None decodes every message afresh.
+        Raises ReplicaStartError if the store lacks a consistent sign state.
         """
         config = ReplicaConfig() if config is None else config
         if type(genesis_time_ms) is not int or genesis_time_ms < 0:
@@ -173,6 +179,7 @@ class Replica(Inbound, Progress, TxGossip):
             core=core,
             tip=restored.tip,
             pool=restored.pool,
+            decoded=decoded,
         )
 
     # ------------------------------------------------------------------ queries
