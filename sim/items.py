@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import attrs
 
+from consensus.messages import Step
 from consensus.replica.events import ConsensusTimer, ReplicaTimer, Timer
 from sim.faults import Fault
+
+STEP_NAMES: dict[Step, str] = {step: step.name.lower() for step in Step}
+"""Trace names of the steps (an Enum's `name` is a slow property; traces ask on every event)."""
 
 
 @attrs.frozen(slots=True)
@@ -49,7 +53,7 @@ Item = Arrival | Alarm | Edge | Submit | Heal
 
 def timer_name(timer: object) -> str:
     if isinstance(timer, ConsensusTimer):
-        return f"{timer.step.name.lower()} h={timer.height} r={timer.round}"
+        return f"{STEP_NAMES[timer.step]} h={timer.height} r={timer.round}"
     if isinstance(timer, ReplicaTimer):
         return timer.name
     return repr(timer)

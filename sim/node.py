@@ -21,6 +21,7 @@ from ledger.store_memory import MemorySnapshot, MemoryStore
 from sim.byzantine import Strategy, make_strategy
 from sim.clock import NodeClock
 from sim.config import SimConfig
+from sim.items import STEP_NAMES
 from sim.rng import SeedTree
 from sim.stack import World, new_store, open_replica
 
@@ -116,7 +117,7 @@ class SimNode:
         replica = self.replica
         if replica is None or self.status is Status.DOWN:
             return None, None, "down"
-        step = replica.step.name.lower()
+        step = STEP_NAMES[replica.step]
         return replica.height, replica.round, "paused" if self.status is Status.PAUSED else step
 
 

@@ -192,13 +192,13 @@ class Simulation(Lifecycle):
             return
         self.network.stats.delivered += 1
         sender = self.nodes[src]
-        msg = self.wire.signed(payload)
+        msg, kind = self.wire.info(payload)
         if isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
         elif isinstance(msg, VoteMsg) and node.correct:
             self.evidence.add(msg.vote)
         event = ev.MessageReceived(sender.key, payload)
-        self._step(now, node, event, "recv", f"from {sender.name} {self.wire.classify(payload)}")
+        self._step(now, node, event, "recv", f"from {sender.name} {kind}")
 
     def _step(
         self, now: int, node: SimNode, event: ev.ReplicaEvent, what: str, detail: str

@@ -41,6 +41,7 @@ class WireCache:
 
     def __init__(self, memo: DecodeMemo | None = None) -> None:
         self._memo = DecodeMemo(MAX_CACHED) if memo is None else memo
+        self._info: dict[bytes, tuple[WireMessage | None, str]] = {}
 
     def decode(self, payload: bytes) -> WireMessage | None:
         try:
@@ -50,15 +51,34 @@ class WireCache:
 
     def signed(self, payload: bytes) -> WireMessage | None:
         """The decoded message if it carries a consensus signature (proposal or vote)."""
+        return self.info(payload)[0]
+
+    def classify(self, payload: bytes) -> str:
+        """proposal, prevote, precommit, status, block, get_blocks, get_round, txs, evidence,
+        or garbage."""
+        return self.info(payload)[1]
+
+    def info(self, payload: bytes) -> tuple[WireMessage | None, str]:
+        """(`signed(payload)`, `classify(payload)`), worked out once per payload: a broadcast
+        is looked at when it leaves and again at every receiver."""
+        try:
+            return self._info[payload]
+        except KeyError:
+            pass
+        found = (self._signed(payload), self._classify(payload))
+        if len(self._info) >= MAX_CACHED:
+            self._info.clear()
+        self._info[payload] = found
+        return found
+
+    def _signed(self, payload: bytes) -> WireMessage | None:
         kind = message_kind(payload)
         if kind != "vote" and kind != "proposal":
             return None
         msg = self.decode(payload)
         return msg if isinstance(msg, VoteMsg | ProposalMsg) else None
 
-    def classify(self, payload: bytes) -> str:
-        """proposal, prevote, precommit, status, block, get_blocks, get_round, txs, evidence,
-        or garbage."""
+    def _classify(self, payload: bytes) -> str:
         kind = message_kind(payload)
         if kind == "vote":
             msg = self.decode(payload)
