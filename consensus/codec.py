@@ -72,6 +72,13 @@ def _canonical(obj: object, depth: int = 0) -> object:
     raise TypeError(f"cannot encode {type(obj).__name__} canonically")
 
 
+_PACKER = msgpack.Packer(use_bin_type=True)
+"""One packer for every encoding: `msgpack.packb` builds (and allocates a buffer for) a new
+`Packer` per call, which costs as much as packing a vote. `pack` resets the packer when it
+returns or raises, and runs with the GIL held throughout (no callbacks are configured), so
+threads cannot interleave on it."""
+
+
 def _plain(items: list[Any] | tuple[Any, ...], depth: int) -> bool:
     """True if `items` (an array at nesting `depth`) holds only scalars of exactly the types
     `_canonical` passes through and arrays of them, nested no deeper than `_canonical` allows:
@@ -90,16 +97,16 @@ def packb(obj: object) -> bytes:
     """The canonical msgpack encoding of a tree of None/bool/int/bytes/str/list/tuple/dict."""
     kind = type(obj)
     if (kind is list or kind is tuple) and _plain(obj, 0):  # type: ignore[arg-type]
-        plain: bytes = msgpack.packb(obj, use_bin_type=True)  # no map to sort: skip the copy
+        plain: bytes = _PACKER.pack(obj)  # no map to sort: skip the copy
         return plain
-    result: bytes = msgpack.packb(_canonical(obj), use_bin_type=True)
+    result: bytes = _PACKER.pack(_canonical(obj))
     return result
 
 
 def pack_values(obj: list[object]) -> bytes:
     """Canonical encoding of a tree of lists and scalars without maps (our values, sign bytes):
     the same bytes as `packb`, without its walk."""
-    result: bytes = msgpack.packb(obj, use_bin_type=True)
+    result: bytes = _PACKER.pack(obj)
     return result
 
 
@@ -278,6 +285,9 @@ def validator_set_from_obj(obj: object) -> ValidatorSet:
 # ---------------------------------------------------------------- sign state
 
 
+_STEPS = {int(step): step for step in Step}  # a dict lookup: cheaper than the Enum's call
+
+
 def _record_to_obj(r: SignedRecord | None) -> list[object] | None:
     if r is None:
         return None
@@ -290,7 +300,7 @@ def _record_from_obj(obj: object) -> SignedRecord | None:
     f = _fields(obj, "last_signed", 5)
     height = _int(f[0], "last_signed height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "last_signed round", 0, MAX_ROUND)
-    step = Step(_int(f[2], "last_signed step", Step.PROPOSE, Step.PRECOMMIT))
+    step = _STEPS[_int(f[2], "last_signed step", Step.PROPOSE, Step.PRECOMMIT)]
     if type(f[3]) is not bytes or not 1 <= len(f[3]) <= MAX_SIGN_BYTES:
         raise DecodeError("last_signed sign_bytes: expected 1 to 1024 bytes")
     signature = _bytes(f[4], "last_signed signature", SIGNATURE_SIZE)
@@ -314,7 +324,7 @@ def sign_state_from_obj(obj: object) -> SignState:
     f = _fields(obj, "sign state", 8)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
-    step = Step(_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT))
+    step = _STEPS[_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT)]
     locked_round = _int(f[3], "locked_round", -1, round_)
     locked_value = _optional_block_id(f[4], "locked_value")
     valid_round = _int(f[5], "valid_round", -1, round_)

@@ -162,7 +162,7 @@ class ConsensusCore(Rules):
         if self._started and height <= self._height:
             raise ValueError(f"already at height {self._height}; cannot start {height}")
         restored = self._restored
-        last = self.sign_state.last_signed
+        last = self._last_signed()
         if (restored is not None and height < restored.height) or (
             last is not None and height < last.height
         ):

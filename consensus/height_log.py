@@ -92,7 +92,10 @@ class HeightLog:
         return ahead < MAX_FUTURE_ROUNDS_PER_SENDER
 
     def rounds_above(self, round: int) -> list[int]:
-        return sorted(r for r in self._round_power if r > round)
+        round_power = self._round_power
+        if len(round_power) == 1 and round in round_power:
+            return []  # the common case, asked after every message: only our round is known
+        return sorted(r for r in round_power if r > round)
 
     def rounds(self) -> tuple[int, ...]:
         found = set(self.proposals) | {r for r, _ in self._vote_sets}

@@ -36,7 +36,7 @@ class VoteType(enum.IntEnum):
         return Step.PREVOTE if self is VoteType.PREVOTE else Step.PRECOMMIT
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Proposal:
     """<PROPOSAL, h, r, v, vr> of the paper; `block_id` stands for v."""
 
@@ -48,7 +48,7 @@ class Proposal:
     signature: bytes = b""
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Vote:
     """<PREVOTE|PRECOMMIT, h, r, id(v)|nil>; `block_id is None` is a vote for nil."""
 

@@ -64,6 +64,8 @@ class Rules(Outbox):
 
     def _try_decide(self) -> bool:
         """Lines 49-54: a proposal and 2f+1 precommits for it in *any* round, and valid(v)."""
+        if not self._dirty:
+            return False
         dirty, self._dirty = sorted(self._dirty), set()
         for r in dirty:
             p = self._log.proposals.get(r)
@@ -162,22 +164,26 @@ class Rules(Outbox):
 
     def check_invariants(self) -> None:
         """Assert what must hold between calls; a failure is a bug in this code."""
-        assert isinstance(self._step, Step) and self._round >= 0
-        assert self._locked_round <= self._round, "lockedRound > round"
-        assert self._valid_round <= self._round, "validRound > round"
-        assert (self._locked_round == -1) == (self._locked_value is None)
-        assert (self._valid_round == -1) == (self._valid_value is None)
-        assert self._valid_round >= self._locked_round, "validRound < lockedRound"
+        rnd, locked_round, valid_round = self._round, self._locked_round, self._valid_round
+        assert isinstance(self._step, Step) and rnd >= 0
+        assert locked_round <= rnd, "lockedRound > round"
+        assert valid_round <= rnd, "validRound > round"
+        assert (locked_round == -1) == (self._locked_value is None)
+        assert (valid_round == -1) == (self._valid_value is None)
+        assert valid_round >= locked_round, "validRound < lockedRound"
         assert self._decide_count <= 1, "decided more than once at this height"
-        own_slots = set()
-        for m in self._own:
-            slot = (m.height, m.round, "proposal" if isinstance(m, Proposal) else m.type)
-            assert slot not in own_slots, f"signed twice for {slot}"
-            own_slots.add(slot)
-            assert m.height == self._height
-        if self._guard is not None and self._own:
-            last = self._guard.last_signed
-            assert last is not None and last.height == self._height
-            assert (last.round, last.step) <= (self._round, self._step), "signed ahead of state"
+        own = self._own
+        if own:
+            own_slots = set()
+            height = self._height
+            for m in own:
+                slot = (m.height, m.round, "proposal" if isinstance(m, Proposal) else m.type)
+                assert slot not in own_slots, f"signed twice for {slot}"
+                own_slots.add(slot)
+                assert m.height == height
+            if self._guard is not None:
+                last = self._guard.last_signed
+                assert last is not None and last.height == height
+                assert (last.round, last.step) <= (rnd, self._step), "signed ahead of state"
         for vote_set in self._log.vote_sets():
             vote_set.check()

@@ -225,22 +225,22 @@ class Replica(Inbound, Progress, TxGossip):
 
     def check_invariants(self) -> None:
         """Assert our own invariants (tests and the simulator call this after every event)."""
-        self._core.check_invariants()
-        assert self._app.height == self._tip.height, "application and tip disagree"
+        core, tip_height, config = self._core, self._tip.height, self.config
+        core.check_invariants()
+        assert self._app.height == tip_height, "application and tip disagree"
         # A core waiting for transactions may lag: a restart puts it at its sign state's
         # height, and catch-up can commit several heights before it starts again.
-        assert self._core.height <= self._tip.height + 1, "core ahead of the chain"
+        core_height = core.height
+        assert core_height <= tip_height + 1, "core ahead of the chain"
         if not self._waiting():
-            assert self._core.height == self._tip.height + 1, "core not at the next height"
+            assert core_height == tip_height + 1, "core not at the next height"
         assert len(self._blocks) <= MAX_CACHED_BLOCKS + 1
         assert len(self._executions) <= MAX_CACHED_BLOCKS + 1
-        assert set(self._early) <= set(self._blocks)
-        assert len(self._future) <= self.config.max_buffered_per_peer * len(
-            self.validators.validators
-        )
-        assert len(self._seen) <= self.config.tx_seen_cache_size
-        assert len(self._pool) <= self.config.max_pending_evidence
-        assert len(self._catchup) <= self.config.max_catchup_batch
+        assert self._early.keys() <= self._blocks.keys()
+        assert len(self._future) <= config.max_buffered_per_peer * len(self.validators.validators)
+        assert len(self._seen) <= config.tx_seen_cache_size
+        assert len(self._pool) <= config.max_pending_evidence
+        assert len(self._catchup) <= config.max_catchup_batch
         assert len(self._unsent) <= MAX_CACHED_BLOCKS
 
     # ------------------------------------------------------------------ events
