@@ -12,7 +12,7 @@ at most `MAX_FUTURE_ROUNDS_PER_SENDER` rounds above ours at a time (CometBFT all
 from __future__ import annotations
 
 from consensus.messages import BlockId, DuplicateVoteEvidence, Proposal, Vote, VoteType
-from consensus.votes import AddResult, VoteSet
+from consensus.votes import CONFLICT, DUPLICATE, AddResult, VoteSet
 
 MAX_FUTURE_ROUNDS_PER_SENDER = 2
 
@@ -58,11 +58,11 @@ class HeightLog:
         count as duplicates. With MAX_VALUES_PER_VALIDATOR = 2 the first conflict is also the
         only conflicting vote a vote set counts, so a DUPLICATE never changes a tally."""
         result, first = self.vote_set(vote.round, vote.type).add(vote, power)
-        if result is AddResult.CONFLICT:
+        if result is CONFLICT:
             assert first is not None
             slot = (vote.validator, vote.round, vote.type)
             if slot in self._evidence_slots:
-                return AddResult.DUPLICATE
+                return DUPLICATE
             self._evidence_slots.add(slot)
             self.evidence.append(DuplicateVoteEvidence(first, vote))
         else:
@@ -72,7 +72,9 @@ class HeightLog:
     # -------------------------------------------------------------- rounds
 
     def note_sender(self, round: int, sender: bytes, power: int) -> None:
-        rounds = self._sender_rounds.setdefault(sender, set())
+        rounds = self._sender_rounds.get(sender)
+        if rounds is None:
+            rounds = self._sender_rounds[sender] = set()
         if round not in rounds:
             rounds.add(round)
             self._round_power[round] = self._round_power.get(round, 0) + power

@@ -33,7 +33,10 @@ class VoteType(enum.IntEnum):
 
     @property
     def step(self) -> Step:
-        return Step.PREVOTE if self is VoteType.PREVOTE else Step.PRECOMMIT
+        return _VOTE_STEPS[self]
+
+
+_VOTE_STEPS = {VoteType.PREVOTE: Step.PREVOTE, VoteType.PRECOMMIT: Step.PRECOMMIT}
 
 
 @attrs.frozen(cache_hash=True)

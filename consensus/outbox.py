@@ -29,7 +29,7 @@ from consensus.signing import (
     vote_sign_bytes,
 )
 from consensus.timeouts import TimeoutConfig
-from consensus.votes import AddResult
+from consensus.votes import CONFLICT, DUPLICATE
 
 
 class Outbox:
@@ -82,9 +82,9 @@ class Outbox:
 
     def _add_vote(self, v: Vote, power: int) -> None:
         result = self._log.add_vote(v, power)
-        if result is AddResult.CONFLICT:  # evidence; the vote also counts for its own value
+        if result is CONFLICT:  # evidence; the vote also counts for its own value
             self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
-        if result is not AddResult.DUPLICATE or "double_count_vote" in self.bugs:
+        if result is not DUPLICATE or "double_count_vote" in self.bugs:
             self._dirty.add(v.round)
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:

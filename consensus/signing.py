@@ -33,9 +33,12 @@ def vote_sign_bytes(chain_id: str, v: Vote) -> bytes:
     return pack_values([_VOTE_TAGS[v.type], chain_id, v.height, v.round, v.block_id, v.validator])
 
 
+_PROPOSE = Step.PROPOSE
+
+
 def message_step(message: Proposal | Vote) -> Step:
     """The step a signed message belongs to, for the (height, round, step) double-sign guard."""
-    return Step.PROPOSE if isinstance(message, Proposal) else message.type.step
+    return _PROPOSE if isinstance(message, Proposal) else message.type.step
 
 
 def sign_proposal(signer: Signer, chain_id: str, p: Proposal) -> Proposal:

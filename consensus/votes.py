@@ -62,6 +62,11 @@ class AddResult(enum.Enum):
     DUPLICATE = "duplicate"  # a vote for a value this validator already holds: nothing changes
     CONFLICT = "conflict"  # a different value from a validator that already voted: evidence
 
+# Enum members as module constants: looking a member up on its Enum class costs more than the
+# test it feeds, and this code runs for every message.
+
+ADDED, DUPLICATE, CONFLICT = AddResult.ADDED, AddResult.DUPLICATE, AddResult.CONFLICT
+
 
 class VoteSet:
     """The votes of one (height, round, type), counted by power (see the module docstring)."""
@@ -86,18 +91,18 @@ class VoteSet:
             self._powers[vote.validator] = power
             self._power += power
             self._count_value(vote.block_id, power)
-            return AddResult.ADDED, None
+            return ADDED, None
         same = next((h for h in held if h.block_id == vote.block_id), None)
         if same is not None:
             # The same value again (an identical copy, or the same vote signed anew): not new.
             if self._double_count and same == vote:
                 self._power += power  # planted bug: an identical copy counted again
                 self._count_value(vote.block_id, power)
-            return AddResult.DUPLICATE, None
+            return DUPLICATE, None
         if len(held) < MAX_VALUES_PER_VALIDATOR:
             held.append(vote)
             self._count_value(vote.block_id, self._powers[vote.validator])
-        return AddResult.CONFLICT, held[0]
+        return CONFLICT, held[0]
 
     def _count_value(self, value: BlockId | None, power: int) -> None:
         self._power_by_value[value] = self._power_by_value.get(value, 0) + power

@@ -64,6 +64,8 @@ class NodeClock:
 
     def to_global(self, local_ms: int) -> int:
         """The first global time at which the local clock reads at least `local_ms`."""
+        if not self.drift_ppm:  # local = global + offset exactly
+            return max(0, local_ms - self.offset_ms)
         rate = PPM + self.drift_ppm
         guess = max(0, -((-(local_ms - self.offset_ms) * PPM) // rate))
         while guess > 0 and self.local(guess - 1) >= local_ms:

@@ -269,8 +269,9 @@ class Simulation(Lifecycle):
                 self._committed(now, node, effect)
             elif isinstance(effect, ev.BroadcastPayload):
                 self._outgoing(node, effect.payload)
+                own = node.key
                 for key in self.keys:
-                    if key != node.key:
+                    if key != own:
                         sends += self._send(now, node, key, effect.payload)
             elif isinstance(effect, ev.SendTo):
                 self._outgoing(node, effect.payload)
@@ -309,13 +310,13 @@ class Simulation(Lifecycle):
 
     def _send(self, now: int, node: SimNode, key: bytes, payload: bytes) -> int:
         count = 0
+        route, push, src = self.network.route, self.queue.push, node.index
+        kind = lambda: self.wire.classify(payload)  # noqa: E731 (asked only under a filter)
         for dst in self.by_key.get(key, ()):
             if dst is node:
                 continue
-            for at in self.network.route(
-                node.index, dst.index, now, lambda: self.wire.classify(payload)
-            ):
-                self.queue.push(at, Arrival(dst.index, node.index, payload))
+            for at in route(src, dst.index, now, kind):
+                push(at, Arrival(dst.index, src, payload))
                 count += 1
         return count
 
