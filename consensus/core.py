@@ -118,6 +118,7 @@ class ConsensusCore(Rules):
         self._started = False
         self._now_ms = 0
         self._out: list[Effect] = []
+        self._version = 0  # bumped by every entry point that may change state (see `version`)
         self._reset_height()
 
     def _reset_height(self) -> None:
@@ -152,6 +153,13 @@ class ConsensusCore(Rules):
     @property
     def decided(self) -> BlockId | None:
         return self._decided
+
+    @property
+    def version(self) -> int:
+        """Changes whenever the core may have changed state: every call of `handle` and
+        `start_height` that gets past its input checks. Equal versions of one core mean equal
+        states, so a caller may skip re-checking invariants it checked at that version."""
+        return self._version
 
     # ------------------------------------------------------------ entry points
 
@@ -205,6 +213,7 @@ class ConsensusCore(Rules):
         return self._finish()
 
     def _begin(self, now_ms: int) -> None:
+        self._version += 1
         self._now_ms = now_ms
         self._out = []
 

@@ -77,6 +77,7 @@ class Simulation(Lifecycle):
         for node in self.nodes:
             self.by_key.setdefault(node.key, []).append(node)
         self.keys = sorted(self.by_key)
+        self.instance_keys = [n.key for n in self.nodes]  # by instance index (keys never change)
         names = {n.key: f"v{n.validator}" for n in self.nodes}
         self.correct_keys = frozenset(n.key for n in self.nodes if n.correct)
         self.sent = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
@@ -197,7 +198,7 @@ class Simulation(Lifecycle):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
         elif isinstance(msg, VoteMsg) and node.correct:
             self.evidence.add(msg.vote)
-        event = ev.MessageReceived(sender.key, payload)
+        event = ev.MessageReceived(self.instance_keys[src], payload)
         self._step(now, node, event, "recv", f"from {sender.name} {kind}")
 
     def _step(
@@ -269,10 +270,7 @@ class Simulation(Lifecycle):
                 self._committed(now, node, effect)
             elif isinstance(effect, ev.BroadcastPayload):
                 self._outgoing(node, effect.payload)
-                own = node.key
-                for key in self.keys:
-                    if key != own:
-                        sends += self._send(now, node, key, effect.payload)
+                sends += self._broadcast(now, node, effect.payload)
             elif isinstance(effect, ev.SendTo):
                 self._outgoing(node, effect.payload)
                 sends += self._send(now, node, effect.peer, effect.payload)
@@ -307,6 +305,22 @@ class Simulation(Lifecycle):
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)
+
+    def _broadcast(self, now: int, node: SimNode, payload: bytes) -> int:
+        """`_send` to every other validator key, in sorted key order."""
+        count = 0
+        route, push, src, own = self.network.route, self.queue.push, node.index, node.key
+        kind = lambda: self.wire.classify(payload)  # noqa: E731 (asked only under a filter)
+        for key in self.keys:
+            if key == own:
+                continue
+            for dst in self.by_key[key]:
+                if dst is node:
+                    continue
+                for at in route(src, dst.index, now, kind):
+                    push(at, Arrival(dst.index, src, payload))
+                    count += 1
+        return count
 
     def _send(self, now: int, node: SimNode, key: bytes, payload: bytes) -> int:
         count = 0

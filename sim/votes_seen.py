@@ -28,6 +28,7 @@ class VoteRecord:
         self._power = {v.public_key: v.power for v in validators.validators}
         self._scheme = scheme
         self._verified: dict[Vote | Proposal, bool] = {}
+        self._recorded: set[Vote] = set()  # the votes `add` recorded
         # (height, round, type) -> block id (None = nil) -> validators
         self.by_round: dict[tuple[int, int, VoteType], dict[BlockId | None, set[bytes]]] = (
             defaultdict(lambda: defaultdict(set))
@@ -56,12 +57,15 @@ class VoteRecord:
 
     def add(self, vote: Vote) -> bool:
         """Record `vote` if authentic; True if it was new."""
+        if vote in self._recorded:
+            return False  # an equal vote was recorded already (it reaches several receivers)
         if not self.authentic(vote):
             return False
         voters = self.by_round[(vote.height, vote.round, vote.type)][vote.block_id]
         if vote.validator in voters:
             return False
         voters.add(vote.validator)
+        self._recorded.add(vote)
         ids = self.by_voter[(vote.validator, vote.height, vote.round, vote.type)]
         if vote.block_id not in ids:
             ids.append(vote.block_id)

@@ -33,30 +33,30 @@ class _Table:
     def __init__(self, max_entries: int, max_bytes: int) -> None:
         self._max_entries = max_entries
         self._max_bytes = max_bytes
-        self._items: dict[bytes, object] = {}
+        self.items: dict[bytes, object] = {}
         self._bytes = 0
 
     def get(self, data: bytes, limit: int, decode: Callable[[bytes, int], T]) -> T:
         if type(data) is not bytes or len(data) > limit:
             return decode(data, limit)  # refused by the size (or type) check, never memoised
         try:
-            found = self._items[data]
+            found = self.items[data]
         except KeyError:
             try:
                 found = decode(data, limit)
             except DecodeError as exc:
                 found = _Refused(str(exc))
-            if len(self._items) >= self._max_entries or self._bytes + len(data) > self._max_bytes:
-                self._items.clear()
+            if len(self.items) >= self._max_entries or self._bytes + len(data) > self._max_bytes:
+                self.items.clear()
                 self._bytes = 0
-            self._items[data] = found
+            self.items[data] = found
             self._bytes += len(data)
         if type(found) is _Refused:
             raise DecodeError(found.reason)
         return found  # type: ignore[return-value]
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
 
 class _Refused:
@@ -93,7 +93,13 @@ class DecodeMemo:
         decode: Callable[[bytes, int], WireMessage] = decode_wire,
     ) -> WireMessage:
         """`decode(payload, max_size)` (`decode_wire`), memoised."""
-        return self._table(decode).get(payload, min(max_size, MAX_WIRE_BYTES), decode)
+        limit = max_size if max_size < MAX_WIRE_BYTES else MAX_WIRE_BYTES
+        table = self._tables.get(decode)
+        if table is not None and type(payload) is bytes and len(payload) <= limit:
+            found = table.items.get(payload)  # the common case, inline: a decoded message
+            if found is not None and type(found) is not _Refused:
+                return found  # type: ignore[return-value]
+        return self._table(decode).get(payload, limit, decode)
 
     def block(
         self, data: bytes, max_size: int, decode: Callable[[bytes, int], Block] = decode_block

@@ -124,6 +124,7 @@ class Replica(Inbound, Progress, TxGossip):
         self._tx_timer_armed = False
         self._waiting_since_ms: int | None = None  # height start deferred (no empty blocks)
         self._started = False
+        self._core_checked: tuple[ConsensusCore, int] | None = None  # (core, version) checked
 
     # ------------------------------------------------------------------ construction
 
@@ -226,7 +227,13 @@ class Replica(Inbound, Progress, TxGossip):
     def check_invariants(self) -> None:
         """Assert our own invariants (tests and the simulator call this after every event)."""
         core, tip_height, config = self._core, self._tip.height, self.config
-        core.check_invariants()
+        # The core's own invariants are a function of its state, which only its entry points
+        # change: re-check them whenever it took an event since the last check (nearly every
+        # vote or proposal), and not after events that never reached it (status, stale timers).
+        checked = (core, core.version)
+        if checked != self._core_checked:
+            core.check_invariants()
+            self._core_checked = checked
         assert self._app.height == tip_height, "application and tip disagree"
         # A core waiting for transactions may lag: a restart puts it at its sign state's
         # height, and catch-up can commit several heights before it starts again.
