@@ -62,9 +62,9 @@ def _canonical(obj: object, depth: int = 0) -> object:
     """`obj` with every map's items sorted by key; TypeError for types we never encode."""
     if depth > MAX_DEPTH:
         raise TypeError("nested too deeply")
-    if obj is None or isinstance(obj, bool | int | bytes | str):
+    if obj is None or isinstance(obj, (bool, int, bytes, str)):
         return obj
-    if isinstance(obj, list | tuple):
+    if isinstance(obj, (list, tuple)):
         # Scalars inline: a block or a batch is a long list of bytes, walked on every decode.
         return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in obj]
     if isinstance(obj, dict):
@@ -116,7 +116,7 @@ def _refuse_ext(code: int, data: bytes) -> object:
 
 def unpackb_canonical(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> object:
     """Decode one msgpack object, refusing oversize, trailing bytes or a non-canonical form."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
     if len(data) > max_size:

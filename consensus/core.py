@@ -208,9 +208,12 @@ class ConsensusCore(Rules):
         kind, problem = kind_of(event)
         if problem is not None:
             return [ev.InputRejected(problem, code=Code.MALFORMED)]
-        self._begin(now_ms)
+        self._version += 1  # `_begin` and `_finish`, inline: this runs for every message
+        self._now_ms = now_ms
+        self._out = []
         getattr(self, DISPATCH[self._step, kind])(event)
-        return self._finish()
+        out, self._out = self._out, []
+        return out
 
     def _begin(self, now_ms: int) -> None:
         self._version += 1

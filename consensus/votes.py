@@ -62,6 +62,7 @@ class AddResult(enum.Enum):
     DUPLICATE = "duplicate"  # a vote for a value this validator already holds: nothing changes
     CONFLICT = "conflict"  # a different value from a validator that already voted: evidence
 
+
 # Enum members as module constants: looking a member up on its Enum class costs more than the
 # test it feeds, and this code runs for every message.
 

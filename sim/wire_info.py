@@ -76,7 +76,7 @@ class WireCache:
         if kind != "vote" and kind != "proposal":
             return None
         msg = self.decode(payload)
-        return msg if isinstance(msg, VoteMsg | ProposalMsg) else None
+        return msg if isinstance(msg, (VoteMsg, ProposalMsg)) else None
 
     def _classify(self, payload: bytes) -> str:
         kind = message_kind(payload)

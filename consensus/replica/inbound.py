@@ -56,7 +56,7 @@ class Inbound(ReplicaParts):
         return self._decoded.block(data, self.config.max_message_bytes, decode_block)
 
     def _on_message(self, peer: bytes, msg: WireMessage, now_ms: int) -> list[ev.ReplicaEffect]:
-        if isinstance(msg, ProposalMsg | VoteMsg):
+        if isinstance(msg, (ProposalMsg, VoteMsg)):
             return self._on_consensus(peer, msg, now_ms)
         if isinstance(msg, StatusMsg):
             return self._on_status(peer, msg, now_ms)

@@ -36,6 +36,8 @@ from consensus.replica.wire import EvidenceMsg, ProposalMsg, VoteMsg, encode_wir
 
 BENIGN_REJECTIONS = frozenset({RejectCode.OTHER_HEIGHT, RejectCode.FUTURE_ROUND})
 """Core rejections honest gossip produces (other heights, far-ahead rounds): not misbehaviour."""
+_QUESTIONS = (ce.RequestProposalValue, ce.RequestValidity, ce.Decide)
+"""The core's questions (a tuple: `A | B` in an isinstance call builds a union on every call)."""
 
 
 class Progress(ReplicaParts):
@@ -113,7 +115,7 @@ class Progress(ReplicaParts):
         out: list[ev.ReplicaEffect] = []
         questions: list[object] = []  # answered after the batch, so its effects stay in order
         for effect in effects:
-            if isinstance(effect, ce.RequestProposalValue | ce.RequestValidity | ce.Decide):
+            if isinstance(effect, _QUESTIONS):
                 questions.append(effect)
             elif isinstance(effect, ce.PersistSignState):
                 out.append(ev.PersistSignState(codec.encode_sign_state(effect.state)))
