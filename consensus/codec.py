@@ -207,7 +207,33 @@ def vote_to_obj(v: Vote) -> list[object]:
 _VOTE_TYPES = {int(t): t for t in VoteType}  # a dict lookup: cheaper than the Enum's call
 
 
+_PREVOTE, _PRECOMMIT = int(VoteType.PREVOTE), int(VoteType.PRECOMMIT)
+
+
 def vote_from_obj(obj: object) -> Vote:
+    # Votes are decoded more than anything else: a well-formed one is accepted by the same
+    # checks written out in one expression; anything else goes through the field-by-field
+    # version, which names what is wrong.
+    if type(obj) is list and len(obj) == 6:
+        kind, height, round_, block_id, validator, signature = obj
+        if (
+            type(kind) is int
+            and _PREVOTE <= kind <= _PRECOMMIT
+            and type(height) is int
+            and 0 <= height <= MAX_HEIGHT
+            and type(round_) is int
+            and 0 <= round_ <= MAX_ROUND
+            and (block_id is None or (type(block_id) is bytes and len(block_id) == BLOCK_ID_SIZE))
+            and type(validator) is bytes
+            and len(validator) == PUBLIC_KEY_SIZE
+            and type(signature) is bytes
+            and len(signature) == SIGNATURE_SIZE
+        ):
+            return Vote(_VOTE_TYPES[kind], height, round_, block_id, validator, signature)
+    return _vote_from_fields(obj)
+
+
+def _vote_from_fields(obj: object) -> Vote:
     f = _fields(obj, "vote", 6)
     vote_type = _VOTE_TYPES[_int(f[0], "vote type", VoteType.PREVOTE, VoteType.PRECOMMIT)]
     height = _int(f[1], "vote height", 0, MAX_HEIGHT)
@@ -321,6 +347,72 @@ def sign_state_to_obj(s: SignState) -> list[object]:
 
 
 def sign_state_from_obj(obj: object) -> SignState:
+    # Decoded at every persist by the simulator's checker: a well-formed state is accepted by
+    # the same checks in one expression; anything else goes field by field, naming the fault.
+    if type(obj) is list and len(obj) == 8:
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last = obj
+        if (
+            type(height) is int
+            and 0 <= height <= MAX_HEIGHT
+            and type(round_) is int
+            and 0 <= round_ <= MAX_ROUND
+            and type(step) is int
+            and _PROPOSE_STEP <= step <= _PRECOMMIT_STEP
+            and type(locked_round) is int
+            and -1 <= locked_round <= round_
+            and (locked_round == -1) == (locked_value is None)
+            and (locked_value is None or _is_block_id(locked_value))
+            and type(valid_round) is int
+            and -1 <= valid_round <= round_
+            and (valid_round == -1) == (valid_value is None)
+            and (valid_value is None or _is_block_id(valid_value))
+            and (last is None or _record_ok(last, (height, round_, step)))
+        ):
+            record = None
+            if last is not None:
+                h, r, s, sign_bytes, signature = last
+                record = SignedRecord(h, r, _STEPS[s], sign_bytes, signature)
+            return SignState(
+                height,
+                round_,
+                _STEPS[step],
+                locked_round,
+                locked_value,
+                valid_round,
+                valid_value,
+                record,
+            )
+    return _sign_state_from_fields(obj)
+
+
+_PROPOSE_STEP, _PRECOMMIT_STEP = int(Step.PROPOSE), int(Step.PRECOMMIT)
+
+
+def _is_block_id(obj: object) -> bool:
+    return type(obj) is bytes and len(obj) == BLOCK_ID_SIZE
+
+
+def _record_ok(obj: object, at_most: tuple[int, int, int]) -> bool:
+    """`_record_from_obj` would accept `obj`, and it is not ahead of `at_most` (h, r, step)."""
+    if type(obj) is not list or len(obj) != 5:
+        return False
+    height, round_, step, sign_bytes, signature = obj
+    return (
+        type(height) is int
+        and 0 <= height <= MAX_HEIGHT
+        and type(round_) is int
+        and 0 <= round_ <= MAX_ROUND
+        and type(step) is int
+        and _PROPOSE_STEP <= step <= _PRECOMMIT_STEP
+        and type(sign_bytes) is bytes
+        and 1 <= len(sign_bytes) <= MAX_SIGN_BYTES
+        and type(signature) is bytes
+        and len(signature) == SIGNATURE_SIZE
+        and (height, round_, step) <= at_most
+    )
+
+
+def _sign_state_from_fields(obj: object) -> SignState:
     f = _fields(obj, "sign state", 8)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
