@@ -82,16 +82,17 @@ class Inbound(ReplicaParts):
         self, peer: bytes, msg: ProposalMsg | VoteMsg, now_ms: int
     ) -> list[ev.ReplicaEffect]:
         value: Proposal | Vote = msg.proposal if isinstance(msg, ProposalMsg) else msg.vote
-        height = value.height
-        if height < self.height or height > self.height + self.config.max_future_heights:
+        height, current = value.height, self.height
+        if height < current or height > current + self.config.max_future_heights:
             return []  # late, or too far ahead to hold
-        if height > self.height or self._waiting():
+        if height > current or self._waiting():
             self._future.add(height, peer, msg)
-            if self._waiting() and isinstance(msg, ProposalMsg) and height == self.height:
+            if self._waiting() and isinstance(msg, ProposalMsg) and height == current:
                 return self._begin_height(now_ms, force=True)
             return []
         if isinstance(msg, VoteMsg):
-            out = self._drive(self._core.handle(VoteReceived(msg.vote), now_ms), now_ms, peer)
+            effects = self._core.handle(VoteReceived(msg.vote), now_ms)
+            out = self._drive(effects, now_ms, peer) if effects else []
             if self.height == height:
                 out += self._fetch_missing(msg.vote.round, now_ms)
             return out

@@ -231,13 +231,14 @@ class Progress(ReplicaParts):
     def _cache_block(self, bid: BlockId, block: Block, raw: bytes) -> None:
         if bid in self._blocks:
             return
-        state = self._core.sign_state
-        keep = {state.locked_value, state.valid_value}
-        while len(self._blocks) >= MAX_CACHED_BLOCKS:
-            victim = next((k for k in self._blocks if k not in keep), None)
-            if victim is None:
-                break
-            del self._blocks[victim]
-            self._executions.pop(victim, None)
-            self._early.pop(victim, None)
+        if len(self._blocks) >= MAX_CACHED_BLOCKS:  # only evicting needs the lock and valid value
+            state = self._core.sign_state
+            keep = {state.locked_value, state.valid_value}
+            while len(self._blocks) >= MAX_CACHED_BLOCKS:
+                victim = next((k for k in self._blocks if k not in keep), None)
+                if victim is None:
+                    break
+                del self._blocks[victim]
+                self._executions.pop(victim, None)
+                self._early.pop(victim, None)
         self._blocks[bid] = (block, raw)
