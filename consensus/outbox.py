@@ -100,7 +100,8 @@ class Outbox:
             sign_bytes = proposal_sign_bytes(self.chain_id, message)
         else:
             v = message
-            message = Vote(v.type, v.height, v.round, v.block_id, self._me, b"")
+            if v.validator != self._me or v.signature != b"":
+                message = Vote(v.type, v.height, v.round, v.block_id, self._me, b"")
             sign_bytes = vote_sign_bytes(self.chain_id, message)
         step = message_step(message)
         signature = self._guard.sign(message.height, message.round, step, sign_bytes)
@@ -141,7 +142,7 @@ class Outbox:
         self._log_own(signed)
 
     def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
-        self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
+        self._sign(Vote(vote_type, self._height, self._round, block_id, self._me or b""))
 
     def _propose(self, block_id: BlockId, valid_round: int) -> None:
         self._sign(Proposal(self._height, self._round, valid_round, block_id, b""))
