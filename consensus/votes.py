@@ -132,7 +132,7 @@ class VoteSet:
 
     def has_quorum_for(self, value: BlockId | None) -> bool:
         """2f+1 votes for `value` (None: nil)."""
-        return more_than_two_thirds(self.power_for(value), self.total_power)
+        return more_than_two_thirds(self._power_by_value.get(value, 0), self.total_power)
 
     def quorum_value(self) -> tuple[bool, BlockId | None]:
         """(True, v) if some value v (maybe nil) has 2f+1 votes, else (False, None)."""

@@ -322,18 +322,21 @@ class Simulation(Lifecycle):
         msg = self.wire.signed(payload)
         if isinstance(msg, VoteMsg):
             self.sent.add(msg.vote)
-            if node.correct and msg.vote.validator == node.key:
-                self.checker.on_own_message(node.index, node.key, msg.vote)
+            key = self.instance_keys[node.index]
+            if node.correct and msg.vote.validator == key:
+                self.checker.on_own_message(node.index, key, msg.vote)
         elif isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
-            own = node.correct and msg.proposal.proposer == node.key
+            key = self.instance_keys[node.index]
+            own = node.correct and msg.proposal.proposer == key
             if own and self.sent.authentic(msg.proposal):
-                self.checker.on_own_message(node.index, node.key, msg.proposal)
+                self.checker.on_own_message(node.index, key, msg.proposal)
 
     def _broadcast(self, now: int, node: SimNode, payload: bytes) -> int:
         """`_send` to every other validator key, in sorted key order."""
         count = 0
-        route, push, src, own = self.network.route, self.queue.push, node.index, node.key
+        route, push, src = self.network.route, self.queue.push, node.index
+        own = self.instance_keys[src]
         kind = lambda: self.wire.classify(payload)  # noqa: E731 (asked only under a filter)
         for key in self.keys:
             if key == own:
