@@ -82,6 +82,8 @@ class VerifyMemo:
     the memo is bounded: it is cleared when `max_entries` verdicts are held.
     """
 
+    scheme: SignatureScheme
+
     def __init__(self, scheme: SignatureScheme, max_entries: int = DEFAULT_VERIFIED_ENTRIES):
         if isinstance(scheme, VerifyMemo):
             scheme = scheme.scheme

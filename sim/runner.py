@@ -43,6 +43,7 @@ from sim.wire_info import WireCache
 from sim.workload import Workload
 
 BEYOND_BUDGET_TAIL_MS = 3_000
+MAX_EVIDENCE_SEEN = 50_000
 
 Progress = Callable[[int, int, int], None]  # (virtual now, virtual end, min height)
 
@@ -60,13 +61,16 @@ def collector_tuned() -> Iterator[None]:
     collecting the young generation less often costs no memory (runs make few cycles) and
     changes nothing a run computes; the previous settings come back when the run ends."""
     threshold = gc.get_threshold()
-    gc.freeze()
+    freeze = gc.get_freeze_count() == 0  # a caller that froze its heap keeps it frozen as it is
+    if freeze:
+        gc.freeze()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, threshold[1], threshold[2])
     try:
         yield
     finally:
         gc.set_threshold(*threshold)
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
 
 
 class Simulation(Lifecycle):
@@ -111,6 +115,7 @@ class Simulation(Lifecycle):
         self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
+        self._evidence_seen: set[bytes] = set()  # vote payloads offered to `evidence` already
         self.blocks_seen: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.connected: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.counts: dict[str, int] = {}
@@ -142,14 +147,16 @@ class Simulation(Lifecycle):
         end_ms = cfg.safety_ms + tail
         try:
             self._boot()
-            while self.queue and not self.done:
-                now, item = self.queue.pop()
+            queue, dispatch, progress = self.queue, self._dispatch, self.progress
+            pop = queue.pop
+            while queue and not self.done:
+                now, item = pop()
                 if now > end_ms:
                     break
                 self.events += 1
-                self._dispatch(now, item)
-                if self.progress is not None and self.events % 500 == 0:
-                    self.progress(now, end_ms, self._min_height())
+                dispatch(now, item)
+                if progress is not None and self.events % 500 == 0:
+                    progress(now, end_ms, self._min_height())
             liveness = self._liveness_verdict()
             verdict = self._accountability()
             if verdict is not None:
@@ -220,7 +227,12 @@ class Simulation(Lifecycle):
         msg, kind = self.wire.info(payload)
         if isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
-        elif isinstance(msg, VoteMsg) and node.correct:
+        elif isinstance(msg, VoteMsg) and node.correct and payload not in self._evidence_seen:
+            # Recording is idempotent: a payload recorded once (as a vote or as a forgery) need
+            # not be offered again by each of its receivers.
+            if len(self._evidence_seen) >= MAX_EVIDENCE_SEEN:
+                self._evidence_seen.clear()
+            self._evidence_seen.add(payload)
             self.evidence.add(msg.vote)
         event = ev.MessageReceived(self.instance_keys[src], payload)
         self._step(now, node, event, "recv", f"from {sender.name} {kind}")

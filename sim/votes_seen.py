@@ -83,10 +83,11 @@ class VoteRecord:
     def equivocators(self) -> dict[bytes, str]:
         """Validators with two different votes of one type at one (height, round)."""
         found: dict[bytes, str] = {}
-        for (key, height, round, vote_type), ids in sorted(
-            self.by_voter.items(), key=lambda item: (item[0][0], item[0][1:3], item[0][3])
+        doubles = [item for item in self.by_voter.items() if len(item[1]) > 1]  # sort only these
+        for (key, height, round, vote_type), _ids in sorted(
+            doubles, key=lambda item: (item[0][0], item[0][1:3], item[0][3])
         ):
-            if len(ids) > 1 and key not in found:
+            if key not in found:
                 found[key] = f"two {vote_type.name.lower()}s at height {height} round {round}"
         return found
 
@@ -98,10 +99,16 @@ class VoteRecord:
         for (key, height, round, vote_type), ids in self.by_voter.items():
             if vote_type is VoteType.PRECOMMIT:
                 precommits[(key, height)].extend((round, b) for b in ids if b is not None)
-        for (key, height, r2, vote_type), ids in sorted(
-            self.by_voter.items(), key=lambda item: (item[0][0], item[0][1:3], item[0][3])
+        # Only a prevote at a round above 0 can follow a precommit (r1 < r2): sort only those.
+        later_prevotes = [
+            item
+            for item in self.by_voter.items()
+            if item[0][3] is VoteType.PREVOTE and item[0][2] > 0
+        ]
+        for (key, height, r2, _), ids in sorted(
+            later_prevotes, key=lambda item: (item[0][0], item[0][1:3], item[0][3])
         ):
-            if vote_type is not VoteType.PREVOTE or key in found:
+            if key in found:
                 continue
             for r1, locked in precommits.get((key, height), ()):
                 for later in ids:
