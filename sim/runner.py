@@ -44,6 +44,7 @@ from sim.workload import Workload
 
 BEYOND_BUDGET_TAIL_MS = 3_000
 MAX_EVIDENCE_SEEN = 50_000
+MAX_RECEIVED_EVENTS = 4_096
 
 Progress = Callable[[int, int, int], None]  # (virtual now, virtual end, min height)
 
@@ -116,6 +117,7 @@ class Simulation(Lifecycle):
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self._evidence_seen: set[bytes] = set()  # vote payloads offered to `evidence` already
+        self._received: dict[tuple[int, bytes], ev.MessageReceived] = {}  # immutable events
         self.blocks_seen: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.connected: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.counts: dict[str, int] = {}
@@ -234,7 +236,13 @@ class Simulation(Lifecycle):
                 self._evidence_seen.clear()
             self._evidence_seen.add(payload)
             self.evidence.add(msg.vote)
-        event = ev.MessageReceived(self.instance_keys[src], payload)
+        event = self._received.get((src, payload))  # a broadcast: one event for every receiver
+        if event is None:
+            if len(self._received) >= MAX_RECEIVED_EVENTS:
+                self._received.clear()
+            event = self._received[(src, payload)] = ev.MessageReceived(
+                self.instance_keys[src], payload
+            )
         self._step(now, node, event, "recv", f"from {sender.name} {kind}")
 
     def _step(
