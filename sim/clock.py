@@ -29,7 +29,7 @@ class EventQueue(Generic[T]):
         self._seq += 1
 
     def pop(self) -> tuple[int, T]:
-        """Remove the earliest event and advance the clock to it."""
+        """Remove the earliest event and advance the clock to it (IndexError when empty)."""
         time_ms, _, item = heapq.heappop(self._heap)
         self.now_ms = time_ms
         return time_ms, item

@@ -38,6 +38,10 @@ class Status(enum.Enum):
     DOWN = "down"
 
 
+_UP, _PAUSED, _DOWN = Status.UP, Status.PAUSED, Status.DOWN  # looked up per event: an Enum
+# member lookup costs more than the test
+
+
 @attrs.define
 class SimNode:
     index: int  # instance index
@@ -63,7 +67,7 @@ class SimNode:
 
     @property
     def up(self) -> bool:
-        return self.status is Status.UP
+        return self.status is _UP
 
     def boot(self, world: World) -> None:
         self.store = new_store()
@@ -115,10 +119,10 @@ class SimNode:
     def view(self) -> tuple[int | None, int | None, str]:
         """(height, round, step) for the trace, or Nones when down."""
         replica = self.replica
-        if replica is None or self.status is Status.DOWN:
+        if replica is None or self.status is _DOWN:
             return None, None, "down"
         step = STEP_NAMES[replica.step]
-        return replica.height, replica.round, "paused" if self.status is Status.PAUSED else step
+        return replica.height, replica.round, "paused" if self.status is _PAUSED else step
 
 
 def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:

@@ -45,6 +45,7 @@ from sim.workload import Workload
 BEYOND_BUDGET_TAIL_MS = 3_000
 MAX_EVIDENCE_SEEN = 50_000
 MAX_RECEIVED_EVENTS = 4_096
+DOWN, PAUSED = Status.DOWN, Status.PAUSED  # an Enum member lookup costs ~0.1 us; asked per event
 
 Progress = Callable[[int, int, int], None]  # (virtual now, virtual end, min height)
 
@@ -149,10 +150,12 @@ class Simulation(Lifecycle):
         end_ms = cfg.safety_ms + tail
         try:
             self._boot()
-            queue, dispatch, progress = self.queue, self._dispatch, self.progress
-            pop = queue.pop
-            while queue and not self.done:
-                now, item = pop()
+            dispatch, progress, pop = self._dispatch, self.progress, self.queue.pop
+            while not self.done:
+                try:
+                    now, item = pop()
+                except IndexError:  # the queue ran dry
+                    break
                 if now > end_ms:
                     break
                 self.events += 1
@@ -208,7 +211,7 @@ class Simulation(Lifecycle):
             self._deliver(now, self.nodes[item.dst], item.src, item.payload)
         elif isinstance(item, Alarm):
             node = self.nodes[item.dst]
-            if node.generation == item.generation and node.status is not Status.DOWN:
+            if node.generation == item.generation and node.status is not DOWN:
                 event = ev.TimerFired(item.timer)
                 self._step(now, node, event, "timer", timer_name(item.timer))
         elif isinstance(item, Edge):
@@ -221,7 +224,7 @@ class Simulation(Lifecycle):
     # ------------------------------------------------------------ events into replicas
 
     def _deliver(self, now: int, node: SimNode, src: int, payload: bytes) -> None:
-        if node.status is Status.DOWN:
+        if node.status is DOWN:
             self.network.stats.dropped_down += 1
             return
         self.network.stats.delivered += 1
@@ -249,7 +252,7 @@ class Simulation(Lifecycle):
         self, now: int, node: SimNode, event: ev.ReplicaEvent, what: str, detail: str
     ) -> None:
         """Hand `event` to `node` (or hold it while paused) and execute the effects."""
-        if node.status is Status.PAUSED:
+        if node.status is PAUSED:
             node.hold((event, what, detail))
             return
         replica = node.replica
