@@ -20,10 +20,12 @@ from hypothesis import strategies as st
 from consensus import codec
 from consensus.codec import DecodeError
 from consensus.crypto import ED25519, Ed25519Signer, VerifyMemo
-from consensus.messages import Step, Validator, ValidatorSet, VoteType
+from consensus.messages import Step, Validator, ValidatorSet, Vote, VoteType
 from consensus.replica.block import Header, block_id, decode_block, encode_header
 from consensus.replica.decoded import DecodeMemo
 from consensus.replica.wire import MAX_WIRE_BYTES, decode_wire
+from consensus.votes import VoteSet
+from tests.consensus.reference_checks import reference_vote_set_check
 
 # ---------------------------------------------------------------- helpers
 
@@ -295,3 +297,44 @@ def test_block_id_memo_is_by_identity_and_answers_as_hashing() -> None:
     expected = hashlib.sha256(b"depositnet/block" + encode_header(header)).digest()
     assert block_id(header) == block_id(header) == block_id(twin) == expected
     assert block_id(other) == hashlib.sha256(b"depositnet/block" + encode_header(other)).digest()
+
+
+# ---------------------------------------------------------------- invariant checks
+
+
+VOTERS = [bytes([k]) * 32 for k in range(4)]
+VALUES: list[bytes | None] = [None, b"a" * 32, b"b" * 32]
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from(VOTERS), st.sampled_from(VALUES)), max_size=8),
+    st.lists(
+        st.sampled_from(["power", "tally", "zero tally", "extra vote", "other type", "big"]),
+        max_size=2,
+    ),
+)
+def test_vote_set_check_equals_the_reference(
+    votes: list[tuple[bytes, bytes | None]], corruptions: list[str]
+) -> None:
+    """Healthy and corrupted vote sets (a planted counting bug leaves them so): the check
+    fails exactly when the reference fails, with the same message."""
+    vote_set = VoteSet(VoteType.PREVOTE, 12)
+    for key, value in votes:
+        vote_set.add(Vote(VoteType.PREVOTE, 1, 0, value, key, b"s"), 3)
+    for corruption in corruptions:
+        if corruption == "power":
+            vote_set._power += 1
+        elif corruption == "tally":
+            vote_set._power_by_value[VALUES[1]] = vote_set._power_by_value.get(VALUES[1], 0) + 3
+        elif corruption == "zero tally":
+            vote_set._power_by_value[VALUES[2]] = 0
+        elif corruption == "extra vote" and vote_set._votes:
+            held = next(iter(vote_set._votes.values()))
+            held.append(held[0])
+        elif corruption == "other type" and vote_set._votes:
+            held = next(iter(vote_set._votes.values()))
+            held[0] = Vote(VoteType.PRECOMMIT, 1, 0, held[0].block_id, held[0].validator)
+        elif corruption == "big":
+            vote_set._power_by_value[None] = 100
+            vote_set._power = 100
+    assert outcome(vote_set.check) == outcome(lambda: reference_vote_set_check(vote_set))
