@@ -25,6 +25,7 @@ class HeightLog:
         self._double_count = double_count
         self.proposals: dict[int, Proposal] = {}
         self._vote_sets: dict[tuple[int, VoteType], VoteSet] = {}
+        self._handed_out: set[tuple[int, VoteType]] = set()  # by `vote_set`, since last checked
         self._round_power: dict[int, int] = {}  # power of distinct senders per round (line 55)
         self._sender_rounds: dict[bytes, set[int]] = {}
         self.verdicts: dict[BlockId, bool] = {}
@@ -35,7 +36,11 @@ class HeightLog:
     # -------------------------------------------------------------- votes
 
     def vote_set(self, round: int, vote_type: VoteType) -> VoteSet:
+        """The vote set of (round, type), created if new. Every change to a vote set goes
+        through here, so the sets handed out since the last check are the only ones an
+        invariant check needs to look at again (`vote_sets_to_check`)."""
         key = (round, vote_type)
+        self._handed_out.add(key)
         found = self._vote_sets.get(key)
         if found is None:
             found = VoteSet(vote_type, self.total_power, double_count=self._double_count)
@@ -105,3 +110,11 @@ class HeightLog:
 
     def vote_sets(self) -> list[VoteSet]:
         return list(self._vote_sets.values())
+
+    def vote_sets_to_check(self) -> list[VoteSet]:
+        """The vote sets handed out by `vote_set` since the last call, in creation order (as
+        `vote_sets` lists them); the others have not changed since they were last checked."""
+        handed_out, self._handed_out = self._handed_out, set()
+        if len(handed_out) == len(self._vote_sets):
+            return list(self._vote_sets.values())
+        return [found for key, found in self._vote_sets.items() if key in handed_out]

@@ -190,5 +190,5 @@ class Rules(Outbox):
                 last = self._guard.last_signed
                 assert last is not None and last.height == height
                 assert (last.round, last.step) <= (rnd, self._step), "signed ahead of state"
-        for vote_set in self._log.vote_sets():
+        for vote_set in self._log.vote_sets_to_check():  # the sets that may have changed
             vote_set.check()

@@ -338,3 +338,20 @@ def test_vote_set_check_equals_the_reference(
             vote_set._power_by_value[None] = 100
             vote_set._power = 100
     assert outcome(vote_set.check) == outcome(lambda: reference_vote_set_check(vote_set))
+
+
+def test_the_core_rechecks_exactly_the_vote_sets_handed_out_since_its_last_check() -> None:
+    """Every change to a vote set goes through `HeightLog.vote_set`: a set handed out is
+    checked again (a corrupted tally is caught at the next check); one left alone is not
+    rescanned, and nothing else changes it."""
+    from consensus.height_log import HeightLog
+
+    log = HeightLog(12)
+    first = log.vote_set(0, VoteType.PREVOTE)
+    second = log.vote_set(1, VoteType.PREVOTE)
+    first.add(Vote(VoteType.PREVOTE, 1, 0, None, VOTERS[0], b"s"), 3)
+    assert log.vote_sets_to_check() == [first, second]
+    assert log.vote_sets_to_check() == []
+    log.vote_set(1, VoteType.PREVOTE)._power += 1  # a planted counting bug's doing
+    (again,) = log.vote_sets_to_check()
+    assert again is second and outcome(again.check)[0] == "AssertionError"
