@@ -243,7 +243,7 @@ class Replica(Inbound, Progress, TxGossip):
             assert core_height == tip_height + 1, "core not at the next height"
         assert len(self._blocks) <= MAX_CACHED_BLOCKS + 1
         assert len(self._executions) <= MAX_CACHED_BLOCKS + 1
-        assert self._early.keys() <= self._blocks.keys()
+        assert not self._early or self._early.keys() <= self._blocks.keys()
         assert len(self._future) <= config.max_buffered_per_peer * len(self.validators.validators)
         assert len(self._seen) <= config.tx_seen_cache_size
         assert len(self._pool) <= config.max_pending_evidence
