@@ -34,6 +34,15 @@ class Alarm(NamedTuple):
 
 
 @attrs.frozen(slots=True)
+class Synced:
+    """The sync of durable write `ticket` of incarnation `generation` of instance `dst` returns."""
+
+    dst: int
+    generation: int
+    ticket: int
+
+
+@attrs.frozen(slots=True)
 class Edge:
     """A scheduled fault starts or ends."""
 
@@ -51,7 +60,7 @@ class Heal:
     """The safety phase ends: heal the core and start the liveness phase."""
 
 
-Item = Arrival | Alarm | Edge | Submit | Heal
+Item = Arrival | Alarm | Synced | Edge | Submit | Heal
 
 
 def timer_name(timer: object) -> str:
