@@ -20,6 +20,7 @@ import msgpack
 
 from consensus.messages import (
     BLOCK_ID_SIZE,
+    MAX_KEPT_OWN_VOTES,
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     BlockId,
@@ -343,14 +344,17 @@ def sign_state_to_obj(s: SignState) -> list[object]:
         s.valid_round,
         s.valid_value,
         _record_to_obj(s.last_signed),
+        [vote_to_obj(v) for v in s.valid_polka],
+        [vote_to_obj(v) for v in s.own_votes],
     ]
 
 
 def sign_state_from_obj(obj: object) -> SignState:
-    # Decoded at every persist by the simulator's checker: a well-formed state is accepted by
-    # the same checks in one expression; anything else goes field by field, naming the fault.
-    if type(obj) is list and len(obj) == 8:
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last = obj
+    # Decoded at every persist by the simulator's checker: well-formed scalar fields are
+    # accepted by the same checks in one expression (the votes then go through the same
+    # checks as below); anything else goes field by field, naming the fault.
+    if type(obj) is list and len(obj) == 10:
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last = obj[:8]
         if (
             type(height) is int
             and 0 <= height <= MAX_HEIGHT
@@ -372,6 +376,7 @@ def sign_state_from_obj(obj: object) -> SignState:
             if last is not None:
                 h, r, s, sign_bytes, signature = last
                 record = SignedRecord(h, r, _STEPS[s], sign_bytes, signature)
+            polka, own = _sign_state_votes(obj[8], obj[9], height, round_, valid_round, valid_value)
             return SignState(
                 height,
                 round_,
@@ -381,6 +386,8 @@ def sign_state_from_obj(obj: object) -> SignState:
                 valid_round,
                 valid_value,
                 record,
+                polka,
+                own,
             )
     return _sign_state_from_fields(obj)
 
@@ -413,7 +420,7 @@ def _record_ok(obj: object, at_most: tuple[int, int, int]) -> bool:
 
 
 def _sign_state_from_fields(obj: object) -> SignState:
-    f = _fields(obj, "sign state", 8)
+    f = _fields(obj, "sign state", 10)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
     step = _STEPS[_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT)]
@@ -428,9 +435,37 @@ def _sign_state_from_fields(obj: object) -> SignState:
     last = _record_from_obj(f[7])
     if last is not None and (last.height, last.round, last.step) > (height, round_, step):
         raise DecodeError("last_signed is ahead of the sign state's own (height, round, step)")
+    polka, own = _sign_state_votes(f[8], f[9], height, round_, valid_round, valid_value)
     return SignState(
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka, own
     )
+
+
+def _sign_state_votes(
+    polka_obj: object,
+    own_obj: object,
+    height: int,
+    round_: int,
+    valid_round: int,
+    valid_value: BlockId | None,
+) -> tuple[tuple[Vote, ...], tuple[Vote, ...]]:
+    """The sign state's valid polka and own votes, checked against its other fields."""
+    polka = tuple(vote_from_obj(v) for v in _list(polka_obj, "valid_polka", MAX_VALIDATORS))
+    if any(
+        (v.type, v.height, v.round, v.block_id)
+        != (VoteType.PREVOTE, height, valid_round, valid_value)
+        for v in polka
+    ) or len({v.validator for v in polka}) != len(polka):
+        raise DecodeError("valid_polka: one prevote per validator for valid_value in valid_round")
+    own = tuple(vote_from_obj(v) for v in _list(own_obj, "own_votes", MAX_KEPT_OWN_VOTES))
+    slots = {(v.round, v.type) for v in own}
+    if (
+        len(slots) != len(own)
+        or len({v.validator for v in own}) > 1
+        or any(v.height != height or v.round > round_ for v in own)
+    ):
+        raise DecodeError("own_votes: one validator's votes at this height, one per round and type")
+    return polka, own
 
 
 # ---------------------------------------------------------------- bytes in, bytes out

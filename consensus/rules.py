@@ -160,6 +160,8 @@ class Rules(Outbox):
         """Lines 36-43: lock and precommit if still prevoting; always record validValue."""
         if "skip_valid_update_line36" not in self.bugs:
             self._valid_value, self._valid_round = v, self._round  # lines 42-43
+            # ... with the polka that proves it, kept across a restart (see SignState)
+            self._valid_polka = self._log.vote_set(self._round, PREVOTE_TYPE).votes_for(v)
         if self._step is PREVOTE_STEP:
             self._locked_value, self._locked_round = v, self._round  # lines 38-39
             self._step = PRECOMMIT_STEP
@@ -175,6 +177,10 @@ class Rules(Outbox):
         assert valid_round <= rnd, "validRound > round"
         assert (locked_round == -1) == (self._locked_value is None)
         assert (valid_round == -1) == (self._valid_value is None)
+        assert all(
+            (p.type, p.round, p.block_id) == (PREVOTE_TYPE, valid_round, self._valid_value)
+            for p in self._valid_polka
+        ), "valid_polka is not for validValue in validRound"
         assert valid_round >= locked_round, "validRound < lockedRound"
         assert self._decide_count <= 1, "decided more than once at this height"
         own = self._own

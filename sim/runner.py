@@ -115,8 +115,11 @@ class Simulation(Lifecycle, Durability):
         self.sent = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.evidence = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.checker = SafetyChecker(self.sent, self.world.validators, names, cfg.within_budget)
-        self.oracle = LedgerOracle(self.world)
-        self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
+        world = self.world
+        self.oracle = LedgerOracle(world.genesis, world.scheme, judge_clients=cfg.within_budget)
+        self.workload = Workload(
+            self.world, self.tree.rng("workload"), cfg.invalid_tx_pct, self.oracle
+        )
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self._evidence_seen: set[bytes] = set()  # vote payloads offered to `evidence` already
@@ -246,6 +249,8 @@ class Simulation(Lifecycle, Durability):
                 self._evidence_seen.clear()
             self._evidence_seen.add(payload)
             self.evidence.add(msg.vote)
+        if node.strategy is not None:
+            node.strategy.incoming(payload)
         event = self._received.get((src, payload))  # a broadcast: one event for every receiver
         if event is None:
             if len(self._received) >= MAX_RECEIVED_EVENTS:
@@ -320,6 +325,7 @@ class Simulation(Lifecycle, Durability):
                 self.recovery.on_sent(node.index, msg.vote)
         elif isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
+            self.checker.on_proposal_sent(msg.proposal)
             key = self.instance_keys[node.index]
             own = node.correct and msg.proposal.proposer == key
             if own and self.sent.authentic(msg.proposal):

@@ -171,6 +171,9 @@ def sign_state_objs(draw: st.DrawFn) -> object:
     r = draw(st.integers(0, 3))
     locked = draw(st.integers(-1, r))
     valid = draw(st.integers(-1, r))
+    value = draw(st.binary(min_size=32, max_size=32))
+    polka_vote = [1, draw(st.integers(0, 3)), valid, value, b"k" * 32, b"s" * 64]
+    own_vote = [draw(st.integers(1, 2)), draw(st.integers(0, 3)), 0, None, b"k" * 32, b"s" * 64]
     record = [
         draw(st.integers(0, 3)),
         draw(st.integers(0, 3)),
@@ -187,12 +190,14 @@ def sign_state_objs(draw: st.DrawFn) -> object:
         locked,
         None if locked == -1 else draw(st.binary(min_size=32, max_size=32)),
         valid,
-        None if valid == -1 else draw(st.binary(min_size=32, max_size=32)),
+        None if valid == -1 else value,
         draw(st.sampled_from([None, record, record[:4]])),
+        draw(st.sampled_from([[], [polka_vote], [polka_vote, polka_vote], [[1]], None])),
+        draw(st.sampled_from([[], [own_vote], [own_vote, own_vote], [[2]], None])),
     ]
     for _ in range(draw(st.integers(0, 2))):
-        good[draw(st.integers(0, 7))] = draw(field_values)
-    return draw(st.sampled_from([good, good[:7], tuple(good)]))
+        good[draw(st.integers(0, 9))] = draw(field_values)
+    return draw(st.sampled_from([good, good[:9], good[:8], tuple(good)]))
 
 
 @given(sign_state_objs())
