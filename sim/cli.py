@@ -129,12 +129,15 @@ def _progress_line(now: int, end: int, height: int) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.recording import RecordingSimulation
     from sim.runner import Simulation
     from sim.trace import Trace
 
     spec = _spec(args)
+    # Only a report needs the messages; recording them leaves the run (and its digest) as is.
+    kind = RecordingSimulation if args.report else Simulation
     try:
-        simulation = Simulation(spec, progress=_progress_line if sys.stderr.isatty() else None)
+        simulation = kind(spec, progress=_progress_line if sys.stderr.isatty() else None)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     if not args.quiet:
