@@ -69,7 +69,7 @@ class Summary:
     cpu_s: float  # sum of the runs' wall times (process time spent simulating)
     wall_s: float  # elapsed for the whole sweep
     failures: tuple[str, ...]  # one summary line (with its reproduction) per failing seed
-    workers: int = 0  # worker threads (one per process) when the sweep started
+    workers: int = 0  # the most worker threads (one per process) seen during the sweep
     engine: str = ""  # what ran it, e.g. "dask distributed 2026.8.0, local cluster"
 
     @property

@@ -97,7 +97,7 @@ def sweep_command_main(args: argparse.Namespace, overrides: dict[str, object]) -
         progress.on_result(result)
 
     started = time.perf_counter()
-    threads_at_start = 0
+    workers_seen = 0
     up_s = 0.0
     try:
         with open_client(
@@ -106,20 +106,19 @@ def sweep_command_main(args: argparse.Namespace, overrides: dict[str, object]) -
             memory_limit=args.memory_limit,
             connect_timeout_s=args.connect_timeout,
         ) as client:
-            threads_at_start = threads(client)
+            workers_seen = threads(client)
             up_s = time.perf_counter() - started
             sys.stderr.write(f"sweep of {len(seeds)} seeds on {engine} (up in {up_s:.1f} s)\n")
             started = time.perf_counter()
             progress.start()
-            stream(client, (RunSpec(seed, overrides) for seed in seeds), on_result)
+            specs = (RunSpec(seed, overrides) for seed in seeds)
+            workers_seen = stream(client, specs, on_result)
     except SweepError as exc:
         raise CommandError(str(exc)) from None
     except KeyboardInterrupt:
         info = attrs.evolve(info, interrupted=True)
     progress.finish()
-    summary = summarize(
-        results, time.perf_counter() - started, workers=threads_at_start, engine=engine
-    )
+    summary = summarize(results, time.perf_counter() - started, workers=workers_seen, engine=engine)
     print(to_text(summary))
     try:
         written = write_tables(summary, results, info, out_dir=args.out, json_path=args.json)

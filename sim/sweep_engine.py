@@ -48,6 +48,9 @@ LOCAL_CONFIG: dict[str, object] = {
     # Nobody reads the worker's statistical profile; sampling every 10 ms only costs CPU.
     "distributed.worker.profile.enabled": False,
 }
+WORKER_ENV = {"DASK_LOGGING__DISTRIBUTED": "error"}
+"""Read by worker processes as they start: their warnings about a lost or cancelled run repeat
+what the sweep reports itself."""
 SCHEDULER = re.compile(r"^(tcp|tls)://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
 PACKAGES = ("consensus", "ledger", "sim")
 _RUN_LOCK = threading.Lock()
@@ -115,8 +118,9 @@ def local_cluster(workers: int, memory_limit: str | int) -> Any:
             processes=True,
             host="127.0.0.1",
             scheduler_port=0,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",  # no fixed port: sweeps side by side never clash
             memory_limit=memory_limit,
+            env=WORKER_ENV,
         )
 
 
@@ -167,9 +171,10 @@ def stream(
     *,
     task: Task = run_spec,
     window: int | None = None,
-) -> None:
+) -> int:
     """Run every spec on the cluster, at most `window` at a time (default: twice the worker
-    threads); `on_result` sees each result as it completes, in any order."""
+    threads); `on_result` sees each result as it completes, in any order. Returns the most
+    worker threads seen (workers may join a remote cluster during the sweep)."""
     from distributed import as_completed
 
     ours = sources_digest()
@@ -177,7 +182,8 @@ def stream(
     todo = iter(specs)
     inflight: dict[str, RunSpec] = {}
     pending = as_completed()
-    limit = window or 2 * max(1, threads(client))
+    most = threads(client)
+    limit = window or 2 * max(1, most)
 
     def fill() -> None:
         while len(inflight) < limit:
@@ -195,9 +201,11 @@ def stream(
         result = _collect(future, spec, ours)
         future.release()
         on_result(result)
-        if window is None and done % 32 == 0:
-            limit = 2 * max(1, threads(client))
+        if done % 32 == 0:
+            most = max(most, threads(client))
+            limit = window or 2 * max(1, most)
         fill()
+    return most
 
 
 def _collect(future: Future, spec: RunSpec, ours: str) -> RunResult:
