@@ -27,14 +27,14 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sim.config import ConfigError
 from sim.result import RunResult, RunSpec
 from sim.sweep import crashed, run_spec
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client, Future, LocalCluster
 
 Task = Callable[[RunSpec], RunResult]
 
@@ -106,7 +106,7 @@ def _quiet_logs() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-def local_cluster(workers: int, memory_limit: str | int) -> Any:
+def local_cluster(workers: int, memory_limit: str | int) -> LocalCluster:
     """A `LocalCluster` of `workers` processes with one thread each, on 127.0.0.1 only."""
     import dask
     from distributed import LocalCluster
