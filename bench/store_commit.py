@@ -33,7 +33,7 @@ def _record(height: int, writes_per_block: int) -> HeightRecord:
         commit=b"c" * 400,
         app_hash=hashlib.sha256(b"%d" % height).digest(),
         writes=writes,
-        tx_results={b"tx%d/%d" % (height, i): b"OK" for i in range(writes_per_block // 2)},
+        tx_index={b"tx%d/%d" % (height, i): b"OK" for i in range(writes_per_block // 2)},
     )
 
 

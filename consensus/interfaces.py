@@ -39,13 +39,18 @@ class TxResult:
 
 @attrs.frozen
 class BlockExecution:
-    """What executing a block's transactions produced; nothing is applied until committed."""
+    """What executing a block's transactions produced; nothing is applied until committed.
+
+    Blocks are executed before they are voted on, so a header can commit to the state after
+    its block (`app_hash`) and to every transaction's result (`result_leaves`, the leaves of the
+    header's results root): one certified header proves a payment and its outcome."""
 
     height: int
     app_hash: bytes  # the state digest after this block
     writes: Mapping[bytes, bytes | None]  # state key -> new value, None deletes
     results: tuple[TxResult, ...]
-    encoded_results: Mapping[bytes, bytes]  # tx_id -> application's encoding of its result
+    result_leaves: tuple[bytes, ...]  # the application's encoding of each result, in block order
+    tx_index: Mapping[bytes, bytes]  # tx_id -> index record, for the ids this block used first
 
 
 class Application(Protocol):
@@ -61,18 +66,21 @@ class Application(Protocol):
         """The digest of the committed state at `height`."""
         ...
 
-    def check_tx(self, tx: bytes, height: int) -> TxAdmission:
-        """Can `tx` go into a block proposed at `height`? Decode, size, signature, window, seen."""
+    def check_tx(self, tx: bytes, time_ms: int) -> TxAdmission:
+        """Can `tx` go into a block whose time is about `time_ms`? Decode, size, signature,
+        validity window, and whether its id was already used."""
         ...
 
-    def validate_block_txs(self, height: int, txs: Sequence[bytes]) -> str | None:
-        """None if `txs` may form block `height`, else why not. Deterministic: depends only
-        on `txs` and the committed chain (malformed or badly signed => invalid; failing on
-        state is fine, it commits with a failure code)."""
+    def validate_block_txs(self, height: int, time_ms: int, txs: Sequence[bytes]) -> str | None:
+        """None if `txs` may form block `height` with time `time_ms`, else why not.
+        Deterministic: depends only on its arguments and the committed chain (malformed, badly
+        signed or expired => invalid; failing on state, or reusing a committed id, is fine: it
+        commits with a failure code and no effect)."""
         ...
 
     def execute_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> BlockExecution:
-        """Run `txs` on top of the committed state without changing it."""
+        """Run `txs` (which `validate_block_txs` accepted) on top of the committed state
+        without changing it. May be called for several candidate blocks of one height."""
         ...
 
     def apply(self, execution: BlockExecution) -> None:
@@ -83,16 +91,25 @@ class Application(Protocol):
 class Mempool(Protocol):
     """Pending transactions: admission, ordering and removal. Pure; no I/O."""
 
-    def add(self, tx: bytes, height: int) -> TxAdmission: ...
+    def add(self, tx: bytes, time_ms: int) -> TxAdmission:
+        """Admit `tx` for a block whose time will be about `time_ms`."""
+        ...
 
     def contains(self, tx_id: bytes) -> bool: ...
 
-    def reap(self, max_bytes: int, max_count: int) -> list[bytes]:
-        """Transactions for a proposal, in arrival order, within both budgets."""
+    def reap(self, max_bytes: int, max_count: int, time_ms: int) -> list[bytes]:
+        """Transactions for a proposal with time `time_ms`, in arrival order, within both
+        budgets (those not valid at that time stay behind or, if expired, are dropped)."""
         ...
 
-    def update(self, height: int, committed_tx_ids: Sequence[bytes]) -> None:
-        """After block `height` commits: drop its transactions and the expired ones."""
+    def pending(self, max_bytes: int, max_count: int) -> list[bytes]:
+        """Pending transactions in arrival order within both budgets, whatever their window
+        (to relay to a peer that reconnected)."""
+        ...
+
+    def update(self, height: int, time_ms: int, committed_tx_ids: Sequence[bytes]) -> None:
+        """After block `height` (time `time_ms`) commits: drop its transactions and the
+        expired ones."""
         ...
 
     def __len__(self) -> int: ...
@@ -110,7 +127,8 @@ class HeightRecord:
     commit: bytes  # the encoded commit certificate
     app_hash: bytes
     writes: Mapping[bytes, bytes | None]
-    tx_results: Mapping[bytes, bytes]  # tx_id -> encoded result
+    tx_index: Mapping[bytes, bytes]  # tx_id -> index record, for ids first used at this height
+    results: bytes = b""  # the block's result leaves, encoded (to build receipts later)
 
 
 class StoreError(Exception):
@@ -127,8 +145,9 @@ class Store(Protocol):
         ...
 
     def save_height(self, record: HeightRecord) -> None:
-        """Atomically and durably: the block, its commit, state writes, results, new height.
-        Raises StoreError and leaves the store unchanged on failure."""
+        """Atomically and durably: the block, its commit, state writes, index entries, new
+        height. An index entry is never overwritten (a tx_id commits once): one already present
+        is a StoreError. Raises StoreError and leaves the store unchanged on failure."""
         ...
 
     def last_height(self) -> int:
@@ -141,7 +160,13 @@ class Store(Protocol):
 
     def load_app_hash(self, height: int) -> bytes | None: ...
 
-    def load_tx_result(self, tx_id: bytes) -> bytes | None: ...
+    def load_results(self, height: int) -> bytes | None:
+        """The encoded result leaves saved with block `height`."""
+        ...
+
+    def load_tx_index(self, tx_id: bytes) -> bytes | None:
+        """The index record of a committed tx_id (None if it never committed)."""
+        ...
 
     def get_state(self, key: bytes) -> bytes | None: ...
 

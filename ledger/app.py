@@ -8,11 +8,13 @@ saved it. Heights advance one at a time: only `height + 1` can be validated, exe
 applied. Block 1 also carries the genesis entries in its writes, since a store holds no
 height 0.
 
-Each block first prunes seen tx_ids whose window has passed (valid_until_height < height),
-then executes its transactions in order; every transaction, successful or failed, leaves a
-seen record (body hash, expiry, height, index, code) so a retry gets the first outcome back.
-An in-memory index from expiry height to tx_ids, rebuilt from the state at load, keeps the
-pruning proportional to what expires.
+A block executes its transactions in order. A tx_id's first use runs (successful or failed)
+and enters the used-id index (`ledger.used_ids`: height, index, body hash, code), which lives
+in the store and is never pruned, so a retry gets the first outcome back however late it
+comes; any later use of the id in a block commits as ALREADY_COMMITTED (the very same
+transaction) or DUPLICATE_TX_ID (another one) and changes nothing. Every result is also a leaf
+of the block's results root (`ledger.results`). Blocks are executed before they are voted on,
+possibly several candidates per height; only the one applied counts.
 """
 
 from __future__ import annotations
@@ -27,18 +29,11 @@ from ledger.apphash import Accumulator
 from ledger.codes import Code
 from ledger.execute import execute_tx
 from ledger.genesis import Genesis
-from ledger.layout import SeenRecord
-from ledger.queries import (
-    AccountView,
-    SupplyView,
-    TxOutcome,
-    account_view,
-    encode_outcome,
-    seen_outcome,
-    supply_view,
-)
+from ledger.queries import AccountView, SupplyView, TxOutcome, account_view, supply_view
+from ledger.results import encode_result
 from ledger.state import LedgerState
 from ledger.txcodec import DecodedTx
+from ledger.used_ids import TxIndexStore, UsedId, UsedIds
 from ledger.validation import StaticRejection, VerifiedTxCache, check_window
 
 
@@ -54,8 +49,15 @@ class LedgerApp:
     """The deposit-token state machine (implements consensus.interfaces.Application)."""
 
     def __init__(
-        self, genesis: Genesis, scheme: SignatureScheme = ED25519, *, cache_size: int = 100_000
+        self,
+        genesis: Genesis,
+        scheme: SignatureScheme = ED25519,
+        *,
+        cache_size: int = 100_000,
+        index: TxIndexStore | None = None,
     ) -> None:
+        """A ledger at genesis. `index` is the store whose used-id index it reads (None: keep
+        every committed id in memory, for tests and tools)."""
         self.genesis = genesis
         self.chain_id = genesis.chain_id
         self.limits = genesis.limits
@@ -64,19 +66,20 @@ class LedgerApp:
         self._height = 0
         self._acc = Accumulator.of_state(self._state)
         self._app_hash = self._acc.app_hash(0)
-        self._expiring: dict[int, set[bytes]] = {}
+        self._used = UsedIds(index)
         self._currencies: set[str] = set()
         self._pending_accs: dict[tuple[int, bytes], Accumulator] = {}
         self._pending_txs: dict[tuple[int, bytes], tuple[bytes, ...]] = {}  # to forget on apply
-        self._checked: tuple[int, tuple[bytes, ...], list[DecodedTx]] | None = None
+        self._checked: tuple[int, int, tuple[bytes, ...], list[DecodedTx]] | None = None
         self._reindex()
 
     @classmethod
     def from_store(
         cls, genesis: Genesis, store: Store, scheme: SignatureScheme = ED25519
     ) -> LedgerApp:
-        """The app at the store's last committed height (from genesis if the store is empty)."""
-        app = cls(genesis, scheme)
+        """The app at the store's last committed height (from genesis if the store is empty),
+        reading committed tx_ids from the store's index."""
+        app = cls(genesis, scheme, index=store)
         height = store.last_height()
         if height == 0:
             return app
@@ -95,19 +98,12 @@ class LedgerApp:
         return app
 
     def _reindex(self) -> None:
-        self._expiring = {}
         self._currencies = set()
         for key, value in self._state.items():
             self._index(key, None, value)
 
     def _index(self, key: bytes, old: bytes | None, new: bytes | None) -> None:
-        if key.startswith(L.SEEN):
-            tx_id = key[len(L.SEEN) :]
-            if old is not None:
-                self._expiring.get(L.seen_expiry(old), set()).discard(tx_id)
-            if new is not None:
-                self._expiring.setdefault(L.seen_expiry(new), set()).add(tx_id)
-        elif key.startswith(L.CUR):
+        if key.startswith(L.CUR):
             code = key[len(L.CUR) :].decode("ascii")
             if new is None:
                 self._currencies.discard(code)
@@ -124,71 +120,51 @@ class LedgerApp:
     def app_hash(self) -> bytes:
         return self._app_hash
 
-    def admit(self, tx: bytes, height: int) -> tuple[TxAdmission, DecodedTx | None]:
+    def admit(self, tx: bytes, time_ms: int) -> tuple[TxAdmission, DecodedTx | None]:
         """`check_tx` plus the decoded transaction when accepted (for the mempool)."""
         try:
             dtx = self.verified.check(tx)
         except StaticRejection as exc:
             return TxAdmission(False, exc.tx_id, exc.code.value, exc.message), None
-        try:
-            check_window(dtx, height, self.limits.max_validity_window)
-            rejection = self._seen_rejection(dtx)
-            if rejection is not None:
-                raise rejection
+        try:  # a used id first: a late exact re-send still learns its first outcome
+            used = self._used.get(dtx.tx.tx_id)
+            if used is not None:
+                raise _reuse(dtx, used)
+            check_window(dtx, time_ms, self.limits.max_validity_window_ms)
         except StaticRejection as exc:
             self.verified.forget([tx])  # refused: nothing will ask about it again
             return TxAdmission(False, exc.tx_id, exc.code.value, exc.message), None
         return TxAdmission(True, dtx.tx.tx_id, OK), dtx
 
-    def check_tx(self, tx: bytes, height: int) -> TxAdmission:
-        return self.admit(tx, height)[0]
+    def check_tx(self, tx: bytes, time_ms: int) -> TxAdmission:
+        return self.admit(tx, time_ms)[0]
 
-    def _seen_rejection(self, dtx: DecodedTx, index: int = -1) -> StaticRejection | None:
-        """ALREADY_COMMITTED (message: the first outcome's code) or DUPLICATE_TX_ID."""
-        tx_id = dtx.tx.tx_id
-        raw = self._state.get(L.seen_key(tx_id))
-        if raw is None:
-            return None
-        seen = SeenRecord.decode(raw)
-        if seen.body_hash == dtx.body_hash:
-            return StaticRejection(Code.ALREADY_COMMITTED, seen.code, tx_id, index)
-        return StaticRejection(
-            Code.DUPLICATE_TX_ID, "a different transaction has this id", tx_id, index
-        )
-
-    def _check_block(self, height: int, txs: Sequence[bytes]) -> list[DecodedTx]:
-        """Every static and replay check of a block's transactions (raises StaticRejection).
+    def _check_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> list[DecodedTx]:
+        """Every static check of a block's transactions at its time (raises StaticRejection).
 
         A block is checked when its proposal arrives and again when it executes; the verdict
-        depends only on the txs and the committed state, so the last success is remembered
-        until the next block is applied."""
+        depends only on the txs, the time and the committed height, so the last success is
+        remembered until the next block is applied."""
         if height != self._height + 1:
             raise StaticRejection(Code.BAD_FIELD, f"height {height} is not {self._height + 1}")
         key = tuple(txs)
         checked = self._checked
-        if checked is not None and checked[0] == height and checked[1] == key:
-            return checked[2]
+        if checked is not None and checked[:3] == (height, time_ms, key):
+            return checked[3]
         dtxs = self.verified.check_many(txs)
-        ids: set[bytes] = set()
+        window_ms = self.limits.max_validity_window_ms
         for index, dtx in enumerate(dtxs):
-            tx_id = dtx.tx.tx_id
             try:
-                check_window(dtx, height, self.limits.max_validity_window)
+                check_window(dtx, time_ms, window_ms)
             except StaticRejection as exc:
                 exc.index = index
                 raise
-            if tx_id in ids:
-                raise StaticRejection(Code.DUPLICATE_IN_BLOCK, "tx_id repeated", tx_id, index)
-            ids.add(tx_id)
-            rejection = self._seen_rejection(dtx, index)
-            if rejection is not None:
-                raise rejection
-        self._checked = (height, key, dtxs)
+        self._checked = (height, time_ms, key, dtxs)
         return dtxs
 
-    def validate_block_txs(self, height: int, txs: Sequence[bytes]) -> str | None:
+    def validate_block_txs(self, height: int, time_ms: int, txs: Sequence[bytes]) -> str | None:
         try:
-            self._check_block(height, txs)
+            self._check_block(height, time_ms, txs)
         except StaticRejection as exc:
             where = f"tx {exc.index}: " if exc.index >= 0 else ""
             return f"{where}{exc.code.value}: {exc.message}"
@@ -196,24 +172,26 @@ class LedgerApp:
 
     def execute_block(self, height: int, time_ms: int, txs: Sequence[bytes]) -> BlockExecution:
         try:
-            dtxs = self._check_block(height, txs)
+            dtxs = self._check_block(height, time_ms, txs)
         except StaticRejection as exc:
             raise InvalidBlockError(f"block {height} is invalid: {exc}") from None
         state = LedgerState(self._state)
-        for expiry in sorted(e for e in self._expiring if e < height):
-            for tx_id in sorted(self._expiring[expiry]):
-                state.set_seen(tx_id, None)
         results: list[TxResult] = []
-        encoded: dict[bytes, bytes] = {}
+        leaves: list[bytes] = []
+        first_uses: dict[bytes, UsedId] = {}
         for index, dtx in enumerate(dtxs):
             tx = dtx.tx
             tx_id = tx.tx_id
-            code, message = execute_tx(state, tx, height)
-            value = code.value
-            seen = L.encode_seen(dtx.body_hash, tx.valid_until_height, height, index, value)
-            state.put(L.seen_key(tx_id), seen)
+            used = first_uses.get(tx_id) or self._used.get(tx_id)
+            if used is None:
+                code, message = execute_tx(state, tx, height)
+                value = code.value
+                first_uses[tx_id] = UsedId(height, index, dtx.body_hash, value, message)
+            else:
+                rejection = _reuse(dtx, used)
+                value, message = rejection.code.value, rejection.message
             results.append(TxResult(tx_id, index, value, message))
-            encoded[tx_id] = encode_outcome(height, index, value, message)
+            leaves.append(encode_result(tx_id, value))
         acc = self._acc.copy()
         for key, new in state.writes.items():
             acc.update(key, self._state.get(key), new)
@@ -224,7 +202,10 @@ class LedgerApp:
         if height == 1:  # the store holds no height 0: persist the genesis entries now
             for key in self.genesis.initial_writes():
                 writes.setdefault(key, self._state[key])
-        return BlockExecution(height, app_hash, writes, tuple(results), encoded)
+        index_records = {tx_id: used.encode() for tx_id, used in first_uses.items()}
+        return BlockExecution(
+            height, app_hash, writes, tuple(results), tuple(leaves), index_records
+        )
 
     def apply(self, execution: BlockExecution) -> None:
         if execution.height != self._height + 1:
@@ -244,9 +225,7 @@ class LedgerApp:
                 self._state[key] = new
             if old != new:
                 self._index(key, old, new)
-        for expiry in [e for e in self._expiring if e < execution.height]:
-            assert not self._expiring[expiry], "seen tx_ids outlived their window"
-            del self._expiring[expiry]
+        self._used.applied(execution.height, execution.tx_index)
         self._height = execution.height
         self._acc = acc
         self._app_hash = execution.app_hash
@@ -265,11 +244,29 @@ class LedgerApp:
         return account_view(self._state, public_key, self._currencies)
 
     def tx_result(self, tx_id: bytes) -> TxOutcome | None:
-        """The outcome of a tx_id committed within the window (older ones: the store)."""
-        return seen_outcome(self._state, tx_id)
+        """Where and how `tx_id` committed (its first and only use), or None."""
+        used = self._used.get(tx_id)
+        return None if used is None else TxOutcome(used.height, used.index, used.code, used.message)
+
+    def used_id(self, tx_id: bytes) -> UsedId | None:
+        """The used-id index record of `tx_id` (None if it never committed)."""
+        return self._used.get(tx_id)
 
     def supply(self, currency: str) -> SupplyView | None:
         return supply_view(self._state, currency)
 
     def currencies(self) -> list[str]:
         return sorted(self._currencies)
+
+
+def _reuse(dtx: DecodedTx, used: UsedId) -> StaticRejection:
+    """A later use of a committed tx_id: ALREADY_COMMITTED if it is the same transaction
+    (the message names the first outcome), else DUPLICATE_TX_ID naming where the id went."""
+    where = f"height {used.height} (index {used.index}) with {used.code}"
+    if used.body_hash == dtx.body_hash:
+        return StaticRejection(Code.ALREADY_COMMITTED, f"committed at {where}", dtx.tx.tx_id)
+    return StaticRejection(
+        Code.DUPLICATE_TX_ID,
+        f"tx_id used by a different transaction, committed at {where}",
+        dtx.tx.tx_id,
+    )

@@ -2,9 +2,11 @@
 
 Codes are part of the protocol: they are committed in transaction results (so every validator
 records the same one) and shown to clients as they are. Never rename one; add new ones.
-`STATIC_CODES` are decided by the transaction bytes, the height and the committed seen-index
-alone: such a transaction can never be in a valid block. All other failure codes come from
-executing a well-formed, signed transaction against the state; it commits with that code.
+`STATIC_CODES` are decided by the transaction bytes and the block's time alone: such a
+transaction can never be in a valid block. All other failure codes come from executing a
+well-formed, signed transaction against the state; it commits with that code. Two of them,
+ALREADY_COMMITTED and DUPLICATE_TX_ID, are a tx_id's later uses: a mempool refuses them at once,
+and one that reaches a block anyway commits with that code and no effect.
 """
 
 from __future__ import annotations
@@ -35,9 +37,11 @@ class Code(enum.StrEnum):
     BAD_SIGNATURE = "BAD_SIGNATURE"
     EXPIRED = "EXPIRED"
     TOO_FAR_AHEAD = "TOO_FAR_AHEAD"
-    DUPLICATE_IN_BLOCK = "DUPLICATE_IN_BLOCK"
-    ALREADY_COMMITTED = "ALREADY_COMMITTED"
-    DUPLICATE_TX_ID = "DUPLICATE_TX_ID"
+    DUPLICATE_IN_BLOCK = "DUPLICATE_IN_BLOCK"  # no longer produced (v2: a later use fails)
+
+    # -- a tx_id's later uses (refused by a mempool; in a block: committed, no effect)
+    ALREADY_COMMITTED = "ALREADY_COMMITTED"  # the very same transaction committed before
+    DUPLICATE_TX_ID = "DUPLICATE_TX_ID"  # a different transaction committed with this id
 
     # -- mempool only
     MEMPOOL_FULL = "MEMPOOL_FULL"
@@ -84,9 +88,9 @@ STATIC_CODES: frozenset[Code] = frozenset(
         Code.BAD_SIGNATURE,
         Code.EXPIRED,
         Code.TOO_FAR_AHEAD,
-        Code.DUPLICATE_IN_BLOCK,
-        Code.ALREADY_COMMITTED,
-        Code.DUPLICATE_TX_ID,
     }
 )
 """Codes that make a transaction unfit for any block (never committed as a result)."""
+
+REUSE_CODES: frozenset[Code] = frozenset({Code.ALREADY_COMMITTED, Code.DUPLICATE_TX_ID})
+"""Results of a tx_id's later uses: committed with no effect, never in the used-id index."""

@@ -28,6 +28,12 @@ MAX_TIME_MS = 253_402_300_799_999
 """9999-12-31T23:59:59.999Z in Unix milliseconds: the latest genesis time accepted."""
 
 
+MIN_VALIDITY_WINDOW_MS = 60_000
+"""A window shorter than a minute would expire transactions during an ordinary round change."""
+MAX_VALIDITY_WINDOW_MS = 7 * 86_400_000
+"""A week: beyond that a signed payment instruction is a liability, not a convenience."""
+
+
 class GenesisError(ValueError):
     """A genesis document that is unreadable or invalid; the message names the field."""
 
@@ -35,7 +41,10 @@ class GenesisError(ValueError):
 @attrs.frozen
 class Limits:
     max_tx_bytes: int = 2048
-    max_validity_window: int = 100  # heights: valid_until_height <= height + window
+    max_validity_window_ms: int = 600_000
+    """How far ahead of a block's time a transaction's `valid_until_ms` may lie (10 minutes):
+    long enough for clients to retry through outages, short enough that a signed payment
+    cannot wait for days before it executes."""
     max_memo_bytes: int = 256
 
 
@@ -179,11 +188,11 @@ def _limits(value: object) -> Limits:
         max_tx_bytes=_int(
             t.get("max_tx_bytes", defaults.max_tx_bytes), "limits.max_tx_bytes", 256, 1 << 20
         ),
-        max_validity_window=_int(
-            t.get("max_validity_window", defaults.max_validity_window),
-            "limits.max_validity_window",
-            1,
-            1_000_000,
+        max_validity_window_ms=_int(
+            t.get("max_validity_window_ms", defaults.max_validity_window_ms),
+            "limits.max_validity_window_ms",
+            MIN_VALIDITY_WINDOW_MS,
+            MAX_VALIDITY_WINDOW_MS,
         ),
         max_memo_bytes=_int(
             t.get("max_memo_bytes", defaults.max_memo_bytes), "limits.max_memo_bytes", 0, 4096

@@ -4,9 +4,10 @@ All state is bytes -> bytes so the store can persist a block's changes as plain 
 app hash can be a digest over entries. Keys start with an ASCII prefix naming the table;
 account keys are fixed-size (32-byte public keys, 16-byte ids), so no separator is needed
 after them. Values are canonical msgpack arrays. A zero balance or allowance is deleted
-rather than stored, so equal ledgers are equal maps (and have equal app hashes).
+rather than stored, so equal ledgers are equal maps (and have equal app hashes). Committed
+tx_ids are not state: they are in the store's used-id index (`ledger.used_ids`).
 
-    chain                   -> [chain_id, max_tx_bytes, max_validity_window, max_memo_bytes]
+    chain                   -> [chain_id, max_tx_bytes, max_validity_window_ms, max_memo_bytes]
     roles/<ROLE>            -> sorted list of public keys holding ROLE
     cur/<CODE>              -> CurrencyRecord
     acct/<key32>            -> ParticipantRecord
@@ -15,7 +16,6 @@ rather than stored, so equal ledgers are equal maps (and have equal app hashes).
     dep/<CODE>/<ref>        -> height at which the deposit_ref was used
     pay/<CODE>/<ref>        -> height at which the payout_ref was used
     red/<id16>              -> RedemptionRecord (a pending redemption)
-    seen/<id16>             -> SeenRecord (a committed tx_id, until valid_until_height passes)
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ ALLOW = b"allow/"
 DEP = b"dep/"
 PAY = b"pay/"
 RED = b"red/"
-SEEN = b"seen/"
 
 
 class StateCorruptError(RuntimeError):
@@ -118,10 +117,6 @@ def redemption_key(redemption_id: bytes) -> bytes:
     return RED + redemption_id
 
 
-def seen_key(tx_id: bytes) -> bytes:
-    return SEEN + tx_id
-
-
 @attrs.frozen
 class CurrencyRecord:
     scale: int
@@ -183,43 +178,6 @@ class RedemptionRecord:
     def decode(cls, raw: bytes) -> RedemptionRecord:
         f = _fields(raw, "redemption record", 3)
         return cls(f[0], f[1], f[2])  # type: ignore[arg-type]
-
-
-@attrs.frozen
-class SeenRecord:
-    """A committed tx_id: its body hash (to spot a different body) and its first outcome."""
-
-    body_hash: bytes
-    valid_until_height: int  # pruned from the state after this height
-    height: int
-    index: int
-    code: str
-
-    def encode(self) -> bytes:
-        return encode_seen(
-            self.body_hash, self.valid_until_height, self.height, self.index, self.code
-        )
-
-    @classmethod
-    def decode(cls, raw: bytes) -> SeenRecord:
-        f = _fields(raw, "seen record", 5)
-        return cls(f[0], f[1], f[2], f[3], f[4])  # type: ignore[arg-type]
-
-
-def encode_seen(
-    body_hash: bytes, valid_until_height: int, height: int, index: int, code: str
-) -> bytes:
-    """`SeenRecord(...).encode()` without building the record (once per committed tx)."""
-    return pack([body_hash, valid_until_height, height, index, code])
-
-
-def seen_expiry(raw: bytes) -> int:
-    """`SeenRecord.decode(raw).valid_until_height` without building the record."""
-    f = _fields(raw, "seen record", 5)
-    expiry = f[1]
-    if type(expiry) is not int:
-        raise StateCorruptError("seen record: expected an integer expiry")
-    return expiry
 
 
 _CURRENCIES = _DecodeMemo(CurrencyRecord._decode_fields)

@@ -1,12 +1,13 @@
 """The mempool: admission, arrival-order reaping and removal after each block. Pure, no I/O.
 
-Admission runs the app's static checks (decoding, size, chain, signature once, window, a
-tx_id already committed) and then the pool's own: a tx_id already pending, and the bounds on
-count and bytes, refused with MEMPOOL_FULL (never evicting what is already admitted, so a
-flood cannot push out earlier clients' transactions). `add(tx, height)` takes the height the
-transaction would be proposed at (the committed height + 1). After block `height` commits,
-`update` drops its transactions and every transaction that can no longer be included
-(`valid_until_height <= height`).
+Admission runs the app's static checks (decoding, size, chain, signature once, validity
+window, a tx_id already committed) and then the pool's own: a tx_id already pending, and the
+bounds on count and bytes, refused with MEMPOOL_FULL (never evicting what is already admitted,
+so a flood cannot push out earlier clients' transactions). `add(tx, time_ms)` takes the time a
+block proposed now would have. `reap(..., time_ms)` fills a proposal whose time is `time_ms`
+with what is valid at that time, dropping what expired. After a block commits, `update` drops
+its transactions and every transaction that expired by its time (`valid_until_ms < time_ms`):
+block times only grow, so an expired transaction can never be included again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from ledger.codes import Code
 @attrs.frozen
 class _Entry:
     tx: bytes
-    valid_until_height: int
+    valid_until_ms: int
     body_hash: bytes
 
 
@@ -41,17 +42,18 @@ class Mempool:
     def __init__(self, app: LedgerApp, *, max_count: int = 10_000, max_bytes: int = 8 << 20):
         assert max_count > 0 and max_bytes > 0
         self._app = app
+        self._window_ms = app.limits.max_validity_window_ms
         self.max_count = max_count
         self.max_bytes = max_bytes
         self._entries: dict[bytes, _Entry] = {}  # tx_id -> entry, in arrival order
         self._size_bytes = 0
 
-    def add(self, tx: bytes, height: int) -> TxAdmission:
+    def add(self, tx: bytes, time_ms: int) -> TxAdmission:
         if self.is_full(len(tx)):
             # Refused before any decoding or signature check: an overloaded validator must
             # not spend CPU or memory (the verification cache) on what it cannot keep.
             return self._full(b"")
-        admission, dtx = self._app.admit(tx, height)
+        admission, dtx = self._app.admit(tx, time_ms)
         if dtx is None:
             return admission
         tx_id = dtx.tx.tx_id
@@ -63,7 +65,7 @@ class Mempool:
             return TxAdmission(
                 False, tx_id, Code.DUPLICATE_TX_ID.value, "a different pending tx has this id"
             )
-        self._entries[tx_id] = _Entry(tx, dtx.tx.valid_until_height, dtx.body_hash)
+        self._entries[tx_id] = _Entry(tx, dtx.tx.valid_until_ms, dtx.body_hash)
         self._size_bytes += len(tx)
         return admission  # the app's acceptance: (True, tx_id, OK)
 
@@ -85,7 +87,7 @@ class Mempool:
     def contains(self, tx_id: bytes) -> bool:
         return tx_id in self._entries
 
-    def reap(self, max_bytes: int, max_count: int) -> list[bytes]:
+    def pending(self, max_bytes: int, max_count: int) -> list[bytes]:
         """The oldest transactions, in arrival order, stopping at the first that doesn't fit."""
         out: list[bytes] = []
         total = 0
@@ -96,12 +98,35 @@ class Mempool:
             total += len(entry.tx)
         return out
 
-    def update(self, height: int, committed_tx_ids: Sequence[bytes]) -> None:
+    def reap(self, max_bytes: int, max_count: int, time_ms: int) -> list[bytes]:
+        """The oldest transactions valid at `time_ms`, in arrival order, stopping at the first
+        that doesn't fit. Expired ones are dropped; those too far ahead for that time (a
+        proposer's clock behind the admitting validator's) wait for a later block."""
+        out: list[bytes] = []
+        total = 0
+        expired = []
+        for tx_id, entry in self._entries.items():
+            if entry.valid_until_ms < time_ms:
+                expired.append(tx_id)
+                continue
+            if entry.valid_until_ms > time_ms + self._window_ms:
+                continue
+            if len(out) >= max_count or total + len(entry.tx) > max_bytes:
+                break
+            out.append(entry.tx)
+            total += len(entry.tx)
+        self._drop(expired)
+        return out
+
+    def update(self, height: int, time_ms: int, committed_tx_ids: Sequence[bytes]) -> None:
         for tx_id in committed_tx_ids:
             self._remove(tx_id)
-        expired = [t for t, e in self._entries.items() if e.valid_until_height <= height]
-        self._app.verified.forget(self._entries[t].tx for t in expired)
-        for tx_id in expired:
+        self._drop([t for t, e in self._entries.items() if e.valid_until_ms < time_ms])
+
+    def _drop(self, tx_ids: list[bytes]) -> None:
+        """Forget expired transactions (and their verification cache entries)."""
+        self._app.verified.forget(self._entries[t].tx for t in tx_ids)
+        for tx_id in tx_ids:
             self._remove(tx_id)
 
     def _remove(self, tx_id: bytes) -> None:

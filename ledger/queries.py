@@ -1,8 +1,7 @@
 """Read-only answers for the client API: an account, a transaction's outcome, a supply.
 
 Values only, computed from a committed state mapping; the app exposes them as methods. A
-transaction's outcome is kept in the state while its tx_id is in the seen window; older
-outcomes come from the store (`Store.load_tx_result`), decoded with `decode_tx_result`.
+transaction's outcome comes from the used-id index (`ledger.used_ids`), not the state.
 """
 
 from __future__ import annotations
@@ -16,8 +15,6 @@ from ledger.layout import (
     CurrencyRecord,
     ParticipantRecord,
     RedemptionRecord,
-    SeenRecord,
-    StateCorruptError,
 )
 
 
@@ -55,19 +52,6 @@ class SupplyView:
         return self.minted - self.redeemed
 
 
-def encode_outcome(height: int, index: int, code: str, message: str) -> bytes:
-    """The bytes stored per tx_id (`BlockExecution.encoded_results`); `decode_tx_result` reads
-    them back as a `TxOutcome`."""
-    return L.pack([height, index, code, message])
-
-
-def decode_tx_result(raw: bytes) -> TxOutcome:
-    value = L.unpack(raw, "tx result")
-    if type(value) is not list or len(value) != 4:
-        raise StateCorruptError("tx result: expected an array of 4 items")
-    return TxOutcome(value[0], value[1], value[2], value[3])
-
-
 def account_view(
     state: Mapping[bytes, bytes], public_key: bytes, currencies: Iterable[str]
 ) -> AccountView:
@@ -83,14 +67,6 @@ def account_view(
     return AccountView(
         public_key, True, record.name, record.kyc_expiry_height, record.frozen, balances
     )
-
-
-def seen_outcome(state: Mapping[bytes, bytes], tx_id: bytes) -> TxOutcome | None:
-    raw = state.get(L.seen_key(tx_id))
-    if raw is None:
-        return None
-    seen = SeenRecord.decode(raw)
-    return TxOutcome(seen.height, seen.index, seen.code)
 
 
 def supply_view(state: Mapping[bytes, bytes], code: str) -> SupplyView | None:

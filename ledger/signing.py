@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 
 from consensus.crypto import Signer
-from ledger.tx import TX_ID_SIZE, Body, SignedTx, UnsignedTx
+from ledger.tx import NONCE_SIZE, Body, SignedTx, UnsignedTx
 from ledger.txcodec import sign_bytes_of, to_wire
 
 
-def new_tx_id() -> bytes:
-    """A fresh random 16-byte tx_id (clients may choose their own; the sim derives them)."""
-    return os.urandom(TX_ID_SIZE)
+def new_nonce() -> bytes:
+    """A fresh random 16-byte nonce (clients may derive theirs from a payment reference)."""
+    return os.urandom(NONCE_SIZE)
 
 
 def sign(signer: Signer, chain_id: str, unsigned: UnsignedTx) -> SignedTx:
@@ -26,9 +26,9 @@ def sign(signer: Signer, chain_id: str, unsigned: UnsignedTx) -> SignedTx:
     signature = signer.sign(sign_bytes_of(chain_id, unsigned))
     return SignedTx(
         chain_id=chain_id,
-        tx_id=unsigned.tx_id,
+        nonce=unsigned.nonce,
         signer=unsigned.signer,
-        valid_until_height=unsigned.valid_until_height,
+        valid_until_ms=unsigned.valid_until_ms,
         body=unsigned.body,
         signature=signature,
     )
@@ -44,9 +44,10 @@ def make_tx(
     chain_id: str,
     body: Body,
     *,
-    tx_id: bytes,
-    valid_until_height: int,
+    nonce: bytes,
+    valid_until_ms: int,
 ) -> bytes:
-    """Build, sign and encode a transaction of `body` from `signer` in one call."""
-    unsigned = UnsignedTx(tx_id, signer.public_key, valid_until_height, body)
+    """Build, sign and encode a transaction of `body` from `signer` in one call (its id is
+    `derive_tx_id(signer.public_key, nonce)`)."""
+    unsigned = UnsignedTx(nonce, signer.public_key, valid_until_ms, body)
     return sign_tx(signer, chain_id, unsigned)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ledger import layout as L
-from ledger.layout import CurrencyRecord, ParticipantRecord, RedemptionRecord, SeenRecord
+from ledger.layout import CurrencyRecord, ParticipantRecord, RedemptionRecord
 
 if TYPE_CHECKING:
     from ledger.genesis import Genesis
@@ -99,13 +99,6 @@ class LedgerState:
     def set_redemption(self, redemption_id: bytes, record: RedemptionRecord | None) -> None:
         self.put(L.redemption_key(redemption_id), None if record is None else record.encode())
 
-    def seen(self, tx_id: bytes) -> SeenRecord | None:
-        raw = self.get(L.seen_key(tx_id))
-        return None if raw is None else SeenRecord.decode(raw)
-
-    def set_seen(self, tx_id: bytes, record: SeenRecord | None) -> None:
-        self.put(L.seen_key(tx_id), None if record is None else record.encode())
-
 
 def genesis_entries(genesis: Genesis) -> dict[bytes, bytes]:
     """The state at height 0 described by `genesis`."""
@@ -117,7 +110,7 @@ def genesis_entries(genesis: Genesis) -> dict[bytes, bytes]:
             [
                 genesis.chain_id,
                 limits.max_tx_bytes,
-                limits.max_validity_window,
+                limits.max_validity_window_ms,
                 limits.max_memo_bytes,
             ]
         ),

@@ -14,16 +14,19 @@ import attrs
 
 from consensus.interfaces import HeightRecord, StoreError
 
-FORMAT_VERSION = 1
-"""The layout version written into `meta`; a store with any other version is refused."""
+FORMAT_VERSION = 2
+"""The layout version written into `meta`; a store with any other version is refused.
+Version 2: the used-tx-id index (`tx_index`, never overwritten) replaced `tx_results`, and
+headers commit to the state after their block."""
 
 DB_BLOCKS = b"blocks"  # height (8 bytes, big-endian) -> encoded block
 DB_COMMITS = b"commits"  # height -> encoded commit certificate
 DB_APP_HASHES = b"app_hashes"  # height -> app hash after that block
+DB_RESULTS = b"results"  # height -> the block's encoded result leaves
 DB_STATE = b"state"  # application state key -> value
-DB_TX_RESULTS = b"tx_results"  # tx_id -> encoded result
+DB_TX_INDEX = b"tx_index"  # tx_id -> the app's index record (written once, never changed)
 DB_META = b"meta"  # the keys below
-DB_NAMES = (DB_BLOCKS, DB_COMMITS, DB_APP_HASHES, DB_STATE, DB_TX_RESULTS, DB_META)
+DB_NAMES = (DB_BLOCKS, DB_COMMITS, DB_APP_HASHES, DB_RESULTS, DB_STATE, DB_TX_INDEX, DB_META)
 
 META_FORMAT_VERSION = b"format_version"  # 4 bytes, big-endian
 META_LAST_HEIGHT = b"last_height"  # 8 bytes, big-endian; absent means 0
@@ -72,8 +75,9 @@ class CheckedRecord:
     block: bytes
     commit: bytes
     app_hash: bytes
+    results: bytes
     writes: tuple[tuple[bytes, bytes | None], ...]  # sorted by key
-    tx_results: tuple[tuple[bytes, bytes], ...]  # sorted by tx_id
+    tx_index: tuple[tuple[bytes, bytes], ...]  # sorted by tx_id
 
 
 def check_next_height(last_height: int, height: int) -> None:
@@ -83,6 +87,14 @@ def check_next_height(last_height: int, height: int) -> None:
             f"cannot save height {height}: the store is at height {last_height} "
             f"and only accepts height {last_height + 1}"
         )
+
+
+def already_indexed(tx_id: bytes, height: int) -> StoreError:
+    """The refusal of a height that would index a tx_id a second time (a tx_id commits once)."""
+    return StoreError(
+        f"cannot save height {height}: tx_id {tx_id.hex()} is already indexed "
+        "(a tx_id commits at most once); nothing was written"
+    )
 
 
 def check_bytes(value: object, what: str) -> bytes:
@@ -109,17 +121,18 @@ def check_record(record: object) -> CheckedRecord:
         raise StoreError(f"record height must be an int in 1..{MAX_HEIGHT}, got {height!r}")
     if not isinstance(record.writes, Mapping):
         raise StoreError("record writes must be a mapping")
-    if not isinstance(record.tx_results, Mapping):
-        raise StoreError("record tx_results must be a mapping")
+    if not isinstance(record.tx_index, Mapping):
+        raise StoreError("record tx_index must be a mapping")
     writes = _checked_items(record.writes, "state key", "state value", allow_none=True)
-    results = _checked_items(record.tx_results, "tx_id", "tx result", allow_none=False)
+    index = _checked_items(record.tx_index, "tx_id", "tx index record", allow_none=False)
     return CheckedRecord(
         height=height,
         block=check_bytes(record.block, "block"),
         commit=check_bytes(record.commit, "commit"),
         app_hash=check_bytes(record.app_hash, "app hash"),
+        results=check_bytes(record.results, "results"),
         writes=tuple(sorted(writes.items())),
-        tx_results=tuple(sorted(results.items())),  # type: ignore[arg-type]  # never None
+        tx_index=tuple(sorted(index.items())),  # type: ignore[arg-type]  # never None
     )
 
 

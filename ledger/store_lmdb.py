@@ -23,8 +23,9 @@ from ledger.store_keys import (
     DB_COMMITS,
     DB_META,
     DB_NAMES,
+    DB_RESULTS,
     DB_STATE,
-    DB_TX_RESULTS,
+    DB_TX_INDEX,
     FORMAT_VERSION,
     MAX_KEY_SIZE,
     META_FORMAT_VERSION,
@@ -32,6 +33,7 @@ from ledger.store_keys import (
     META_SIGN_STATE,
     StoreClosedError,
     StoreFormatError,
+    already_indexed,
     check_bytes,
     check_next_height,
     check_record,
@@ -117,12 +119,13 @@ class LmdbStore:
         check_next_height(self._last_height, checked.height)
         key = height_key(checked.height)
         state = self._dbs[DB_STATE]
-        results = self._dbs[DB_TX_RESULTS]
+        index = self._dbs[DB_TX_INDEX]
         try:
             with self._env.begin(write=True) as txn:
                 txn.put(key, checked.block, db=self._dbs[DB_BLOCKS])
                 txn.put(key, checked.commit, db=self._dbs[DB_COMMITS])
                 txn.put(key, checked.app_hash, db=self._dbs[DB_APP_HASHES])
+                txn.put(key, checked.results, db=self._dbs[DB_RESULTS])
                 puts = []
                 for state_key, value in checked.writes:
                     if value is None:
@@ -131,13 +134,25 @@ class LmdbStore:
                         puts.append((state_key, value))
                 with txn.cursor(db=state) as cursor:  # one C loop per table, in key order
                     cursor.putmulti(puts)
-                with txn.cursor(db=results) as cursor:
-                    cursor.putmulti(checked.tx_results)
+                with txn.cursor(db=index) as cursor:
+                    _, added = cursor.putmulti(checked.tx_index, overwrite=False)
+                if added != len(checked.tx_index):  # raising aborts the whole transaction
+                    raise _AlreadyIndexed(self._first_indexed(txn, checked.tx_index))
                 txn.put(META_LAST_HEIGHT, key, db=self._dbs[DB_META])
+        except _AlreadyIndexed as exc:
+            raise already_indexed(exc.tx_id, checked.height) from None
         except lmdb.Error as exc:
             what = f"height {checked.height}"
             raise _storage_error(exc, what, self._path, self._last_height) from exc
         self._last_height = checked.height
+
+    def _first_indexed(self, txn: Any, entries: tuple[tuple[bytes, bytes], ...]) -> bytes:
+        """The first of `entries` whose tx_id was indexed before this transaction."""
+        db = self._dbs[DB_TX_INDEX]
+        for tx_id, value in entries:
+            if txn.get(tx_id, db=db) != value:
+                return tx_id
+        return entries[0][0]  # the same record twice in one height
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -157,8 +172,11 @@ class LmdbStore:
     def load_app_hash(self, height: int) -> bytes | None:
         return self._get_height(DB_APP_HASHES, height)
 
-    def load_tx_result(self, tx_id: bytes) -> bytes | None:
-        return self._get_key(DB_TX_RESULTS, check_bytes(tx_id, "tx_id"))
+    def load_results(self, height: int) -> bytes | None:
+        return self._get_height(DB_RESULTS, height)
+
+    def load_tx_index(self, tx_id: bytes) -> bytes | None:
+        return self._get_key(DB_TX_INDEX, check_bytes(tx_id, "tx_id"))
 
     def get_state(self, key: bytes) -> bytes | None:
         return self._get_key(DB_STATE, check_bytes(key, "state key"))
@@ -238,6 +256,11 @@ class LmdbStore:
                 f"store at {self._path} is inconsistent: last height {last} but highest block {top}"
             )
         return last
+
+
+class _AlreadyIndexed(Exception):
+    def __init__(self, tx_id: bytes) -> None:
+        self.tx_id = tx_id
 
 
 def _acquire_lock(where: str) -> int:

@@ -17,6 +17,7 @@ from consensus.interfaces import HeightRecord, StoreError
 from ledger.store_keys import (
     MAX_KEY_SIZE,
     StoreClosedError,
+    already_indexed,
     check_bytes,
     check_next_height,
     check_record,
@@ -29,9 +30,9 @@ class MemorySnapshot:
     """The durable contents of a `MemoryStore` at one instant (immutable)."""
 
     sign_state: bytes | None
-    heights: tuple[tuple[bytes, bytes, bytes], ...]  # (block, commit, app_hash) of 1..last
+    heights: tuple[tuple[bytes, bytes, bytes, bytes], ...]  # (block, commit, app_hash, results)
     state: MappingProxyType[bytes, bytes]
-    tx_results: MappingProxyType[bytes, bytes]
+    tx_index: MappingProxyType[bytes, bytes]
 
 
 class MemoryStore:
@@ -39,9 +40,9 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._sign_state: bytes | None = None
-        self._heights: list[tuple[bytes, bytes, bytes]] = []
+        self._heights: list[tuple[bytes, bytes, bytes, bytes]] = []
         self._state: dict[bytes, bytes] = {}
-        self._tx_results: dict[bytes, bytes] = {}
+        self._tx_index: dict[bytes, bytes] = {}
         self._closed = False
         self._failures_pending = 0
 
@@ -53,7 +54,7 @@ class MemoryStore:
             sign_state=self._sign_state,
             heights=tuple(self._heights),
             state=MappingProxyType(dict(self._state)),
-            tx_results=MappingProxyType(dict(self._tx_results)),
+            tx_index=MappingProxyType(dict(self._tx_index)),
         )
 
     @classmethod
@@ -63,7 +64,7 @@ class MemoryStore:
         store._sign_state = snapshot.sign_state
         store._heights = list(snapshot.heights)
         store._state = dict(snapshot.state)
-        store._tx_results = dict(snapshot.tx_results)
+        store._tx_index = dict(snapshot.tx_index)
         return store
 
     def inject_failures(self, count: int = 1) -> None:
@@ -89,13 +90,16 @@ class MemoryStore:
         checked = check_record(record)
         check_next_height(len(self._heights), checked.height)
         self._maybe_fail(f"height {checked.height}")
+        for tx_id, _ in checked.tx_index:
+            if tx_id in self._tx_index:
+                raise already_indexed(tx_id, checked.height)
         for key, value in checked.writes:
             if value is None:
                 self._state.pop(key, None)
             else:
                 self._state[key] = value
-        self._tx_results.update(checked.tx_results)
-        self._heights.append((checked.block, checked.commit, checked.app_hash))
+        self._tx_index.update(checked.tx_index)
+        self._heights.append((checked.block, checked.commit, checked.app_hash, checked.results))
 
     def last_height(self) -> int:
         self._check_open()
@@ -110,9 +114,12 @@ class MemoryStore:
     def load_app_hash(self, height: int) -> bytes | None:
         return self._load(height, 2)
 
-    def load_tx_result(self, tx_id: bytes) -> bytes | None:
+    def load_results(self, height: int) -> bytes | None:
+        return self._load(height, 3)
+
+    def load_tx_index(self, tx_id: bytes) -> bytes | None:
         self._check_open()
-        return self._tx_results.get(check_bytes(tx_id, "tx_id"))
+        return self._tx_index.get(check_bytes(tx_id, "tx_id"))
 
     def get_state(self, key: bytes) -> bytes | None:
         self._check_open()

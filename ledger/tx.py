@@ -1,10 +1,25 @@
 """Transaction values: what a client asks the ledger to do, one frozen class per kind.
 
 Values only; the wire form and the sign bytes live in `ledger.txcodec`, signing in
-`ledger.signing`. Every transaction travels in an envelope (`SignedTx`) carrying the
-client-chosen 16-byte `tx_id`, the signer's Ed25519 public key, the chain id, the last height
-at which it may commit (`valid_until_height`) and the signature. Participant accounts are
-named by their 32-byte public key; currencies by a code of 3-12 uppercase letters.
+`ledger.signing`. Every transaction travels in an envelope (`SignedTx`) carrying a 16-byte
+`nonce` the client chooses, the signer's Ed25519 public key, the chain id, the latest chain
+time at which it may commit (`valid_until_ms`, compared with block headers' times) and the
+signature.
+
+The tx_id rule. A transaction's id is derived, `tx_id = blake2b-128(tag || signer || nonce)`:
+the client picks the nonce (its idempotency key: random, or derived from its own payment
+reference), and only the holder of the signing key can make a transaction with that id. Were
+ids simply client-chosen and global, anyone who saw a pending payment (a Byzantine validator,
+say) could commit a transaction of its own under the same id first and lock the payer out of
+it; scoping ids to the signer by construction rules that out while keeping one 16-byte id for
+the index, receipts and the API. A tx_id commits at most once for the life of the chain. The
+first transaction with an id to reach a block is the one that counts, whatever its outcome; an
+exact re-send of it gets that first outcome back, and any other transaction with the same id is
+refused (or, if it reaches a block anyway, commits as a failure with no effect). A client
+retries by re-sending the bytes it signed, never by signing again under the same nonce.
+
+Participant accounts are named by their 32-byte public key; currencies by a code of 3-12
+uppercase letters.
 
 The `Kind` numbers are the wire tags: never renumber them.
 """
@@ -12,10 +27,13 @@ The `Kind` numbers are the wire tags: never renumber them.
 from __future__ import annotations
 
 import enum
+import hashlib
 
 import attrs
 
 TX_ID_SIZE = 16
+NONCE_SIZE = 16
+_TX_ID_TAG = b"depositnet/tx_id/v1\x00"
 KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 
@@ -198,14 +216,23 @@ def kind_of(body: Body) -> Kind:
     return KIND_OF[type(body)]
 
 
+def derive_tx_id(signer: bytes, nonce: bytes) -> bytes:
+    """The id of the transactions `signer` signs with `nonce` (see the module docstring)."""
+    return hashlib.blake2b(_TX_ID_TAG + signer + nonce, digest_size=TX_ID_SIZE).digest()
+
+
 @attrs.frozen
 class UnsignedTx:
     """Everything a signature covers (with the chain id and a domain tag)."""
 
-    tx_id: bytes  # 16 client-chosen bytes; commits at most once
+    nonce: bytes  # 16 bytes the client chooses: its idempotency key
     signer: bytes  # Ed25519 public key
-    valid_until_height: int  # the last height at which it may commit
+    valid_until_ms: int  # the latest block time (chain time, ms) at which it may commit
     body: Body
+
+    @property
+    def tx_id(self) -> bytes:
+        return derive_tx_id(self.signer, self.nonce)
 
 
 @attrs.frozen
@@ -213,11 +240,17 @@ class SignedTx:
     """A decoded, well-formed transaction envelope (not necessarily correctly signed)."""
 
     chain_id: str
-    tx_id: bytes
+    nonce: bytes
     signer: bytes
-    valid_until_height: int
+    valid_until_ms: int
     body: Body
     signature: bytes
+    tx_id: bytes = attrs.field(init=False, eq=False, repr=False)
+    """Derived from the signer and the nonce, once (it is read many times per transaction)."""
+
+    @tx_id.default
+    def _derive(self) -> bytes:
+        return derive_tx_id(self.signer, self.nonce)
 
     @property
     def kind(self) -> Kind:
@@ -225,4 +258,4 @@ class SignedTx:
 
     @property
     def unsigned(self) -> UnsignedTx:
-        return UnsignedTx(self.tx_id, self.signer, self.valid_until_height, self.body)
+        return UnsignedTx(self.nonce, self.signer, self.valid_until_ms, self.body)

@@ -2,8 +2,8 @@
 
 Wire form (msgpack, the canonical encoding `msgpack.packb(..., use_bin_type=True)` produces):
 
-    [version=1, chain_id: str, kind: int, tx_id: bin16, signer: bin32,
-     valid_until_height: uint, [body fields in declaration order], signature: bin64]
+    [version=2, chain_id: str, kind: int, nonce: bin16, signer: bin32,
+     valid_until_ms: uint, [body fields in declaration order], signature: bin64]
 
 Sign bytes: `SIGN_DOMAIN` followed by the same array without the signature, so the chain id,
 the kind and every field are covered. Decoding accepts exactly one byte string per transaction:
@@ -39,8 +39,8 @@ from ledger.tx import (
     kind_of,
 )
 
-VERSION = 1
-SIGN_DOMAIN = b"depositnet/tx/v1\x00"
+VERSION = 2
+SIGN_DOMAIN = b"depositnet/tx/v2\x00"
 CURRENCY_RE = re.compile(r"[A-Z]{3,12}")
 CHAIN_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_NAME_BYTES = 64
@@ -214,9 +214,9 @@ def _unsigned_array(chain_id: str, tx: UnsignedTx | SignedTx) -> list[object]:
         VERSION,
         chain_id,
         int(kind_of(tx.body)),
-        tx.tx_id,
+        tx.nonce,
         tx.signer,
-        tx.valid_until_height,
+        tx.valid_until_ms,
         _body_fields(tx.body),
     ]
 
@@ -272,7 +272,7 @@ def decode_tx(data: bytes) -> DecodedTx:
         raise TxDecodeError(Code.NON_CANONICAL, "not the canonical msgpack encoding")
     if type(value) is not list or len(value) != 8:
         raise TxDecodeError(Code.MALFORMED, "expected an array of 8 items")
-    version, chain_id, kind_raw, tx_id, signer, valid_until, fields, signature = value
+    version, chain_id, kind_raw, nonce, signer, valid_until, fields, signature = value
     if type(version) is not int or version != VERSION:
         raise TxDecodeError(Code.BAD_VERSION, f"unsupported version {version!r}")
     if chain_id != _last_chain_id[0]:
@@ -282,9 +282,9 @@ def decode_tx(data: bytes) -> DecodedTx:
     kind = _KINDS.get(kind_raw) if type(kind_raw) is int else None
     if kind is None:
         raise TxDecodeError(Code.UNKNOWN_KIND, f"unknown transaction kind {kind_raw!r}")
-    tx_id = _ID("tx_id", tx_id)
+    nonce = _ID("nonce", nonce)
     signer = _KEY("signer", signer)
-    valid_until = _U64("valid_until_height", valid_until)
+    valid_until = _U64("valid_until_ms", valid_until)
     signature = _SIGNATURE("signature", signature)
     checks = FIELD_CHECKS[kind]
     if type(fields) is not list or len(fields) != len(checks):
@@ -298,7 +298,7 @@ def decode_tx(data: bytes) -> DecodedTx:
         body = BODY_OF[kind](
             *[check(n, v) for check, n, v in zip(checks, names, fields, strict=True)]
         )
-    tx = SignedTx(chain_id, tx_id, signer, valid_until, body, signature)
+    tx = SignedTx(chain_id, nonce, signer, valid_until, body, signature)
     assert data[0] == _ARRAY8
     sign_bytes = SIGN_DOMAIN + _ARRAY7 + data[1 : len(data) - _SIGNATURE_TAIL]
     body_hash = hashlib.blake2b(sign_bytes, digest_size=32).digest()

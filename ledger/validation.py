@@ -1,4 +1,4 @@
-"""Static checks: everything decided by a transaction's bytes, the height and the chain rules.
+"""Static checks: everything decided by a transaction's bytes, the block time and the chain rules.
 
 A transaction failing any of these can never be in a valid block, so the mempool refuses it
 and `validate_block_txs` refuses a block holding it. Cheap checks run first (size, decoding,
@@ -58,16 +58,20 @@ def check_fields(dtx: DecodedTx, chain_id: str, limits: Limits) -> None:
             )
 
 
-def check_window(dtx: DecodedTx, height: int, window: int) -> None:
-    """`height <= valid_until_height <= height + window`, else EXPIRED / TOO_FAR_AHEAD."""
-    until = dtx.tx.valid_until_height
-    if until < height:
+def check_window(dtx: DecodedTx, time_ms: int, window_ms: int) -> None:
+    """`time_ms <= valid_until_ms <= time_ms + window_ms`, else EXPIRED / TOO_FAR_AHEAD.
+
+    `time_ms` is a block's time (or, at admission, the time a block would have now)."""
+    until = dtx.tx.valid_until_ms
+    if until < time_ms:
         raise StaticRejection(
-            Code.EXPIRED, f"valid until {until}, height is {height}", dtx.tx.tx_id
+            Code.EXPIRED, f"valid until {until} ms, chain time is {time_ms} ms", dtx.tx.tx_id
         )
-    if until > height + window:
+    if until > time_ms + window_ms:
         raise StaticRejection(
-            Code.TOO_FAR_AHEAD, f"valid until {until} is beyond {height} + {window}", dtx.tx.tx_id
+            Code.TOO_FAR_AHEAD,
+            f"valid until {until} ms is more than {window_ms} ms after {time_ms} ms",
+            dtx.tx.tx_id,
         )
 
 

@@ -112,7 +112,9 @@ class HeaderJson(BaseModel):
     prev_block_id: str
     app_hash: str
     proposer: str
+    num_txs: int
     txs_root: str
+    results_root: str
     last_commit_hash: str
     evidence_hash: str
 
@@ -133,7 +135,7 @@ class TxJson(BaseModel):
     tx_id: str | None
     kind: str | None
     signer: str | None
-    valid_until_height: int | None
+    valid_until_ms: int | None
     body: dict[str, object] | None
     raw: str = Field(description="the transaction's bytes, hex")
 

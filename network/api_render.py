@@ -51,7 +51,9 @@ def header_json(h: Header) -> dict[str, Any]:
         "prev_block_id": h.prev_block_id.hex(),
         "app_hash": h.app_hash.hex(),
         "proposer": h.proposer.hex(),
+        "num_txs": h.num_txs,
         "txs_root": h.txs_root.hex(),
+        "results_root": h.results_root.hex(),
         "last_commit_hash": h.last_commit_hash.hex(),
         "evidence_hash": h.evidence_hash.hex(),
     }
@@ -77,7 +79,7 @@ def tx_json(tx: bytes) -> dict[str, Any]:
             "tx_id": None,
             "kind": None,
             "signer": None,
-            "valid_until_height": None,
+            "valid_until_ms": None,
             "body": None,
             "raw": tx.hex(),
         }
@@ -87,7 +89,7 @@ def tx_json(tx: bytes) -> dict[str, Any]:
         "tx_id": signed.tx_id.hex(),
         "kind": signed.kind.name,
         "signer": signed.signer.hex(),
-        "valid_until_height": signed.valid_until_height,
+        "valid_until_ms": signed.valid_until_ms,
         "body": body,
         "raw": tx.hex(),
     }

@@ -34,8 +34,8 @@ from consensus.crypto import Ed25519Signer, Signer
 from consensus.messages import Commit
 from consensus.replica.block import Block, Header, block_id, decode_block
 from ledger.genesis import Genesis
-from ledger.signing import make_tx, new_tx_id
-from ledger.tx import TX_ID_SIZE, Body
+from ledger.signing import make_tx, new_nonce
+from ledger.tx import NONCE_SIZE, Body, derive_tx_id
 from ledger.txcodec import TxDecodeError, decode_tx
 
 MAX_BLOCK_BYTES = 64 << 20
@@ -221,15 +221,15 @@ def sign_body(
     chain_id: str,
     body: Body,
     *,
-    valid_until_height: int,
-    tx_id: bytes | None = None,
+    valid_until_ms: int,
+    nonce: bytes | None = None,
 ) -> tuple[bytes, bytes]:
-    """(tx_id, signed wire bytes) of `body` from `signer` (ledger's canonical codec)."""
-    tx_id = new_tx_id() if tx_id is None else tx_id
-    if len(tx_id) != TX_ID_SIZE:
-        raise ClientError(f"a tx_id is {TX_ID_SIZE} bytes")
-    wire = make_tx(signer, chain_id, body, tx_id=tx_id, valid_until_height=valid_until_height)
-    return tx_id, wire
+    """(tx_id, signed wire bytes) of `body` from `signer` with `nonce` (random if None)."""
+    nonce = new_nonce() if nonce is None else nonce
+    if len(nonce) != NONCE_SIZE:
+        raise ClientError(f"a nonce is {NONCE_SIZE} bytes")
+    wire = make_tx(signer, chain_id, body, nonce=nonce, valid_until_ms=valid_until_ms)
+    return derive_tx_id(signer.public_key, nonce), wire
 
 
 class DepositClient:
@@ -364,18 +364,29 @@ class DepositClient:
         return [_submit_result(verdict, url) for verdict in results]
 
     async def prepare(
-        self, signer: Signer, body: Body, *, tx_id: bytes | None = None
+        self, signer: Signer, body: Body, *, nonce: bytes | None = None
     ) -> tuple[bytes, bytes]:
-        """(tx_id, signed bytes), valid for half the chain's window from the current height."""
-        window = self.genesis.limits.max_validity_window
-        until = await self.latest_height() + max(1, window // 2)
-        return sign_body(signer, self.genesis.chain_id, body, valid_until_height=until, tx_id=tx_id)
+        """(tx_id, signed bytes), valid for half the chain's window from the chain's time."""
+        window_ms = self.genesis.limits.max_validity_window_ms
+        until = await self.chain_time_ms() + window_ms // 2
+        return sign_body(signer, self.genesis.chain_id, body, valid_until_ms=until, nonce=nonce)
+
+    async def chain_time_ms(self) -> int:
+        """The latest block's time as a validator reports it (the genesis time before any)."""
+        height = await self.latest_height()
+        if height == 0:
+            return self.genesis.genesis_time_ms
+        header = (await self.block(height)).get("header")
+        time_ms = header.get("time_ms") if isinstance(header, dict) else None
+        if type(time_ms) is not int:
+            raise ClientError("a validator's block has no time")
+        return time_ms
 
     async def send(
-        self, signer: Signer, body: Body, *, tx_id: bytes | None = None
+        self, signer: Signer, body: Body, *, nonce: bytes | None = None
     ) -> tuple[bytes, SubmitResult]:
         """Sign `body` and submit it; (tx_id, verdict)."""
-        tx_id, wire = await self.prepare(signer, body, tx_id=tx_id)
+        tx_id, wire = await self.prepare(signer, body, nonce=nonce)
         return tx_id, await self.submit(wire)
 
     # ------------------------------------------------------------ finality

@@ -17,7 +17,8 @@ from consensus.messages import ValidatorSet
 from ledger import layout as L
 from ledger.app import LedgerApp
 from ledger.mempool import Mempool
-from ledger.queries import decode_tx_result, pending_redemptions
+from ledger.queries import pending_redemptions
+from ledger.used_ids import UsedId
 from network.nodeview import (
     AccountSnapshot,
     CommittedBlock,
@@ -53,9 +54,9 @@ class LedgerNodeView:
         return self._node.submit(tx)
 
     def tx_status(self, tx_id: bytes) -> TxStatus:
-        raw = self.store.load_tx_result(tx_id)
+        raw = self.store.load_tx_index(tx_id)  # durable commits only
         if raw is not None:
-            outcome = decode_tx_result(raw)
+            outcome = UsedId.decode(raw)
             return TxStatus(
                 TxState.COMMITTED, outcome.height, outcome.index, outcome.code, outcome.message
             )

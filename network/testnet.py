@@ -25,7 +25,7 @@ import trio
 from consensus.crypto import Ed25519Signer
 from depositnet.cli import CommandError
 from ledger.signing import make_tx
-from ledger.tx import Body, Mint, RegisterParticipant, Transfer
+from ledger.tx import Body, Mint, RegisterParticipant, Transfer, derive_tx_id
 from network.client import ClientError, DepositClient, percentile
 from network.localnet import LocalNetwork, LocalNetworkError
 from network.testnet_init import TestnetLayout
@@ -48,6 +48,7 @@ class LoadStats:
     commit_times: list[float] = attrs.Factory(list)
     pending: dict[str, float] = attrs.Factory(dict)  # tx_id hex -> submit time
     height: int = 0
+    chain_time_ms: int = 0  # the time of block `height`
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,6 +96,7 @@ async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
         await onboard(everyone, layout.roles, layout.participants)
         stats = LoadStats()
         stats.height = await everyone.latest_height()
+        stats.chain_time_ms = await everyone.chain_time_ms()
         start = time.monotonic()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_follow_blocks, clients[0], stats)
@@ -160,7 +162,7 @@ async def _offer_load(
     """Sign transfers at `args.rate` per second and submit each tick's as one batch to a
     random validator (one HTTP request per tick, not per transfer)."""
     participants = list(layout.participants.values())
-    window = clients[0].genesis.limits.max_validity_window
+    window_ms = clients[0].genesis.limits.max_validity_window_ms
     deadline = time.monotonic() + args.duration
     owed = 0.0
     async with trio.open_nursery() as nursery:
@@ -177,10 +179,11 @@ async def _offer_load(
                     rng.choice(("USD", "EUR")),
                     rng.randint(1, 10_000),
                 )
-                tx_id = rng.randbytes(16)
-                until = stats.height + window // 2
+                nonce = rng.randbytes(16)
+                tx_id = derive_tx_id(sender.public_key, nonce)
+                until = stats.chain_time_ms + window_ms // 2
                 batch.append(
-                    (tx_id, make_tx(sender, chain_id, body, tx_id=tx_id, valid_until_height=until))
+                    (tx_id, make_tx(sender, chain_id, body, nonce=nonce, valid_until_ms=until))
                 )
             if batch:
                 nursery.start_soon(_submit, rng.choice(clients), batch, stats)
@@ -222,6 +225,9 @@ async def _follow_blocks(client: DepositClient, stats: LoadStats) -> None:
                     stats.latencies_s.append(now - submitted)
                     stats.commit_times.append(now)
             stats.height += 1
+            header = block.get("header")
+            if isinstance(header, dict) and type(header.get("time_ms")) is int:
+                stats.chain_time_ms = header["time_ms"]
         await trio.sleep(FOLLOW_POLL_S)
 
 

@@ -174,7 +174,7 @@ def cmd_tx(args: argparse.Namespace) -> int:
     body = KINDS[args.kind][2](args, signer.public_key)
 
     async def go(client: DepositClient) -> tuple[bytes, SubmitResult, FinalityProof | None]:
-        tx_id, result = await client.send(signer, body, tx_id=args.tx_id)
+        tx_id, result = await client.send(signer, body, nonce=args.tx_id)
         proof = None
         if args.wait and result.ok:
             proof = await client.wait_final(tx_id, timeout_s=args.wait_timeout)

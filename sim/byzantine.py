@@ -100,6 +100,7 @@ class Equivocate(Strategy):
             time_ms=h.time_ms + 1 + self.rng.randrange(1000),
             prev_block_id=h.prev_block_id,
             app_hash=h.app_hash,
+            results_root=h.results_root,
             proposer=h.proposer,
             txs=block.txs,
             last_commit=block.last_commit,

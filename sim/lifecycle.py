@@ -174,8 +174,7 @@ class Lifecycle:
     def _submit(self, now: int) -> None:
         cfg = self.config
         up = [n for n in self.nodes if n.status is not Status.DOWN]
-        hint = max((self._height(n) for n in self.nodes), default=0) + 1
-        tx = self.workload.next_tx(hint)
+        tx = self.workload.next_tx(now)
         if up:
             node = up[self.submit_rng.randrange(len(up))]
             self._step(now, node, ev.TxSubmitted(tx), "tx", f"{len(tx)} bytes")

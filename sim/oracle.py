@@ -3,8 +3,9 @@
 The oracle keeps its own `LedgerApp`, fed only with the blocks correct validators decide (the
 first decision at each height). For each it checks what the paper calls valid(v) from the
 outside: the block decodes, extends the previously decided block at the right height and chain,
-carries the app hash of the state before it, and its transactions form a valid block; then it
-executes the block itself and requires the app hash the validators reported, and checks the
+and its transactions form a valid block at its time; then it executes the block itself and
+requires the header's app hash (the state after the block) and results root, and the app hash
+the validators reported, and checks the
 ledger's invariants (per currency: balances plus pending redemptions equal minted minus
 redeemed, nothing negative) on the resulting state.
 """
@@ -15,6 +16,7 @@ from consensus.codec import DecodeError
 from consensus.interfaces import HeightRecord
 from consensus.messages import BlockId
 from consensus.replica.block import GENESIS_BLOCK_ID, block_id, decode_block
+from consensus.replica.chain import check_execution
 from ledger.app import LedgerApp
 from ledger.invariants import LedgerInvariantError, check_ledger_invariants
 from sim.checkers import Violation
@@ -49,12 +51,13 @@ class LedgerOracle:
             raise Violation(Outcome.SAFETY, fail + "wrong height or chain in the header")
         if header.prev_block_id != self._last_id:
             raise Violation(Outcome.SAFETY, fail + "the block does not extend the chain")
-        if header.app_hash != self._app.app_hash:
-            raise Violation(Outcome.SAFETY, fail + "the header's app hash is not the state's")
-        reason = self._app.validate_block_txs(height, block.txs)
+        reason = self._app.validate_block_txs(height, header.time_ms, block.txs)
         if reason is not None:
             raise Violation(Outcome.SAFETY, fail + f"invalid transactions ({reason})")
         execution = self._app.execute_block(height, header.time_ms, block.txs)
+        reason = check_execution(header, execution)
+        if reason is not None:
+            raise Violation(Outcome.SAFETY, fail + reason)
         if execution.app_hash != record.app_hash:
             raise Violation(
                 Outcome.SAFETY,

@@ -83,8 +83,18 @@ def replica_config(config: SimConfig) -> ReplicaConfig:
         create_empty_blocks=config.empty_block_interval_ms == 0,
         empty_block_interval_ms=max(1, config.empty_block_interval_ms),
         status_interval_ms=max(100, min(1000, config.timeout_propose_ms)),
+        max_clock_drift_ms=clock_spread_bound_ms(config),
         bugs=core_flags(config.bugs),
     )
+
+
+def clock_spread_bound_ms(config: SimConfig) -> int:
+    """How far apart two correct validators' clocks can get in a run (each is off by at most
+    the offset plus its drift over the run), plus a second: the replica's clock-drift bound,
+    so that skewed clocks slow blocks down but stay within the model of correct nodes."""
+    run_ms = config.safety_ms + config.liveness_ms
+    drift_ms = -(-2 * config.clock_drift_max_ppm * run_ms // 1_000_000)
+    return 1_000 + 2 * config.clock_offset_max_ms + drift_ms
 
 
 def build_world(config: SimConfig, rng: random.Random) -> World:

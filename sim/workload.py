@@ -3,7 +3,7 @@
 Mints by the issuer, transfers and redemptions by participants, settlements and rejections of
 pending redemptions, and a share of transactions that must be refused or fail: bad signatures,
 another chain's, expired, zero amounts, overdrafts. The generator is a pure function of its
-random stream and the height hint it is given, so a run's transactions are reproducible.
+random stream and the virtual time it is given, so a run's transactions are reproducible.
 """
 
 from __future__ import annotations
@@ -14,7 +14,16 @@ import attrs
 
 from consensus.crypto import Signer
 from ledger.signing import make_tx
-from ledger.tx import Body, Mint, Redeem, RejectRedemption, SettleRedemption, SignedTx, Transfer
+from ledger.tx import (
+    Body,
+    Mint,
+    Redeem,
+    RejectRedemption,
+    SettleRedemption,
+    SignedTx,
+    Transfer,
+    derive_tx_id,
+)
 from ledger.txcodec import to_wire
 from sim.stack import CURRENCIES, World
 
@@ -42,7 +51,7 @@ class Workload:
         """Virtual milliseconds until the next submission (exponential arrivals)."""
         return max(1, int(self._rng.expovariate(tx_per_s / 1000.0)))
 
-    def next_tx(self, height_hint: int) -> bytes:
+    def next_tx(self, now_ms: int) -> bytes:
         rng = self._rng
         self.stats.generated += 1
         clients = self._world.clients
@@ -75,41 +84,41 @@ class Workload:
             body = Transfer(
                 signer.public_key, recipient.public_key, currency, rng.randint(1, 20_000)
             )
-        tx_id = rng.randbytes(16)
-        valid_until = height_hint + rng.randint(5, 60)
+        nonce = rng.randbytes(16)
+        tx_id = derive_tx_id(signer.public_key, nonce)
+        valid_until = now_ms + rng.randint(2_000, 60_000)
         if isinstance(body, Redeem):
             self._redemptions.append(tx_id)
             del self._redemptions[:-32]
         if rng.randrange(100) < self._invalid_pct:
             self.stats.invalid += 1
-            return self._invalid(signer, body, tx_id, height_hint)
-        return make_tx(
-            signer, self._world.chain_id, body, tx_id=tx_id, valid_until_height=valid_until
-        )
+            return self._invalid(signer, body, nonce, now_ms)
+        return make_tx(signer, self._world.chain_id, body, nonce=nonce, valid_until_ms=valid_until)
 
-    def _invalid(self, signer: Signer, body: Body, tx_id: bytes, height_hint: int) -> bytes:
+    def _invalid(self, signer: Signer, body: Body, nonce: bytes, now_ms: int) -> bytes:
         rng = self._rng
         kind = rng.randrange(4)
         chain = self._world.chain_id
         if kind == 0:  # a signature that is not the signer's
             key = signer.public_key
-            tx = SignedTx(chain, tx_id, key, height_hint + 10, body, rng.randbytes(64))
+            tx = SignedTx(chain, nonce, key, now_ms + 10_000, body, rng.randbytes(64))
             return to_wire(tx)
         if kind == 1:  # signed for another network
             return make_tx(
                 signer,
                 "another-chain",
                 body,
-                tx_id=tx_id,
-                valid_until_height=height_hint + 10,
+                nonce=nonce,
+                valid_until_ms=now_ms + 10_000,
             )
-        if kind == 2:  # expired long ago (or not yet valid far ahead)
-            until = 1 if height_hint > 3 else height_hint + 10_000
+        if kind == 2:  # expired long ago (or valid until too far ahead)
+            window_ms = self._world.genesis.limits.max_validity_window_ms
+            until = now_ms - 5_000 if now_ms > 5_000 else now_ms + 2 * window_ms
             return make_tx(
                 signer,
                 chain,
                 body,
-                tx_id=tx_id,
-                valid_until_height=until,
+                nonce=nonce,
+                valid_until_ms=until,
             )
         return rng.randbytes(rng.randrange(1, 300))  # not a transaction at all

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from consensus import events as ce
 from consensus.core import ConsensusCore
 from consensus.crypto import SignatureScheme, Signer
-from consensus.interfaces import Application, Mempool, Store
+from consensus.interfaces import Application, BlockExecution, Mempool, Store
 from consensus.messages import BlockId, Commit, Proposal, ValidatorSet, Vote
 from consensus.replica import events as ev
 from consensus.replica.block import Block
@@ -28,6 +28,7 @@ STATUS_TIMER = ev.ReplicaTimer("status")
 TXS_TIMER = ev.ReplicaTimer("txs")
 CATCHUP_TIMER = ev.ReplicaTimer("catchup")
 EMPTY_BLOCK_TIMER = ev.ReplicaTimer("empty_block")
+BLOCK_TIME_TIMER = ev.ReplicaTimer("block_time")
 MAX_CACHED_BLOCKS = 16
 MAX_PENDING_FETCHES = 16
 
@@ -52,6 +53,8 @@ class ReplicaParts:
     _seen: SeenCache
     _catchup: CatchUp
     _blocks: dict[BlockId, tuple[Block, bytes]]
+    _executions: dict[BlockId, BlockExecution]  # candidate blocks of this height, executed
+    _early: dict[BlockId, int]  # blocks stamped ahead of our clock -> when to judge them
     _unsent: dict[BlockId, Proposal]
     _fetch_after: dict[int, tuple[int, set[bytes]]]  # round -> (window end, peers asked)
     _tick_view: tuple[int, int] | None

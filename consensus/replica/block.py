@@ -2,7 +2,12 @@
 
 A block is a header plus its body (transactions, the commit certificate of the previous block,
 evidence of equivocation). The header binds the body through hashes, so `block_id(header)`, the
-32-byte value the validators vote for, identifies the whole block. The previous commit and the
+32-byte value the validators vote for, identifies the whole block. Blocks are executed before
+they are voted on, so the header also commits to what the block did: `app_hash` is the state
+*after* the block and `results_root` the RFC 6962 root of its transactions' results, beside
+`txs_root` over the transactions themselves (`consensus.merkle`), both trees of `num_txs`
+leaves. A header and its commit certificate therefore prove, with two short Merkle paths, that
+a transaction committed and what its outcome was. The previous commit and the
 evidence are embedded with the core's codec (`consensus.codec` `*_to_obj`); a block is canonical
 msgpack, and decoding rejects anything that would not re-encode to the same bytes.
 """
@@ -17,6 +22,7 @@ import attrs
 
 from consensus import codec
 from consensus.codec import DecodeError
+from consensus.merkle import merkle_root
 from consensus.messages import (
     BLOCK_ID_SIZE,
     PUBLIC_KEY_SIZE,
@@ -25,7 +31,8 @@ from consensus.messages import (
     DuplicateVoteEvidence,
 )
 
-BLOCK_VERSION = 1
+BLOCK_VERSION = 2
+MAX_HEADER_BYTES = 1024
 GENESIS_BLOCK_ID = bytes(BLOCK_ID_SIZE)
 """The `prev_block_id` of block 1."""
 _EMPTY_HASH = hashlib.sha256(b"").digest()
@@ -37,9 +44,11 @@ class Header:
     height: int
     time_ms: int
     prev_block_id: BlockId
-    app_hash: bytes  # the application state digest after height - 1
+    app_hash: bytes  # the application state digest after this block
     proposer: bytes
-    txs_root: bytes
+    num_txs: int  # the size of both Merkle trees (a root alone does not fix it)
+    txs_root: bytes  # RFC 6962 root over the transactions' bytes
+    results_root: bytes  # RFC 6962 root over the application's encoding of each result
     last_commit_hash: bytes
     evidence_hash: bytes
 
@@ -60,13 +69,13 @@ def _digest(tag: bytes, parts: Sequence[bytes]) -> bytes:
 
 
 def tx_hash(tx: bytes) -> bytes:
-    """The replica's cheap identity of a transaction's bytes (for dedupe and roots)."""
+    """The replica's cheap identity of a transaction's bytes (for gossip dedupe)."""
     return hashlib.sha256(tx).digest()
 
 
 def txs_root(txs: Sequence[bytes]) -> bytes:
-    """A hash over the hashes of `txs`, in order."""
-    return _digest(b"depositnet/txs", txs)
+    """The RFC 6962 root over `txs`, in order."""
+    return merkle_root(txs)
 
 
 def last_commit_hash(commit: Commit | None) -> bytes:
@@ -84,12 +93,14 @@ def make_block(
     time_ms: int,
     prev_block_id: BlockId,
     app_hash: bytes,
+    results_root: bytes,
     proposer: bytes,
     txs: Sequence[bytes],
     last_commit: Commit | None,
     evidence: Sequence[DuplicateVoteEvidence] = (),
 ) -> Block:
-    """A block whose header commits to the given body."""
+    """A block whose header commits to the given body and to its execution's outcome
+    (`app_hash` after it, `results_root` over its results)."""
     header = Header(
         chain_id=chain_id,
         height=height,
@@ -97,7 +108,9 @@ def make_block(
         prev_block_id=prev_block_id,
         app_hash=app_hash,
         proposer=proposer,
+        num_txs=len(txs),
         txs_root=txs_root(txs),
+        results_root=results_root,
         last_commit_hash=last_commit_hash(last_commit),
         evidence_hash=evidence_hash(evidence),
     )
@@ -113,7 +126,9 @@ def _header_obj(h: Header) -> list[Any]:
         h.prev_block_id,
         h.app_hash,
         h.proposer,
+        h.num_txs,
         h.txs_root,
+        h.results_root,
         h.last_commit_hash,
         h.evidence_hash,
     ]
@@ -160,10 +175,18 @@ def _list(value: object, what: str) -> list[Any]:
     return value
 
 
+HEADER_FIELDS = 12
+
+
+def decode_header(data: bytes) -> Header:
+    """Decode canonical header bytes (`encode_header`), e.g. from a receipt."""
+    return _decode_header(codec.unpackb_canonical(data, MAX_HEADER_BYTES))
+
+
 def _decode_header(obj: object) -> Header:
     fields = _list(obj, "header")
-    if len(fields) != 10:
-        raise DecodeError("header: expected 10 fields")
+    if len(fields) != HEADER_FIELDS:
+        raise DecodeError(f"header: expected {HEADER_FIELDS} fields")
     if fields[0] != BLOCK_VERSION or isinstance(fields[0], bool):
         raise DecodeError(f"header: unknown block version {fields[0]!r}")
     if not isinstance(fields[1], str):
@@ -178,9 +201,11 @@ def _decode_header(obj: object) -> Header:
         prev_block_id=_bytes(fields[4], "prev block id", BLOCK_ID_SIZE),
         app_hash=_bytes(fields[5], "app hash"),
         proposer=_bytes(fields[6], "proposer", PUBLIC_KEY_SIZE),
-        txs_root=_bytes(fields[7], "txs root", 32),
-        last_commit_hash=_bytes(fields[8], "last commit hash", 32),
-        evidence_hash=_bytes(fields[9], "evidence hash", 32),
+        num_txs=_int(fields[7], "header num_txs"),
+        txs_root=_bytes(fields[8], "txs root", 32),
+        results_root=_bytes(fields[9], "results root", 32),
+        last_commit_hash=_bytes(fields[10], "last commit hash", 32),
+        evidence_hash=_bytes(fields[11], "evidence hash", 32),
     )
 
 
@@ -199,6 +224,8 @@ def decode_block(data: bytes, max_size: int) -> Block:
     commit = None if fields[2] is None else codec.commit_from_obj(fields[2])
     evidence = tuple(codec.evidence_from_obj(e) for e in _list(fields[3], "evidence list"))
     block = Block(header, txs, commit, evidence)
+    if header.num_txs != len(txs):
+        raise DecodeError("block: the header's num_txs does not match the transactions")
     if header.txs_root != txs_root(txs):
         raise DecodeError("block: transactions do not match the header's root")
     if header.last_commit_hash != last_commit_hash(commit):

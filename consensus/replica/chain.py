@@ -1,10 +1,21 @@
 """The committed chain as the replica needs it, and the two questions asked about new blocks.
 
-`ChainTip` is what the next block must extend (previous id, time, app hash, commit).
-`build_block` makes this validator's proposal from the mempool and the evidence pool;
-`check_block` is the paper's valid(v): deterministic, it reads only the block and the committed
-chain (tip, validator set, committed evidence, the application's committed state), never a clock
-or the mempool, so every correct validator gives the same verdict.
+`ChainTip` is what the next block must extend (previous id, time, commit). `build_block` makes
+this validator's proposal from the mempool and the evidence pool, executing it so the header
+can commit to its outcome. The paper's valid(v) is `check_block` (the header and the body
+against the committed chain) followed by `check_execution` (the header's app hash and results
+root against executing the block): deterministic, it reads only the block and the committed
+chain (tip, validator set, committed evidence, the application's committed state), never a
+clock or the mempool, so every correct validator gives the same verdict.
+
+Block time. A proposer stamps its clock (`next_block_time`), kept above the previous block's
+time and at most `max_block_time_step_ms` beyond it; valid(v) checks both bounds. Chain time
+decides which transactions have expired, so a block must also not run ahead of the validators'
+clocks: a validator answers valid(v) for a block stamped more than `max_clock_drift_ms` ahead
+of its own clock only once its clock gets there (the replica defers the answer), so a block
+certified by 2f+1 was no further ahead than the drift bound for at least f+1 correct clocks.
+Deferring, rather than refusing, keeps valid(v) deterministic: every validator gives the same
+answer, some later than others.
 """
 
 from __future__ import annotations
@@ -13,9 +24,10 @@ import attrs
 
 from consensus.commit import CommitError, verify_commit
 from consensus.crypto import SignatureScheme
-from consensus.interfaces import Application, Mempool
+from consensus.interfaces import Application, BlockExecution, Mempool
+from consensus.merkle import merkle_root
 from consensus.messages import BlockId, Commit, ValidatorSet
-from consensus.replica.block import GENESIS_BLOCK_ID, Block, block_id, make_block
+from consensus.replica.block import GENESIS_BLOCK_ID, Block, Header, block_id, make_block
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.evidence import EvidencePool, check_block_evidence
 
@@ -30,6 +42,12 @@ class ChainTip:
     commit: Commit | None = None  # the commit certificate of `height`, None at genesis
 
 
+def next_block_time(tip: ChainTip, config: ReplicaConfig, now_ms: int) -> int:
+    """The time this validator stamps on the block after `tip`: its clock, kept strictly
+    above the tip's time and within the largest step valid(v) allows."""
+    return min(max(now_ms, tip.time_ms + 1), tip.time_ms + config.max_block_time_step_ms)
+
+
 def build_block(
     *,
     chain_id: str,
@@ -40,21 +58,25 @@ def build_block(
     proposer: bytes,
     config: ReplicaConfig,
     now_ms: int,
-) -> Block:
-    """This validator's block for height tip.height + 1."""
+) -> tuple[Block, BlockExecution]:
+    """This validator's block for height tip.height + 1, and its execution."""
     height = tip.height + 1
-    txs = mempool.reap(config.max_block_bytes, config.max_block_txs)
-    return make_block(
+    time_ms = next_block_time(tip, config, now_ms)
+    txs = mempool.reap(config.max_block_bytes, config.max_block_txs, time_ms)
+    execution = app.execute_block(height, time_ms, txs)
+    block = make_block(
         chain_id=chain_id,
         height=height,
-        time_ms=min(max(now_ms, tip.time_ms + 1), tip.time_ms + config.max_block_time_step_ms),
+        time_ms=time_ms,
         prev_block_id=tip.block_id,
-        app_hash=app.app_hash,
+        app_hash=execution.app_hash,
+        results_root=merkle_root(execution.result_leaves),
         proposer=proposer,
         txs=txs,
         last_commit=tip.commit,
         evidence=pool.pending(config.max_block_evidence, height),
     )
+    return block, execution
 
 
 def check_block(
@@ -68,7 +90,8 @@ def check_block(
     scheme: SignatureScheme,
     config: ReplicaConfig,
 ) -> str | None:
-    """None if `block` is a valid next block on `tip`, else the reason it is not."""
+    """None if `block` is a valid next block on `tip` as far as can be told without
+    executing it (then `check_execution` decides), else the reason it is not."""
     header = block.header
     height = tip.height + 1
     if header.chain_id != chain_id:
@@ -77,8 +100,6 @@ def check_block(
         return f"block height {header.height}, expected {height}"
     if header.prev_block_id != tip.block_id:
         return "block does not extend the committed chain"
-    if header.app_hash != app.app_hash:
-        return "block app hash differs from the committed state"
     if header.time_ms <= tip.time_ms:
         return "block time does not increase"
     if header.time_ms > tip.time_ms + config.max_block_time_step_ms:
@@ -112,7 +133,16 @@ def check_block(
     )
     if reason is not None:
         return reason
-    return app.validate_block_txs(height, block.txs)
+    return app.validate_block_txs(height, header.time_ms, block.txs)
+
+
+def check_execution(header: Header, execution: BlockExecution) -> str | None:
+    """None if the header commits to what executing its block produced, else why not."""
+    if header.app_hash != execution.app_hash:
+        return "block app hash differs from executing it"
+    if header.results_root != merkle_root(execution.result_leaves):
+        return "block results root differs from executing it"
+    return None
 
 
 def tip_of(block: Block, commit: Commit) -> ChainTip:

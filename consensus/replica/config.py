@@ -50,5 +50,9 @@ class ReplicaConfig:
     """A block's time may exceed its predecessor's by at most this much (so a Byzantine
     proposer cannot push the chain's clock to the end of time); after a longer halt, chain
     time catches up over several blocks."""
+    max_clock_drift_ms: int = attrs.field(default=1_000, validator=_positive)
+    """How far ahead of this validator's clock a proposed block's time may be before its
+    verdict waits for the clock (see `consensus.replica.chain`): the bound on how far apart
+    correct validators' clocks are assumed to be."""
     bugs: frozenset[str] = frozenset()
     """Planted consensus-core bugs (`consensus.core.KNOWN_BUGS`), for the simulator only."""

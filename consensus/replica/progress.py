@@ -6,6 +6,12 @@ a decision) only after the rest of the batch, so that a decision's commit and th
 first effects never jump ahead of a persist the core emitted before them. `_commit` executes a
 final block through the application and emits one `CommitBlock`; the application is updated
 right after, and the driver stores the block before executing any later effect.
+
+Blocks are executed before they are voted on: a proposer executes the block it builds, and a
+validator executes a proposed block to answer valid(v) (the header must commit to the outcome).
+Executions are cached by block id for the height, so a decided block is applied, not executed
+again. A block stamped too far ahead of this validator's clock gets its verdict when the clock
+catches up (`BLOCK_TIME_TIMER`); see `consensus.replica.chain` on block time.
 """
 
 from __future__ import annotations
@@ -15,12 +21,17 @@ from collections.abc import Sequence
 from consensus import codec
 from consensus import events as ce
 from consensus.events import ProposalValueSupplied, RejectCode, ValidityVerdict
-from consensus.interfaces import HeightRecord
+from consensus.interfaces import BlockExecution, HeightRecord
 from consensus.messages import BlockId, Commit, Proposal, Vote
 from consensus.replica import events as ev
-from consensus.replica.base import EMPTY_BLOCK_TIMER, MAX_CACHED_BLOCKS, ReplicaParts
+from consensus.replica.base import (
+    BLOCK_TIME_TIMER,
+    EMPTY_BLOCK_TIMER,
+    MAX_CACHED_BLOCKS,
+    ReplicaParts,
+)
 from consensus.replica.block import Block, block_id, encode_block
-from consensus.replica.chain import build_block, check_block, tip_of
+from consensus.replica.chain import build_block, check_block, check_execution, tip_of
 from consensus.replica.wire import EvidenceMsg, ProposalMsg, VoteMsg, encode_wire
 
 BENIGN_REJECTIONS = frozenset({RejectCode.OTHER_HEIGHT, RejectCode.FUTURE_ROUND})
@@ -46,6 +57,8 @@ class Progress(ReplicaParts):
             return [ev.SetTimer(deadline, EMPTY_BLOCK_TIMER)]
         self._waiting_since_ms = None
         self._blocks = {}
+        self._executions = {}
+        self._early = {}
         self._unsent = {}
         self._fetch_after = {}
         out = self._drive(self._core.start_height(self.height, now_ms), now_ms, None)
@@ -60,20 +73,24 @@ class Progress(ReplicaParts):
         """Execute `block` (final by `commit`), persist it, and move to the next height."""
         height = block.header.height
         assert height == self._tip.height + 1, "committing out of order"
-        execution = self._app.execute_block(height, block.header.time_ms, block.txs)
+        execution = self._execution(block_id(block.header), block)
+        assert check_execution(block.header, execution) is None, "committing an invalid block"
         record = HeightRecord(
             height=height,
             block=raw,
             commit=codec.encode_commit(commit),
             app_hash=execution.app_hash,
             writes=execution.writes,
-            tx_results=execution.encoded_results,
+            tx_index=execution.tx_index,
+            results=codec.packb(list(execution.result_leaves)),
         )
         out: list[ev.ReplicaEffect] = [
             ev.CommitBlock(record, block_id(block.header), execution.results)
         ]
         self._app.apply(execution)  # the driver stores `record` before any later effect
-        self._mempool.update(height, [result.tx_id for result in execution.results])
+        self._mempool.update(
+            height, block.header.time_ms, [result.tx_id for result in execution.results]
+        )
         self._pool.mark_committed(block.evidence, height)
         self._tip = tip_of(block, commit)
         self._catchup.committed(height)
@@ -139,7 +156,7 @@ class Progress(ReplicaParts):
     def _supply_proposal(self, height: int, rnd: int, now_ms: int) -> list[ev.ReplicaEffect]:
         if height != self.height or self._key is None:
             return []
-        block = build_block(
+        block, execution = build_block(
             chain_id=self.chain_id,
             tip=self._tip,
             app=self._app,
@@ -151,6 +168,7 @@ class Progress(ReplicaParts):
         )
         bid = block_id(block.header)
         self._cache_block(bid, block, encode_block(block))
+        self._executions[bid] = execution
         event = ProposalValueSupplied(height, rnd, bid)
         return self._drive(self._core.handle(event, now_ms), now_ms, None)
 
@@ -158,12 +176,25 @@ class Progress(ReplicaParts):
         held = self._blocks.get(bid)
         if held is None or height != self.height:
             return []  # answered when the block arrives (see _on_proposal)
+        answer_at_ms = held[0].header.time_ms - self.config.max_clock_drift_ms
+        if answer_at_ms > now_ms:  # stamped ahead of our clock: judge it when we get there
+            self._early[bid] = answer_at_ms
+            return [ev.SetTimer(answer_at_ms, BLOCK_TIME_TIMER)]
+        self._early.pop(bid, None)
         valid = self._validity(held[0]) is None
         event = ValidityVerdict(height, bid, valid)
         return self._drive(self._core.handle(event, now_ms), now_ms, None)
 
+    def _answer_early(self, now_ms: int) -> list[ev.ReplicaEffect]:
+        """The block-time timer: answer valid(v) for the blocks whose time has come."""
+        out: list[ev.ReplicaEffect] = []
+        for bid, answer_at_ms in sorted(self._early.items(), key=lambda item: item[1]):
+            if answer_at_ms <= now_ms and bid in self._early:
+                out += self._answer_validity(self.height, bid, now_ms)
+        return out
+
     def _validity(self, block: Block) -> str | None:
-        return check_block(
+        reason = check_block(
             block,
             chain_id=self.chain_id,
             tip=self._tip,
@@ -173,6 +204,19 @@ class Progress(ReplicaParts):
             scheme=self.scheme,
             config=self.config,
         )
+        if reason is not None:
+            return reason
+        return check_execution(block.header, self._execution(block_id(block.header), block))
+
+    def _execution(self, bid: BlockId, block: Block) -> BlockExecution:
+        """The execution of `block` (one of this height's candidates), cached by block id."""
+        execution = self._executions.get(bid)
+        if execution is None:
+            header = block.header
+            execution = self._app.execute_block(header.height, header.time_ms, block.txs)
+            if len(self._executions) < MAX_CACHED_BLOCKS + 1:
+                self._executions[bid] = execution
+        return execution
 
     def _on_decide(
         self, height: int, bid: BlockId, commit: Commit, now_ms: int
@@ -192,4 +236,6 @@ class Progress(ReplicaParts):
             if victim is None:
                 break
             del self._blocks[victim]
+            self._executions.pop(victim, None)
+            self._early.pop(victim, None)
         self._blocks[bid] = (block, raw)

@@ -26,7 +26,7 @@ from consensus.crypto import ED25519, SignatureScheme, Signer
 from consensus.events import (
     TimeoutElapsed,
 )
-from consensus.interfaces import Application, Mempool, Store
+from consensus.interfaces import Application, BlockExecution, Mempool, Store
 from consensus.messages import (
     BlockId,
     Proposal,
@@ -36,6 +36,7 @@ from consensus.messages import (
 from consensus.replica import events as ev
 from consensus.replica import serving
 from consensus.replica.base import (
+    BLOCK_TIME_TIMER,
     CATCHUP_TIMER,
     EMPTY_BLOCK_TIMER,
     MAX_CACHED_BLOCKS,
@@ -111,6 +112,8 @@ class Replica(Inbound, Progress, TxGossip):
             max_batch=config.max_catchup_batch, retry_ms=config.catchup_retry_ms
         )
         self._blocks: dict[BlockId, tuple[Block, bytes]] = {}
+        self._executions: dict[BlockId, BlockExecution] = {}
+        self._early: dict[BlockId, int] = {}
         self._unsent: dict[BlockId, Proposal] = {}  # own proposals whose block we lack
         self._fetch_after: dict[int, tuple[int, set[bytes]]] = {}  # round -> (until, asked)
         self._tick_view: tuple[int, int] | None = None  # (height, round) at the last status tick
@@ -223,6 +226,8 @@ class Replica(Inbound, Progress, TxGossip):
         if not self._waiting():
             assert self._core.height == self._tip.height + 1, "core not at the next height"
         assert len(self._blocks) <= MAX_CACHED_BLOCKS + 1
+        assert len(self._executions) <= MAX_CACHED_BLOCKS + 1
+        assert set(self._early) <= set(self._blocks)
         assert len(self._future) <= self.config.max_buffered_per_peer * len(
             self.validators.validators
         )
@@ -286,6 +291,8 @@ class Replica(Inbound, Progress, TxGossip):
             return self._flush_txs()
         if timer == CATCHUP_TIMER:
             return self._request_blocks(now_ms)
+        if timer == BLOCK_TIME_TIMER:
+            return self._answer_early(now_ms)
         if timer == EMPTY_BLOCK_TIMER:
             if self._waiting_since_ms is None:
                 return []

@@ -70,7 +70,13 @@ def restore(
     signed = sign_state.last_signed
     if signed is not None and signed.height > sign_state.height:
         raise ReplicaStartError("sign state's last signature is above its height")
-    tip = _load_tip(store, last, chain_id) if last > 0 else ChainTip(0, time_ms=genesis_time_ms)
+    tip = ChainTip(0, time_ms=genesis_time_ms)
+    if last > 0:
+        block, tip = _load_tip(store, last, chain_id)
+        if block.header.app_hash != app.app_hash:
+            raise ReplicaStartError(
+                f"the application state does not match the app hash of stored block {last}"
+            )
     pool = EvidencePool(
         max_pending=config.max_pending_evidence, max_age_heights=config.evidence_max_age_heights
     )
@@ -89,7 +95,7 @@ def _load_block(store: Store, height: int) -> Block:
         raise ReplicaStartError(f"stored block {height} is corrupt: {exc}") from None
 
 
-def _load_tip(store: Store, last: int, chain_id: str) -> ChainTip:
+def _load_tip(store: Store, last: int, chain_id: str) -> tuple[Block, ChainTip]:
     block = _load_block(store, last)
     raw = store.load_commit(last)
     if raw is None:
@@ -100,4 +106,4 @@ def _load_tip(store: Store, last: int, chain_id: str) -> ChainTip:
         raise ReplicaStartError(f"stored commit {last} is corrupt: {exc}") from None
     if block.header.chain_id != chain_id or commit.block_id != block_id(block.header):
         raise ReplicaStartError(f"stored block {last} does not match its commit or chain")
-    return tip_of(block, commit)
+    return block, tip_of(block, commit)

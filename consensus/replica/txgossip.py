@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from consensus.replica import events as ev
 from consensus.replica.base import TXS_TIMER, ReplicaParts
 from consensus.replica.block import tx_hash
+from consensus.replica.chain import next_block_time
 from consensus.replica.wire import TxsMsg, encode_wire
 
 
@@ -21,7 +22,7 @@ class TxGossip(ReplicaParts):
     """Client transactions and their gossip (mixed into Replica)."""
 
     def _on_client_tx(self, tx: bytes, now_ms: int) -> list[ev.ReplicaEffect]:
-        admission = self._mempool.add(tx, self.height)
+        admission = self._mempool.add(tx, self._admission_time(now_ms))
         out: list[ev.ReplicaEffect] = [ev.TxAdmitted(admission)]
         if not admission.accepted:
             return out
@@ -36,12 +37,17 @@ class TxGossip(ReplicaParts):
             out += self._begin_height(now_ms)
         return out
 
+    def _admission_time(self, now_ms: int) -> int:
+        """The time a block this validator proposed now would carry: what a transaction's
+        validity window is judged against at admission."""
+        return next_block_time(self._tip, self.config, now_ms)
+
     def _relay_pending(self, peer: bytes) -> list[ev.ReplicaEffect]:
         """Our pending transactions for a peer that (re)connected: it may have missed their
         gossip. Bounded in count and bytes; batches of at most `tx_batch_max` and half the
         message cap; the receiver drops what it already knows by hash."""
         config = self.config
-        pending = self._mempool.reap(config.relay_max_bytes, config.relay_max_txs)
+        pending = self._mempool.pending(config.relay_max_bytes, config.relay_max_txs)
         out: list[ev.ReplicaEffect] = []
         batch: list[bytes] = []
         size = 0
@@ -65,9 +71,10 @@ class TxGossip(ReplicaParts):
 
     def _on_txs(self, txs: Sequence[bytes], now_ms: int) -> list[ev.ReplicaEffect]:
         """Gossiped transactions: drop known ones by hash before any signature check."""
+        time_ms = self._admission_time(now_ms)
         for tx in txs:
             if not self._seen.check_and_add(tx_hash(tx)):
-                self._mempool.add(tx, self.height)
+                self._mempool.add(tx, time_ms)
         if self._waiting() and len(self._mempool) > 0:
             return self._begin_height(now_ms)
         return []

@@ -98,7 +98,7 @@ def run(path: str) -> None:
                 commit=commit_for(height, app_hash),
                 app_hash=app_hash,
                 writes=writes,
-                tx_results=results_for(height),
+                tx_index=results_for(height),
             )
         )
         last = height

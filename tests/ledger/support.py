@@ -44,12 +44,20 @@ def genesis(**limits: int) -> Genesis:
     )
 
 
+BLOCK_MS = 1_000
+"""Test chains stamp block h with time h * BLOCK_MS, so times read as heights."""
+
+
+def block_time(height: int) -> int:
+    return height * BLOCK_MS
+
+
 class TxFactory:
     """Signs transactions with fresh, deterministic tx_ids (a counter)."""
 
-    def __init__(self, chain_id: str = CHAIN, valid_until_height: int = 50) -> None:
+    def __init__(self, chain_id: str = CHAIN, valid_until_ms: int = block_time(50)) -> None:
         self.chain_id = chain_id
-        self.valid_until_height = valid_until_height
+        self.valid_until_ms = valid_until_ms
         self.counter = 0
 
     def next_id(self) -> bytes:
@@ -61,26 +69,24 @@ class TxFactory:
         who: Ed25519Signer,
         body: Body,
         *,
-        tx_id: bytes | None = None,
-        valid_until_height: int | None = None,
+        nonce: bytes | None = None,
+        valid_until_ms: int | None = None,
         chain_id: str | None = None,
     ) -> bytes:
         return make_tx(
             who,
             chain_id or self.chain_id,
             body,
-            tx_id=tx_id if tx_id is not None else self.next_id(),
-            valid_until_height=(
-                valid_until_height if valid_until_height is not None else self.valid_until_height
-            ),
+            nonce=nonce if nonce is not None else self.next_id(),
+            valid_until_ms=valid_until_ms if valid_until_ms is not None else self.valid_until_ms,
         )
 
 
 def commit(app: LedgerApp, txs: list[bytes]) -> list[str]:
-    """Validate, execute and apply one block; return the result codes."""
+    """Validate, execute and apply one block (time `block_time(height)`); the result codes."""
     height = app.height + 1
-    reason = app.validate_block_txs(height, txs)
+    reason = app.validate_block_txs(height, block_time(height), txs)
     assert reason is None, reason
-    execution = app.execute_block(height, 0, txs)
+    execution = app.execute_block(height, block_time(height), txs)
     app.apply(execution)
     return [r.code for r in execution.results]

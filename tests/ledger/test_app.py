@@ -10,13 +10,25 @@ import pytest
 from consensus.interfaces import HeightRecord
 from ledger.app import InvalidBlockError, LedgerApp, LedgerLoadError
 from ledger.apphash import Accumulator
+from ledger.codes import Code
 from ledger.invariants import check_ledger_invariants
 from ledger.layout import RED, balance_key, encode_int
-from ledger.queries import decode_tx_result, pending_redemptions
+from ledger.queries import pending_redemptions
+from ledger.results import decode_result
 from ledger.store_memory import MemoryStore
 from ledger.tx import Mint, Redeem, RegisterParticipant, SettleRedemption, Transfer
 from ledger.txcodec import from_wire
-from tests.ledger.support import ALICE, BOB, COMP, USD_ISSUER, TxFactory, commit, genesis
+from ledger.used_ids import UsedId
+from tests.ledger.support import (
+    ALICE,
+    BOB,
+    COMP,
+    USD_ISSUER,
+    TxFactory,
+    block_time,
+    commit,
+    genesis,
+)
 
 A, B = ALICE.public_key, BOB.public_key
 
@@ -37,8 +49,8 @@ def _blocks(make: TxFactory) -> list[list[bytes]]:
 def _run(app: LedgerApp, blocks: list[list[bytes]], store: MemoryStore | None = None) -> None:
     for txs in blocks:
         height = app.height + 1
-        assert app.validate_block_txs(height, txs) is None
-        execution = app.execute_block(height, 0, txs)
+        assert app.validate_block_txs(height, block_time(height), txs) is None
+        execution = app.execute_block(height, block_time(height), txs)
         if store is not None:
             store.save_height(
                 HeightRecord(
@@ -47,7 +59,7 @@ def _run(app: LedgerApp, blocks: list[list[bytes]], store: MemoryStore | None = 
                     b"commit",
                     execution.app_hash,
                     execution.writes,
-                    execution.encoded_results,
+                    execution.tx_index,
                 )
             )
         app.apply(execution)
@@ -60,8 +72,8 @@ def test_execute_does_not_touch_committed_state() -> None:
     _run(app, _blocks(make)[:2])
     before, app_hash = dict(app.state), app.app_hash
     txs = [make(ALICE, Transfer(A, B, "USD", 5, "")), make(ALICE, Transfer(A, B, "USD", 7, ""))]
-    first = app.execute_block(3, 0, txs)
-    second = app.execute_block(3, 0, txs)
+    first = app.execute_block(3, block_time(3), txs)
+    second = app.execute_block(3, block_time(3), txs)
     assert dict(app.state) == before and app.app_hash == app_hash and app.height == 2
     assert first == second
     assert first.app_hash != app_hash
@@ -100,12 +112,12 @@ def test_restart_from_store_reproduces_the_state() -> None:
         dict(app.state),
     )
     redeem_id = from_wire(blocks[4][0]).tx_id
-    stored = store.load_tx_result(redeem_id)
-    assert stored is not None and decode_tx_result(stored).height == 5
+    stored = store.load_tx_index(redeem_id)
+    assert stored is not None and UsedId.decode(stored).height == 5
     assert again.tx_result(redeem_id) == app.tx_result(redeem_id)
     # both continue identically
-    more = [TxFactory()(BOB, Transfer(B, A, "USD", 2, ""), tx_id=b"\xff" * 16)]
-    assert again.execute_block(6, 0, more) == app.execute_block(6, 0, more)
+    more = [TxFactory()(BOB, Transfer(B, A, "USD", 2, ""), nonce=b"\xff" * 16)]
+    assert again.execute_block(6, block_time(6), more) == app.execute_block(6, block_time(6), more)
 
 
 def test_empty_store_starts_from_genesis() -> None:
@@ -123,7 +135,7 @@ def test_a_store_from_another_genesis_or_tampered_is_refused() -> None:
         LedgerApp.from_store(genesis(max_memo_bytes=1), store)
     # a height whose writes were altered after execution (a balance doubled)
     app = LedgerApp.from_store(genesis(), store)
-    execution = app.execute_block(3, 0, [])
+    execution = app.execute_block(3, block_time(3), [])
     forged = {**execution.writes, balance_key(A, "USD"): encode_int(3000)}
     store.save_height(HeightRecord(3, b"b", b"c", execution.app_hash, forged, {}))
     with pytest.raises(LedgerLoadError, match="app hash"):
@@ -135,8 +147,8 @@ def test_misuse_is_refused() -> None:
     with pytest.raises(InvalidBlockError):
         app.execute_block(1, 0, [b"\x90"])
     with pytest.raises(ValueError, match="height"):
-        app.apply(app.execute_block(1, 0, []).__class__(2, b"", {}, (), {}))
-    assert app.validate_block_txs(2, []) is not None
+        app.apply(app.execute_block(1, 0, []).__class__(2, b"", {}, (), (), {}))
+    assert app.validate_block_txs(2, 0, []) is not None
 
 
 def test_each_signature_is_verified_once() -> None:
@@ -144,7 +156,7 @@ def test_each_signature_is_verified_once() -> None:
     make = TxFactory()
     blocks = _blocks(make)
     for tx in blocks[0]:
-        assert app.check_tx(tx, 1).accepted
+        assert app.check_tx(tx, block_time(1)).accepted
     assert app.verified.verifications == 2
     _run(app, blocks[:2])  # block 1 was seen by check_tx; block 2 is new
     assert app.verified.verifications == 2 + 3
@@ -155,28 +167,113 @@ def test_committed_transactions_leave_the_verification_cache() -> None:
     make = TxFactory()
     pending = make(COMP, RegisterParticipant(A, "alice", 1000))
     block = [make(COMP, RegisterParticipant(B, "bob", 1000))]
-    assert app.check_tx(pending, 1).accepted and app.check_tx(block[0], 1).accepted
+    assert app.check_tx(pending, block_time(1)).accepted
+    assert app.check_tx(block[0], block_time(1)).accepted
     assert len(app.verified) == 2
     commit(app, block)
     assert len(app.verified) == 1  # only the still-pending one is remembered
     executed_not_applied = [pending]
-    app.execute_block(2, 0, executed_not_applied)  # a proposal that never commits here
+    app.execute_block(2, block_time(2), executed_not_applied)  # a proposal that never commits
     assert len(app.verified) == 1
 
 
-def test_seen_tx_ids_are_pruned_after_their_window() -> None:
+def _registered(app: LedgerApp, make: TxFactory) -> None:
+    commit(app, [make(COMP, RegisterParticipant(A, "alice", 10**6))])
+    commit(app, [make(COMP, RegisterParticipant(B, "bob", 10**6))])
+    commit(app, [make(USD_ISSUER, Mint(A, "USD", 10_000, "d1"))])
+
+
+def _execute(app: LedgerApp, txs: list[bytes], time_ms: int) -> list[str]:
+    height = app.height + 1
+    assert app.validate_block_txs(height, time_ms, txs) is None
+    execution = app.execute_block(height, time_ms, txs)
+    app.apply(execution)
+    return [r.code for r in execution.results]
+
+
+def test_a_tx_id_commits_at_most_once_however_late_the_retry() -> None:
     app = LedgerApp(genesis())
-    make = TxFactory(valid_until_height=3)
-    commit(app, [make(COMP, RegisterParticipant(A, "alice", 10))])
-    tx_id = (1).to_bytes(16, "big")
-    assert app.tx_result(tx_id) is not None
-    commit(app, [])
-    commit(app, [])
-    assert app.tx_result(tx_id) is not None  # valid until 3: still within the window
-    commit(app, [])
-    assert app.tx_result(tx_id) is None
-    assert not any(k.startswith(b"seen/") for k in app.state)
-    assert app.app_hash == Accumulator.of_state(app.state).app_hash(4)
+    make = TxFactory()
+    _registered(app, make)
+    pay = make(ALICE, Transfer(A, B, "USD", 2500, ""), nonce=b"X" * 16)
+    assert commit(app, [pay]) == ["OK"]
+    x = from_wire(pay).tx_id
+    first = app.tx_result(x)
+    assert first is not None and (first.height, first.index, first.code) == (4, 0, "OK")
+    # Chain time moves days past the window; the id is still remembered.
+    late = 10 * 86_400_000
+    assert _execute(app, [], late) == []
+    again = app.check_tx(pay, late)
+    assert (again.accepted, again.code) == (False, Code.ALREADY_COMMITTED)
+    assert "height 4 (index 0) with OK" in again.message
+    resigned = make(
+        ALICE, Transfer(A, B, "USD", 2500, ""), nonce=b"X" * 16, valid_until_ms=late + 60_000
+    )
+    refused = app.check_tx(resigned, late)
+    assert (refused.accepted, refused.code) == (False, Code.DUPLICATE_TX_ID)
+    assert "height 4 (index 0)" in refused.message
+    # Both reach a block anyway (a faulty proposer): they commit as failures with no effect.
+    before = dict(app.state)
+    assert _execute(app, [resigned], late + 1) == ["DUPLICATE_TX_ID"]
+    assert dict(app.state) == before
+    assert app.tx_result(x) == first
+    assert app.account(B).balances == {"USD": 2500}
+
+
+def test_the_first_use_of_an_id_in_a_block_counts_and_later_ones_do_nothing() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    _registered(app, make)
+    one = make(ALICE, Transfer(A, B, "USD", 10, ""), nonce=b"Y" * 16)
+    other = make(ALICE, Transfer(A, B, "USD", 99, ""), nonce=b"Y" * 16)
+    height = app.height + 1
+    execution = app.execute_block(height, block_time(height), [one, one, other])
+    assert [r.code for r in execution.results] == ["OK", "ALREADY_COMMITTED", "DUPLICATE_TX_ID"]
+    y = from_wire(one).tx_id
+    assert list(execution.tx_index) == [y]
+    leaves = [decode_result(leaf) for leaf in execution.result_leaves]
+    assert [(leaf.tx_id, leaf.code) for leaf in leaves] == [
+        (y, "OK"),
+        (y, "ALREADY_COMMITTED"),
+        (y, "DUPLICATE_TX_ID"),
+    ]
+    app.apply(execution)
+    assert app.account(B).balances == {"USD": 10}
+
+
+def test_expired_or_too_far_ahead_transactions_make_a_block_invalid() -> None:
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    window = genesis().limits.max_validity_window_ms
+    tx = make(COMP, RegisterParticipant(A, "alice", 10), valid_until_ms=5_000)
+    assert app.validate_block_txs(1, 5_000, [tx]) is None
+    assert "EXPIRED" in (app.validate_block_txs(1, 5_001, [tx]) or "")
+    assert "TOO_FAR_AHEAD" in (app.validate_block_txs(1, 5_000 - window - 1, [tx]) or "")
+    assert app.check_tx(tx, 5_001).code == Code.EXPIRED
+
+
+def test_committed_ids_live_in_the_store_not_the_heap() -> None:
+    """With a store, the app keeps only ids of heights the store has not saved yet."""
+    store = MemoryStore()
+    app = LedgerApp.from_store(genesis(), store)
+    make = TxFactory()
+    ids = []
+    for height in range(1, 6):
+        txs = [make(COMP, RegisterParticipant(bytes([height]) * 32, "p", 10)) for _ in range(3)]
+        ids += [from_wire(tx).tx_id for tx in txs]
+        execution = app.execute_block(height, block_time(height), txs)
+        app.apply(execution)  # applied first, stored after, as the node does
+        assert len(app._used) == 3 or (height == 1 and len(app._used) == 3)
+        store.save_height(
+            HeightRecord(
+                height, b"b", b"c", execution.app_hash, execution.writes, execution.tx_index
+            )
+        )
+    assert len(app._used) <= 3
+    assert all(app.tx_result(tx_id) is not None for tx_id in ids)
+    again = LedgerApp.from_store(genesis(), store)
+    assert len(again._used) == 0
+    assert again.tx_result(ids[7]) == app.tx_result(ids[7]) is not None
 
 
 def test_pending_redemptions_are_summed_per_holder_until_settled() -> None:
@@ -196,3 +293,16 @@ def test_pending_redemptions_are_summed_per_holder_until_settled() -> None:
     settle = SettleRedemption(from_wire(first).tx_id, "payout-1")
     assert commit(app, [make(USD_ISSUER, settle)]) == ["OK"]
     assert pending(A) == {"USD": 30}
+
+
+def test_only_the_signer_can_use_its_ids() -> None:
+    """tx_id = H(signer, nonce): another key copying a pending payment's nonce gets another id,
+    so it cannot lock the payer out of the id by committing first."""
+    app = LedgerApp(genesis())
+    make = TxFactory()
+    _registered(app, make)
+    pay = make(ALICE, Transfer(A, B, "USD", 100, ""), nonce=b"N" * 16)
+    squat = make(BOB, Transfer(B, A, "USD", 1, ""), nonce=b"N" * 16)
+    assert from_wire(pay).tx_id != from_wire(squat).tx_id
+    assert commit(app, [squat, pay]) == ["INSUFFICIENT_FUNDS", "OK"]
+    assert app.account(B).balances == {"USD": 100}

@@ -2,7 +2,8 @@
 
 Static cases are refused by the mempool (`check_tx`) and make any block holding them invalid;
 state cases are well-formed and signed, so they commit with a failure code and change nothing
-but the seen-index.
+in the state (their id enters the used-id index). A tx_id's later uses are refused by the
+mempool and, in a block, commit with no effect at all.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from ledger.amounts import MAX_AMOUNT
 from ledger.app import LedgerApp
-from ledger.codes import STATIC_CODES, Code
+from ledger.codes import REUSE_CODES, STATIC_CODES, Code
 from ledger.tx import (
     Freeze,
     GrantRole,
@@ -36,6 +37,7 @@ from tests.ledger.support import (
     GOV,
     USD_ISSUER,
     TxFactory,
+    block_time,
     commit,
     genesis,
 )
@@ -51,7 +53,7 @@ def make() -> TxFactory:
 @pytest.fixture
 def app(make: TxFactory) -> LedgerApp:
     """Alice and Bob registered (KYC until height 20); Alice holds 1,000 USD cents."""
-    app = LedgerApp(genesis(max_memo_bytes=16, max_validity_window=50))
+    app = LedgerApp(genesis(max_memo_bytes=16, max_validity_window_ms=60_000))
     codes = commit(
         app,
         [
@@ -66,11 +68,23 @@ def app(make: TxFactory) -> LedgerApp:
 
 def _static(app: LedgerApp, tx: bytes, code: Code) -> None:
     height = app.height + 1
-    admission = app.check_tx(tx, height)
+    admission = app.check_tx(tx, block_time(height))
     assert (admission.accepted, admission.code) == (False, code.value), admission
-    reason = app.validate_block_txs(height, [tx])
+    reason = app.validate_block_txs(height, block_time(height), [tx])
     assert reason is not None and code.value in reason
     assert code in STATIC_CODES
+
+
+def _reused(app: LedgerApp, tx: bytes, code: Code) -> None:
+    """A later use of a committed id: refused at admission; in a block, no effect at all."""
+    height = app.height + 1
+    admission = app.check_tx(tx, block_time(height))
+    assert (admission.accepted, admission.code) == (False, code.value), admission
+    first = app.tx_result(from_wire(tx).tx_id)
+    before = dict(app.state)
+    assert commit(app, [tx]) == [code.value]
+    assert dict(app.state) == before and app.tx_result(from_wire(tx).tx_id) == first
+    assert code in REUSE_CODES and code not in STATIC_CODES
 
 
 def _transfer(make: TxFactory, amount: object, **kw: object) -> bytes:
@@ -83,14 +97,18 @@ def _transfer(make: TxFactory, amount: object, **kw: object) -> bytes:
 def test_replayed_tx_id_returns_the_first_outcome(app: LedgerApp, make: TxFactory) -> None:
     tx = _transfer(make, 10)
     assert commit(app, [tx]) == ["OK"]
-    admission = app.check_tx(tx, app.height + 1)
+    admission = app.check_tx(tx, block_time(app.height + 1))
     assert admission == attrs.evolve(
-        admission, accepted=False, code="ALREADY_COMMITTED", message="OK"
+        admission,
+        accepted=False,
+        code="ALREADY_COMMITTED",
+        message="committed at height 2 (index 0) with OK",
     )
     failed = _transfer(make, 10**6)
     assert commit(app, [failed]) == ["INSUFFICIENT_FUNDS"]
-    assert app.check_tx(failed, app.height + 1).message == "INSUFFICIENT_FUNDS"
-    _static(app, tx, Code.ALREADY_COMMITTED)
+    refused = app.check_tx(failed, block_time(app.height + 1))
+    assert refused.message == "committed at height 3 (index 0) with INSUFFICIENT_FUNDS"
+    _reused(app, tx, Code.ALREADY_COMMITTED)
     outcome = app.tx_result(from_wire(tx).tx_id)
     assert outcome is not None and (outcome.height, outcome.code) == (2, "OK")
 
@@ -98,21 +116,23 @@ def test_replayed_tx_id_returns_the_first_outcome(app: LedgerApp, make: TxFactor
 def test_same_id_different_body(app: LedgerApp, make: TxFactory) -> None:
     tx = _transfer(make, 10)
     commit(app, [tx])
-    other = _transfer(make, 11, tx_id=from_wire(tx).tx_id)
-    _static(app, other, Code.DUPLICATE_TX_ID)
+    other = _transfer(make, 11, nonce=from_wire(tx).nonce)
+    _reused(app, other, Code.DUPLICATE_TX_ID)
 
 
 def test_duplicate_id_inside_one_block(app: LedgerApp, make: TxFactory) -> None:
     a = _transfer(make, 10)
-    b = _transfer(make, 11, tx_id=from_wire(a).tx_id)
-    reason = app.validate_block_txs(app.height + 1, [a, b])
-    assert reason is not None and "DUPLICATE_IN_BLOCK" in reason
+    b = _transfer(make, 11, nonce=from_wire(a).nonce)
+    assert commit(app, [a, b]) == ["OK", "DUPLICATE_TX_ID"]
+    assert app.account(B).balances == {"USD": 10}
 
 
 def test_expired_and_too_far_ahead(app: LedgerApp, make: TxFactory) -> None:
-    _static(app, _transfer(make, 10, valid_until_height=app.height), Code.EXPIRED)
-    _static(app, _transfer(make, 10, valid_until_height=app.height + 52), Code.TOO_FAR_AHEAD)
-    assert app.check_tx(_transfer(make, 10, valid_until_height=app.height + 51), 2).accepted
+    now = block_time(app.height + 1)
+    _static(app, _transfer(make, 10, valid_until_ms=now - 1), Code.EXPIRED)
+    _static(app, _transfer(make, 10, valid_until_ms=now + 60_001), Code.TOO_FAR_AHEAD)
+    assert app.check_tx(_transfer(make, 10, valid_until_ms=now + 60_000), now).accepted
+    assert app.check_tx(_transfer(make, 10, valid_until_ms=now), now).accepted
 
 
 def test_wrong_chain_id(app: LedgerApp, make: TxFactory) -> None:
@@ -124,7 +144,7 @@ def test_bad_signature(app: LedgerApp, make: TxFactory) -> None:
     flipped = bytes([tx.signature[0] ^ 1]) + tx.signature[1:]
     _static(app, to_wire(attrs.evolve(tx, signature=flipped)), Code.BAD_SIGNATURE)
     # a valid signature by another key over the same body
-    forged = from_wire(make(BOB, Transfer(A, B, "USD", 10, "m"), tx_id=tx.tx_id))
+    forged = from_wire(make(BOB, Transfer(A, B, "USD", 10, "m"), nonce=tx.nonce))
     _static(app, to_wire(attrs.evolve(forged, signer=A)), Code.BAD_SIGNATURE)
 
 
@@ -158,7 +178,8 @@ def test_bad_amounts(app: LedgerApp, make: TxFactory, amount: object, code: Code
 
 def test_memo_too_large_self_transfer_not_owner_oversize(app: LedgerApp, make: TxFactory) -> None:
     _static(app, make(ALICE, Transfer(A, B, "USD", 1, "x" * 17)), Code.MEMO_TOO_LARGE)
-    assert app.check_tx(make(ALICE, Transfer(A, B, "USD", 1, "x" * 16)), 2).accepted
+    ok = make(ALICE, Transfer(A, B, "USD", 1, "x" * 16))
+    assert app.check_tx(ok, block_time(2)).accepted
     _static(app, make(ALICE, Transfer(A, A, "USD", 1, "")), Code.SELF_TRANSFER)
     _static(app, make(BOB, Transfer(A, B, "USD", 1, "")), Code.NOT_OWNER)
     _static(app, make(GOV, RevokeRole("GOVERNOR", A)) + b"\0" * 3000, Code.TX_TOO_LARGE)
@@ -169,12 +190,13 @@ def test_memo_too_large_self_transfer_not_owner_oversize(app: LedgerApp, make: T
 
 def _state_fail(app: LedgerApp, txs: list[bytes], codes: list[str]) -> None:
     for tx in txs:
-        assert app.check_tx(tx, app.height + 1).accepted
+        assert app.check_tx(tx, block_time(app.height + 1)).accepted
     before = dict(app.state)
     assert commit(app, txs) == codes
     if all(code != "OK" for code in codes):
-        changed = {k for k in set(before) | set(app.state) if before.get(k) != app.state.get(k)}
-        assert all(k.startswith(b"seen/") for k in changed)
+        assert dict(app.state) == before
+    for tx in txs:  # every id is used now, failed or not
+        assert app.tx_result(from_wire(tx).tx_id) is not None
 
 
 def test_overdraft_and_double_spend_in_one_block(app: LedgerApp, make: TxFactory) -> None:

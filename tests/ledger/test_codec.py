@@ -109,7 +109,7 @@ SAMPLE = SignedTx("c", b"\1" * 16, b"\2" * 32, 7, Redeem("USD", 5), b"\3" * 64)
 
 def test_non_canonical_integer_is_refused() -> None:
     wire = to_wire(SAMPLE)
-    # valid_until_height 7 is the positive fixint 0x07; write it as a uint32 instead.
+    # valid_until_ms 7 is the positive fixint 0x07; write it as a uint32 instead.
     at = len(msgpack.packb([1, "c", 31, b"\1" * 16, b"\2" * 32], use_bin_type=True))
     assert wire[at] == 0x07
     long_form = wire[:at] + b"\xce\x00\x00\x00\x07" + wire[at + 1 :]
@@ -139,7 +139,7 @@ def test_a_map_in_place_of_the_array_is_refused() -> None:
 @pytest.mark.parametrize(
     ("index", "value", "code"),
     [
-        (0, 2, Code.BAD_VERSION),
+        (0, 1, Code.BAD_VERSION),
         (0, True, Code.BAD_VERSION),
         (1, "bad chain!", Code.BAD_FIELD),
         (2, 99, Code.UNKNOWN_KIND),

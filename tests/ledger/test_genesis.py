@@ -64,7 +64,7 @@ def _with(path: str, value: object) -> dict[str, object]:
         ("governors", [], "governors: at least one"),
         ("compliance", "abc", "compliance: expected a list"),
         ("limits.max_tx_bytes", 10, "limits.max_tx_bytes"),
-        ("limits.max_validity_window", 0, "limits.max_validity_window"),
+        ("limits.max_validity_window_ms", 59_999, "limits.max_validity_window_ms"),
         ("extra", 1, "genesis: unknown field(s) extra"),
         ("genesis_time_ms", -1, "genesis_time_ms: -1 is outside"),
         ("genesis_time_ms", 10**16, "genesis_time_ms"),

@@ -29,6 +29,7 @@ from ledger import layout
 from ledger.amounts import MAX_AMOUNT
 from ledger.app import LedgerApp
 from ledger.apphash import Accumulator
+from ledger.codes import REUSE_CODES
 from ledger.invariants import check_ledger_invariants
 from ledger.signing import make_tx
 from ledger.tx import (
@@ -52,6 +53,7 @@ from ledger.txcodec import from_wire, to_wire
 from tests.ledger.reference_model import ReferenceLedger
 from tests.ledger.support import (
     ALICE,
+    BLOCK_MS,
     BOB,
     CAROL,
     CHAIN,
@@ -59,10 +61,13 @@ from tests.ledger.support import (
     EUR_ISSUER,
     GOV,
     USD_ISSUER,
+    block_time,
     genesis,
 )
 
+SIGNER_OF = {s.public_key: s for s in (ALICE, BOB, CAROL, COMP, GOV, USD_ISSUER, EUR_ISSUER)}
 WINDOW = 4
+"""The validity window in blocks (block h has time h * BLOCK_MS: `support.block_time`)."""
 SIGNERS = [GOV, COMP, USD_ISSUER, EUR_ISSUER, ALICE, BOB, CAROL]
 KEYS = [s.public_key for s in SIGNERS]
 HOLDERS = [ALICE, BOB, CAROL]
@@ -96,7 +101,9 @@ def amount_code(amount: object) -> str | None:
 class LedgerMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.genesis = genesis(max_validity_window=WINDOW, max_memo_bytes=8)
+        self.genesis = genesis(
+            max_validity_window_ms=max(60_000, WINDOW * BLOCK_MS), max_memo_bytes=8
+        )
         self.app = LedgerApp(self.genesis)
         self.model = ReferenceLedger(self.genesis)
         self.counter = 0
@@ -123,21 +130,28 @@ class LedgerMachine(RuleBasedStateMachine):
         return self.app.height + 1
 
     def _tx(
-        self, who: Any, body: Body, *, tx_id: bytes | None = None, until: int | None = None
+        self, who: Any, body: Body, *, nonce: bytes | None = None, until: int | None = None
     ) -> bytes:
-        if tx_id is None:
+        if nonce is None:
             self.counter += 1
-            tx_id = self.counter.to_bytes(16, "big")
+            nonce = self.counter.to_bytes(16, "big")
         if until is None:
-            until = self.next_height + WINDOW
-        return make_tx(who, CHAIN, body, tx_id=tx_id, valid_until_height=until)
+            until = self.now + WINDOW * BLOCK_MS
+        return make_tx(who, CHAIN, body, nonce=nonce, valid_until_ms=until)
+
+    @property
+    def now(self) -> int:
+        """The time of the next block."""
+        return block_time(self.next_height)
 
     def _refused(self, tx: bytes, code: str, message: str | None = None) -> None:
-        admission = self.app.check_tx(tx, self.next_height)
+        admission = self.app.check_tx(tx, self.now)
         assert (admission.accepted, admission.code) == (False, code), admission
         if message is not None:
-            assert admission.message == message
-        assert self.app.validate_block_txs(self.next_height, [*self._queued(), tx]) is not None
+            assert message in admission.message
+        if code not in REUSE_CODES:
+            reason = self.app.validate_block_txs(self.next_height, self.now, [*self._queued(), tx])
+            assert reason is not None
 
     def _queued(self) -> list[bytes]:
         return [tx for tx, _, _, _ in self.block]
@@ -147,7 +161,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if bad is not None:
             self._refused(tx, bad)
             return
-        admission = self.app.check_tx(tx, self.next_height)
+        admission = self.app.check_tx(tx, self.now)
         assert admission.accepted, admission
         self.block.append((tx, kind, who.public_key, args))
         if len(self.block) >= self.block_limit:
@@ -286,7 +300,7 @@ class LedgerMachine(RuleBasedStateMachine):
         body = Redeem("USD", 1)
         tx = self._tx(ALICE, body)
         if what == "chain":
-            tx = make_tx(ALICE, "elsewhere", body, tx_id=b"\1" * 16, valid_until_height=99)
+            tx = make_tx(ALICE, "elsewhere", body, nonce=b"\1" * 16, valid_until_ms=self.now)
             self._refused(tx, "WRONG_CHAIN")
         elif what == "signature":
             signed = from_wire(tx)
@@ -297,41 +311,47 @@ class LedgerMachine(RuleBasedStateMachine):
         elif what == "trailing":
             self._refused(tx + b"\xc0", "TRAILING_BYTES")
         elif what == "late":
-            self._refused(self._tx(ALICE, body, until=self.app.height), "EXPIRED")
+            self._refused(self._tx(ALICE, body, until=self.now - 1), "EXPIRED")
         else:
-            far = self.next_height + WINDOW + 1
+            far = self.now + self.genesis.limits.max_validity_window_ms + 1
             self._refused(self._tx(ALICE, body, until=far), "TOO_FAR_AHEAD")
 
-    @rule(data=st.data(), same=st.booleans())
-    def replay(self, data: st.DataObject, same: bool) -> None:
+    @rule(data=st.data(), same=st.booleans(), into_block=st.booleans())
+    def replay(self, data: st.DataObject, same: bool, into_block: bool) -> None:
+        """A committed id again, however late: the very same tx or another body. Refused at
+        admission; if it reaches a block anyway, it commits with no effect."""
         if not self.committed:
             return
-        tx, until, code = data.draw(st.sampled_from(self.committed))
-        if not same:
-            tx_id = from_wire(tx).tx_id
-            tx = self._tx(ALICE, Redeem("EUR", 999_999_937), tx_id=tx_id, until=until)
-        if until < self.next_height:
-            self._refused(tx, "EXPIRED")
-        elif same:
-            self._refused(tx, "ALREADY_COMMITTED", code)
-        else:
-            self._refused(tx, "DUPLICATE_TX_ID")
+        tx, _, code = data.draw(st.sampled_from(self.committed))
+        if not same:  # the same signer and nonce (hence id), another body
+            first = from_wire(tx)
+            signer = SIGNER_OF[first.signer]
+            tx = self._tx(signer, Redeem("EUR", 999_999_937), nonce=first.nonce)
+        reuse = "ALREADY_COMMITTED" if same else "DUPLICATE_TX_ID"
+        self._refused(tx, reuse, f"with {code}")
+        if into_block and from_wire(tx).valid_until_ms >= self.now:
+            self.block.append((tx, "reuse", from_wire(tx).signer, {"code": reuse}))
 
     # ------------------------------------------------------------ blocks
 
     @rule()
     def commit_block(self) -> None:
-        height = self.next_height
+        height, now = self.next_height, self.now
         txs = self._queued()
-        assert self.app.validate_block_txs(height, txs) is None
-        execution = self.app.execute_block(height, 0, txs)
+        assert self.app.validate_block_txs(height, now, txs) is None
+        execution = self.app.execute_block(height, now, txs)
         expected = []
         for tx, kind, signer, args in self.block:
-            expected.append(self.model.run(kind, signer, args, height, from_wire(tx).tx_id))
+            if kind == "reuse":
+                expected.append(args["code"])
+            else:
+                expected.append(self.model.run(kind, signer, args, height, from_wire(tx).tx_id))
         assert [r.code for r in execution.results] == expected
         self.app.apply(execution)
-        for (tx, _, _, _), code in zip(self.block, expected, strict=True):
-            self.committed.append((tx, from_wire(tx).valid_until_height, code))
+        for (tx, kind, _, _), code in zip(self.block, expected, strict=True):
+            if kind == "reuse":
+                continue
+            self.committed.append((tx, from_wire(tx).valid_until_ms, code))
             outcome = self.app.tx_result(from_wire(tx).tx_id)
             assert outcome is not None and (outcome.height, outcome.code) == (height, code)
         self.block = []
@@ -365,10 +385,10 @@ class LedgerMachine(RuleBasedStateMachine):
             assert sorted(role_keys) == sorted(members)
 
     @invariant()
-    def seen_index_holds_only_the_window(self) -> None:
-        for key, raw in self.app.state.items():
-            if key.startswith(layout.SEEN):
-                assert layout.SeenRecord.decode(raw).valid_until_height >= self.app.height
+    def every_committed_id_keeps_its_first_outcome(self) -> None:
+        for tx, _, code in self.committed[-5:]:
+            outcome = self.app.tx_result(from_wire(tx).tx_id)
+            assert outcome is not None and outcome.code == code
 
 
 SOAK = os.environ.get("DEPOSITNET_SOAK") == "1"

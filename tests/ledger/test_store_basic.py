@@ -23,7 +23,8 @@ def _record(height: int, writes: Any = None, results: Any = None) -> HeightRecor
         commit=b"commit-%d" % height,
         app_hash=b"hash-%d" % height,
         writes={} if writes is None else writes,
-        tx_results={} if results is None else results,
+        tx_index={} if results is None else results,
+        results=b"results-%d" % height,
     )
 
 
@@ -69,7 +70,7 @@ def test_empty_store(store: Any) -> None:
     assert store.load_commit(0) is None
     assert store.load_app_hash(-1) is None
     assert store.get_state(b"k") is None
-    assert store.load_tx_result(b"t") is None
+    assert store.load_tx_index(b"t") is None
     assert list(store.iter_state()) == []
 
 
@@ -85,8 +86,8 @@ def test_save_and_read_heights(store: Any) -> None:
     assert store.get_state(b"a") is None
     assert store.get_state(b"b") == b"22"
     assert store.get_state(b"c") == b""
-    assert store.load_tx_result(b"tx1") == b"ok"
-    assert store.load_tx_result(b"tx2") == b"fail"
+    assert store.load_tx_index(b"tx1") == b"ok"
+    assert store.load_tx_index(b"tx2") == b"fail"
 
 
 def test_iter_state_prefix_in_key_order(store: Any) -> None:
@@ -144,7 +145,7 @@ def test_longest_key_is_accepted(store: Any) -> None:
     key = b"k" * MAX_KEY_SIZE
     store.save_height(_record(1, {key: b"v"}, {key: b"r"}))
     assert store.get_state(key) == b"v"
-    assert store.load_tx_result(key) == b"r"
+    assert store.load_tx_index(key) == b"r"
 
 
 def test_sign_state_returns_exactly_the_last_saved(store: Any) -> None:
@@ -179,7 +180,7 @@ def test_reopen_keeps_everything(store_and_reopen: tuple[Any, Reopen]) -> None:
     assert again.load_sign_state() == b"ss"
     assert again.load_commit(2) == b"commit-2"
     assert list(again.iter_state()) == [(b"b", b"2")]
-    assert again.load_tx_result(b"t1") == b"r1"
+    assert again.load_tx_index(b"t1") == b"r1"
     again.save_height(_record(3))
     assert again.last_height() == 3
 
@@ -195,7 +196,7 @@ def test_closed_store_refuses_use(store: Any) -> None:
         lambda: store.load_block(99),
         lambda: store.get_state(b"k"),
         lambda: store.get_state(b""),
-        lambda: store.load_tx_result(b"t"),
+        lambda: store.load_tx_index(b"t"),
         lambda: store.iter_state(),
         lambda: store.save_sign_state(b"x"),
         lambda: store.save_height(_record(2)),
@@ -250,3 +251,22 @@ def test_iterator_is_a_snapshot_and_does_not_block_writes(store: Any) -> None:
     del abandoned
     store.save_height(_record(3, {b"a": None}))
     assert store.get_state(b"a") is None
+
+
+def test_an_index_entry_is_never_overwritten(store: Any) -> None:
+    """A tx_id commits once: a height that would index it again is refused whole."""
+    store.save_height(_record(1, {b"k": b"1"}, {b"tx-a": b"first"}))
+    with pytest.raises(StoreError, match=f"tx_id {b'tx-a'.hex()} is already indexed"):
+        store.save_height(_record(2, {b"k": b"2"}, {b"tx-b": b"x", b"tx-a": b"second"}))
+    assert store.last_height() == 1
+    assert store.load_tx_index(b"tx-a") == b"first"
+    assert store.load_tx_index(b"tx-b") is None
+    assert store.get_state(b"k") == b"1"
+    store.save_height(_record(2, {b"k": b"2"}, {b"tx-b": b"x"}))
+    assert store.load_tx_index(b"tx-b") == b"x"
+
+
+def test_results_are_kept_per_height(store: Any) -> None:
+    store.save_height(_record(1))
+    store.save_height(_record(2))
+    assert [store.load_results(h) for h in (1, 2, 3, 0)] == [b"results-1", b"results-2", None, None]

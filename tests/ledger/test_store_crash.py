@@ -56,13 +56,13 @@ def check_store(path: Path) -> int:
             assert store.load_app_hash(height) == app_hash, f"app hash {height} differs"
             assert store.load_commit(height) == commit_for(height, app_hash)
         for tx_id, result in results_for(last).items() if last else ():
-            assert store.load_tx_result(tx_id) == result
+            assert store.load_tx_index(tx_id) == result
         assert dict(store.iter_state()) == state, "stored state differs from the replay"
         after = last + 1
         assert store.load_block(after) is None
         assert store.load_commit(after) is None
         assert store.load_app_hash(after) is None
-        assert all(store.load_tx_result(t) is None for t in results_for(after))
+        assert all(store.load_tx_index(t) is None for t in results_for(after))
         # The sign state for a height is saved before that height is committed.
         expected_sign: set[bytes | None] = {sign_state_for(last), sign_state_for(after)}
         if last == 0:

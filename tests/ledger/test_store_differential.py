@@ -90,7 +90,7 @@ class StoresAgree(RuleBasedStateMachine):
 
     @rule(key=keys)
     def get(self, key: bytes) -> None:
-        self.both(lambda s: (s.get_state(key), s.load_tx_result(key)))
+        self.both(lambda s: (s.get_state(key), s.load_tx_index(key)))
 
     @rule(prefix=prefixes)
     def iterate(self, prefix: bytes) -> None:

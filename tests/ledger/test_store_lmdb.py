@@ -29,7 +29,7 @@ def _record(height: int, writes: dict[bytes, bytes | None] | None = None) -> Hei
         commit=b"commit-%d" % height,
         app_hash=b"hash-%d" % height,
         writes=writes or {},
-        tx_results={b"tx-%d" % height: b"ok"},
+        tx_index={b"tx-%d" % height: b"ok"},
     )
 
 
@@ -55,7 +55,7 @@ def test_map_full_leaves_store_at_previous_height(tmp_path: Path) -> None:
         assert store.get_state(b"a") == b"1"
         assert store.get_state(b"big") is None
         assert store.load_block(2) is None
-        assert store.load_tx_result(b"tx-2") is None
+        assert store.load_tx_index(b"tx-2") is None
         # Small writes still go through on the same open store.
         store.save_height(_record(2, {b"b": b"2"}))
         store.save_sign_state(b"sign2")
@@ -80,7 +80,7 @@ def test_unknown_format_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "db"
     LmdbStore.open(path).close()
     _poke_meta(path, META_FORMAT_VERSION, (99).to_bytes(4, "big"))
-    with pytest.raises(StoreFormatError, match=r"format version 99.*only version 1"):
+    with pytest.raises(StoreFormatError, match=r"format version 99.*only version 2"):
         LmdbStore.open(path)
     _poke_meta(path, META_FORMAT_VERSION, b"garbage!")
     with pytest.raises(StoreFormatError, match="format version"):

@@ -17,6 +17,7 @@ import trio
 from consensus import codec
 from consensus.crypto import Ed25519Signer
 from consensus.interfaces import TxAdmission
+from consensus.merkle import merkle_root
 from consensus.messages import Commit, ValidatorSet, Vote, VoteType
 from consensus.replica.block import GENESIS_BLOCK_ID, block_id, encode_block, make_block
 from consensus.signing import sign_vote
@@ -84,12 +85,12 @@ class FakeChain:
         self._committed = trio.Event()
 
     def submit(self, tx: bytes) -> TxAdmission:
-        return self.mempool.add(tx, self.height + 1)
+        return self.mempool.add(tx, (self.height + 1) * 1000)
 
     def commit(self, signers: list[Ed25519Signer] | None = None) -> CommittedBlock:
         """Commit the mempool's transactions as the next block, certified by `signers`."""
         height = self.height + 1
-        txs = self.mempool.reap(1 << 20, 1000)
+        txs = self.mempool.reap(1 << 20, 1000, height * 1000)
         execution = self.app.execute_block(height, height * 1000, txs)
         prev = self.blocks[height - 1] if height > 1 else None
         block = make_block(
@@ -97,7 +98,8 @@ class FakeChain:
             height=height,
             time_ms=height * 1000,
             prev_block_id=prev.block_id if prev else GENESIS_BLOCK_ID,
-            app_hash=self.app.app_hash,
+            app_hash=execution.app_hash,
+            results_root=merkle_root(execution.result_leaves),
             proposer=VALIDATORS[height % 4].public_key,
             txs=txs,
             last_commit=codec.decode_commit(prev.commit) if prev else None,
@@ -109,9 +111,10 @@ class FakeChain:
         )
         commit = Commit(height, 0, bid, votes)
         self.app.apply(execution)
-        self.mempool.update(height, [r.tx_id for r in execution.results])
+        self.mempool.update(height, height * 1000, [r.tx_id for r in execution.results])
         for r in execution.results:
-            self.results[r.tx_id] = (height, r.index, r.code, r.message)
+            if r.tx_id in execution.tx_index:
+                self.results[r.tx_id] = (height, r.index, r.code, r.message)
         committed = CommittedBlock(height, bid, encode_block(block), codec.encode_commit(commit))
         self.blocks[height] = committed
         self.height = height
@@ -200,11 +203,11 @@ async def serve_node(nursery: trio.Nursery, node: FakeNode, **kw: object) -> str
 
 
 def signed(
-    signer: Ed25519Signer, body: object, *, until: int = 50, tx_id: bytes | None = None
+    signer: Ed25519Signer, body: object, *, until: int = 50_000, nonce: bytes | None = None
 ) -> bytes:
-    """Signed wire bytes of `body` on the fake chain (tx_id derived from the body if not given)."""
+    """Signed wire bytes of `body` on the fake chain (nonce derived from the body if not given)."""
     from ledger.signing import make_tx
 
-    if tx_id is None:
-        tx_id = hashlib.sha256(repr((signer.public_key, body)).encode()).digest()[:16]
-    return make_tx(signer, CHAIN_ID, body, tx_id=tx_id, valid_until_height=until)  # type: ignore[arg-type]
+    if nonce is None:
+        nonce = hashlib.sha256(repr((signer.public_key, body)).encode()).digest()[:16]
+    return make_tx(signer, CHAIN_ID, body, nonce=nonce, valid_until_ms=until)  # type: ignore[arg-type]

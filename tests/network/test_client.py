@@ -107,7 +107,7 @@ async def test_rejections_are_reported_not_retried(nursery) -> None:
     node = FakeNode(chain)
     urls = [await serve_node(nursery, node), await serve_node(nursery, node)]
     async with DepositClient(urls, chain.genesis, timeout_s=2) as client:
-        _tx_id, wire = sign_body(ALICE, "another-chain", Redeem("USD", 1), valid_until_height=5)
+        _tx_id, wire = sign_body(ALICE, "another-chain", Redeem("USD", 1), valid_until_ms=5_000)
         result = await client.submit(wire)
         assert not result.accepted and result.code == "WRONG_CHAIN"
         assert len(node.submitted) == 1
@@ -144,6 +144,7 @@ def swap_block(cb: CommittedBlock) -> CommittedBlock:
         time_ms=h.time_ms,
         prev_block_id=h.prev_block_id,
         app_hash=h.app_hash,
+        results_root=h.results_root,
         proposer=h.proposer,
         txs=(),
         last_commit=block.last_commit,

@@ -163,12 +163,13 @@ def test_bad_host_port(text: str) -> None:
 def test_blocks_table_is_read_and_validated(tmp_path: Path) -> None:
     base = {"node_key_file": "k", "genesis_file": "g", "data_dir": "d"}
     config = parse_config(
-        {**base, "blocks": {"create_empty_blocks": False, "max_block_txs": 500}},
+        {**base, "blocks": {"create_empty_blocks": True, "max_block_txs": 500}},
         base_dir=tmp_path,
     )
-    assert config.blocks.create_empty_blocks is False
+    assert config.blocks.create_empty_blocks is True
     assert config.blocks.max_block_txs == 500
-    assert parse_config(base, base_dir=tmp_path).blocks.create_empty_blocks is True
+    default = parse_config(base, base_dir=tmp_path).blocks
+    assert (default.create_empty_blocks, default.empty_block_interval_ms) == (False, 1_000)
     with pytest.raises(ConfigError, match=r"^blocks\.create_empty_blocks: expected true or false"):
         parse_config({**base, "blocks": {"create_empty_blocks": 1}}, base_dir=tmp_path)
     with pytest.raises(ConfigError, match=r"^blocks\.max_block_txs: 0 is outside"):

@@ -39,7 +39,7 @@ class Sender:
 
     async def send(self, node: int, signer: Signer, body: Body) -> bytes:
         """Submit `body` signed by `signer` to validator `node`; its tx id."""
-        tx_id, result = await self.clients[node].send(signer, body, tx_id=self.rng.randbytes(16))
+        tx_id, result = await self.clients[node].send(signer, body, nonce=self.rng.randbytes(16))
         assert result.accepted, (node, body, result)
         return tx_id
 

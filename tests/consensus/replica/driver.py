@@ -72,7 +72,8 @@ def make_genesis(validators: list[Ed25519Signer]) -> Genesis:
 
 
 class TxMaker:
-    """Deterministic signed transactions (tx ids from a counter), valid for ~60 heights."""
+    """Deterministic signed transactions (tx ids from a counter), valid for 60 s of the
+    driver's virtual time unless told otherwise."""
 
     def __init__(self, net: Net) -> None:
         self.net = net
@@ -81,7 +82,7 @@ class TxMaker:
     def _until(self, valid_until: int | None) -> int:
         if valid_until is not None:
             return valid_until
-        return min(n.store.last_height() for n in self.net.nodes) + 60
+        return self.net.now + 60_000
 
     def _id(self) -> bytes:
         self.counter += 1
@@ -90,12 +91,12 @@ class TxMaker:
     def mint(self, to: int, amount: int, valid_until: int | None = None) -> bytes:
         body = Mint(USERS[to].public_key, "USD", amount, f"dep-{self.counter}")
         until = self._until(valid_until)
-        return make_tx(ISSUER, CHAIN, body, tx_id=self._id(), valid_until_height=until)
+        return make_tx(ISSUER, CHAIN, body, nonce=self._id(), valid_until_ms=until)
 
     def transfer(self, frm: int, to: int, amount: int, valid_until: int | None = None) -> bytes:
         body = Transfer(USERS[frm].public_key, USERS[to].public_key, "USD", amount)
         until = self._until(valid_until)
-        return make_tx(USERS[frm], CHAIN, body, tx_id=self._id(), valid_until_height=until)
+        return make_tx(USERS[frm], CHAIN, body, nonce=self._id(), valid_until_ms=until)
 
 
 class DoubleSign(AssertionError):

@@ -108,7 +108,7 @@ def test_missing_sign_state_refuses_to_start() -> None:
     assert isinstance(store, MemoryStore)
     snapshot = store.snapshot()
     broken = MemoryStore.restore_from(
-        type(snapshot)(None, snapshot.heights, snapshot.state, snapshot.tx_results)
+        type(snapshot)(None, snapshot.heights, snapshot.state, snapshot.tx_index)
     )
     node = net.nodes[0]
     node.store = broken

@@ -7,10 +7,11 @@ from typing import Any
 import attrs
 
 from consensus.interfaces import TxAdmission
+from consensus.merkle import merkle_root
 from consensus.messages import DuplicateVoteEvidence, Vote, VoteType
 from consensus.replica import events as ev
 from consensus.replica.block import Block, block_id, decode_block, make_block
-from consensus.replica.chain import check_block
+from consensus.replica.chain import check_block, check_execution
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.wire import GetRound, TxsMsg, VoteMsg, encode_wire
 from consensus.signing import sign_vote
@@ -25,8 +26,9 @@ def started(n_heights: int = 3) -> Net:
 
 
 def validity(net: Net, block: Block) -> str | None:
+    """valid(v) as the replica judges it: the block, then its execution."""
     r = net.nodes[0].replica
-    return check_block(
+    reason = check_block(
         block,
         chain_id=CHAIN,
         tip=r.tip,
@@ -36,22 +38,32 @@ def validity(net: Net, block: Block) -> str | None:
         scheme=net.scheme,
         config=r.config,
     )
+    if reason is not None:
+        return reason
+    header = block.header
+    execution = net.nodes[0].app.execute_block(header.height, header.time_ms, block.txs)
+    return check_execution(header, execution)
 
 
 def next_block(net: Net, **changes: Any) -> Block:
+    """The next block as an honest proposer would make it, but for `changes` (the header
+    commits to the execution of the unchanged body unless `app_hash`/`results_root` say)."""
     r = net.nodes[0].replica
     fields: dict[str, Any] = dict(
         chain_id=CHAIN,
         height=r.tip.height + 1,
         time_ms=r.tip.time_ms + 1,
         prev_block_id=r.tip.block_id,
-        app_hash=net.nodes[0].app.app_hash,
         proposer=net.nodes[1].key,
         txs=(),
         last_commit=r.tip.commit,
         evidence=(),
     )
     fields.update(changes)
+    if "app_hash" not in fields or "results_root" not in fields:
+        execution = net.nodes[0].app.execute_block(r.tip.height + 1, r.tip.time_ms + 1, [])
+        fields.setdefault("app_hash", execution.app_hash)
+        fields.setdefault("results_root", merkle_root(execution.result_leaves))
     return make_block(**fields)
 
 
@@ -73,6 +85,7 @@ def test_validity_depends_on_the_block_and_the_committed_chain() -> None:
         "height": next_block(net, height=r.tip.height + 2),
         "extend": next_block(net, prev_block_id=b"\x01" * 32),
         "app hash": next_block(net, app_hash=b"\x02" * 32),
+        "results root": next_block(net, results_root=b"\x02" * 32),
         "time": next_block(net, time_ms=r.tip.time_ms),
         "time jump": next_block(net, time_ms=r.tip.time_ms + r.config.max_block_time_step_ms + 1),
         "proposer": next_block(net, proposer=b"\x03" * 32),
@@ -156,9 +169,9 @@ def test_tx_gossip_reaches_every_mempool_once_and_drops_duplicates() -> None:
     receiver = net.nodes[1]
     original = receiver.mempool.add
 
-    def counting_add(tx: bytes, height: int) -> TxAdmission:
+    def counting_add(tx: bytes, time_ms: int) -> TxAdmission:
         calls.append(tx)
-        return original(tx, height)
+        return original(tx, time_ms)
 
     receiver.mempool.add = counting_add  # type: ignore[method-assign]
     net.start()
@@ -166,7 +179,7 @@ def test_tx_gossip_reaches_every_mempool_once_and_drops_duplicates() -> None:
     assert net.submit(net.nodes[0], tx).admission.accepted
     net.run_for(11)  # the flush timer (5 ms), then one hop (5 ms)
     for node in net.nodes:
-        assert node.mempool.reap(1 << 20, 10) == [tx]
+        assert node.mempool.pending(1 << 20, 10) == [tx]
     assert calls == [tx]
     payload = encode_wire(TxsMsg((tx,)))
     receiver.replica.handle(ev.MessageReceived(net.nodes[2].key, payload), net.now)
@@ -183,3 +196,27 @@ def test_block_id_of_committed_blocks_chains() -> None:
         block = decode_block(store.load_block(h) or b"", 1 << 20)
         assert block.header.prev_block_id == prev
         prev = block_id(block.header)
+
+
+def test_each_block_is_executed_once_before_the_vote_and_applied_at_commit() -> None:
+    """Blocks are executed to judge them (the header commits to the outcome); the decided
+    one is applied from that execution, not executed again."""
+    net = Net(4)
+    calls: list[int] = []
+    node = net.nodes[2]
+    original = node.app.execute_block
+
+    def counting(height: int, time_ms: int, txs: Any) -> Any:
+        calls.append(height)
+        return original(height, time_ms, txs)
+
+    node.app.execute_block = counting  # type: ignore[method-assign]
+    net.start()
+    txs = TxMaker(net)
+    net.submit(net.nodes[0], txs.mint(0, 5_00))
+    net.run_until(lambda: net.min_height() >= 5, 5_000)
+    committed = node.store.last_height()
+    assert sorted(set(calls)) == list(range(1, max(calls) + 1))
+    assert len(calls) == len(set(calls))  # one proposal per height here: one execution each
+    assert committed <= max(calls) <= committed + 1
+    assert node.app.account(USERS[0].public_key).balances == {"USD": 5_00}

@@ -22,7 +22,9 @@ from consensus.replica.block import (
     GENESIS_BLOCK_ID,
     block_id,
     decode_block,
+    decode_header,
     encode_block,
+    encode_header,
     make_block,
 )
 from consensus.replica.wire import (
@@ -59,6 +61,7 @@ def sample_block(txs: tuple[bytes, ...] = (b"tx1", b"tx2"), height: int = 2):
         time_ms=1234,
         prev_block_id=GENESIS_BLOCK_ID,
         app_hash=b"\x55" * 32,
+        results_root=b"\x77" * 32,
         proposer=KEY,
         txs=txs,
         last_commit=commit,
@@ -73,6 +76,8 @@ def test_block_round_trips_and_id_covers_the_body(txs: list[bytes], height: int)
     assert decode_block(raw, 1 << 20) == block
     other = sample_block((*txs, b"extra"), height)
     assert block_id(other.header) != block_id(block.header)
+    assert decode_header(encode_header(block.header)) == block.header
+    assert block.header.num_txs == len(txs)
 
 
 def test_block_whose_header_does_not_commit_to_its_body_is_refused() -> None:
@@ -80,6 +85,12 @@ def test_block_whose_header_does_not_commit_to_its_body_is_refused() -> None:
     tampered = attrs.evolve(block, txs=(b"tx1", b"evil"))
     with pytest.raises(DecodeError, match="root"):
         decode_block(encode_block(tampered), 1 << 20)
+    longer = attrs.evolve(block, txs=(b"tx1", b"tx2", b"more"))
+    with pytest.raises(DecodeError, match="num_txs"):
+        decode_block(encode_block(longer), 1 << 20)
+    counted = attrs.evolve(longer, header=attrs.evolve(block.header, num_txs=3))
+    with pytest.raises(DecodeError, match="root"):
+        decode_block(encode_block(counted), 1 << 20)
     with pytest.raises(DecodeError):
         decode_block(encode_block(block), 10)  # over the size cap
     with pytest.raises(DecodeError):
