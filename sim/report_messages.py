@@ -12,12 +12,13 @@ same on every run.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 
 import attrs
 
 from sim.messages import KINDS, Copy, focus
-from sim.result import RunResult
+from sim.result import Outcome, RunResult
 
 MAX_SHOWN = 600
 ROUNDS_SHOWN = 3
@@ -45,9 +46,14 @@ def choose(copies: Sequence[Copy], result: RunResult, correct: frozenset[bytes])
     if not copies:
         return View("No proposal or vote was recorded.", ())
     height, round_ = focus(result.reason) if result.outcome.failed else (None, None)
+    if result.outcome is Outcome.LIVENESS:
+        # "did not reach height 4 (v0 at 2, v1 at 2)": the core is stuck deciding height 3.
+        stuck = [int(h) for h in re.findall(r"\bv\d+'? at (\d+)", result.reason)]
+        height, round_ = (min(stuck) + 1 if stuck else None), None
     if result.outcome.failed:
-        if height is None or not any(c.height == height for c in copies):
-            height = copies[-1].height  # the run stopped at the violation: its last messages
+        honest = [c for c in copies if c.signer in correct] or list(copies)
+        if height is None or not any(c.height == height for c in honest):
+            height = honest[-1].height  # the run stopped at the violation: its last messages
         why = f"the violation ({result.outcome.value})"
     else:
         rounds: dict[int, int] = {}

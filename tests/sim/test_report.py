@@ -6,17 +6,20 @@ import html
 import re
 from pathlib import Path
 
+import attrs
 import pytest
 
 from consensus.messages import Vote, VoteType
 from consensus.replica.wire import VoteMsg
 from depositnet.cli import main
 from sim.config import parse_overrides
-from sim.messages import MessageLog, focus
+from sim.messages import Copy, MessageLog, focus
 from sim.recording import RecordingSimulation
 from sim.report import render
+from sim.report_messages import choose
 from sim.result import Outcome, RunSpec
 from sim.runner import Simulation
+from sim.sweep import crashed
 
 QUICK = ["--set", "validators=4", "--set", "safety_ms=800", "--set", "byzantine=none"]
 KIND = {"propose": "proposal", "prevote": "prevote", "precommit": "precommit"}
@@ -89,3 +92,19 @@ def test_a_violation_names_its_height_and_round() -> None:
     assert focus("v3 sent its prevote for height 12 round 3 before persisting") == (12, 3)
     assert focus("agreement: height 7 committed as ab and as cd") == (7, None)
     assert focus("v9 raised on recv: AssertionError()") == (None, None)
+
+
+def _copy(height: int, round_: int, signer: bytes, sent_ms: int) -> Copy:
+    return Copy(sent_ms, 0, 1, "prevote", height, round_, None, signer)
+
+
+def test_the_message_view_follows_correct_validators_not_a_flooder() -> None:
+    honest, flooder = b"h" * 32, b"f" * 32
+    copies = [_copy(3, 0, honest, 10), _copy(3, 1, honest, 20), _copy(9, 40, flooder, 30)]
+    stuck = "after the heal at 9000 ms the core did not reach height 4 (v0 at 2, v1' at 2)"
+    result = attrs.evolve(crashed(RunSpec(5), ""), outcome=Outcome.LIVENESS, reason=stuck)
+    view = choose(copies, result, frozenset({honest}))
+    assert view.why.startswith("Height 3, rounds 0..1: the violation (liveness failure)")
+    assert [c.round for c in view.copies] == [0, 1]
+    passed = attrs.evolve(result, outcome=Outcome.PASS, reason="")
+    assert choose(copies, passed, frozenset({honest})).why.startswith("Height 3, rounds 0..1")
