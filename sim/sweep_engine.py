@@ -95,9 +95,11 @@ def sources_digest() -> str:
 
 
 def _remote(task: Task, spec: RunSpec) -> tuple[RunResult, str]:
-    """What a worker runs: one run at a time per process, tagged with the code that ran it."""
+    """What a worker runs: one run at a time per process, tagged with the code that ran it
+    (read before the first run, as close as can be to when the process imported it)."""
+    digest = sources_digest()
     with _RUN_LOCK:
-        return task(spec), sources_digest()
+        return task(spec), digest
 
 
 def _quiet_logs() -> None:
