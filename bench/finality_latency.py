@@ -2,8 +2,8 @@
 
 Starts four validator processes on 127.0.0.1 (network.localnet, the same harness the tests
 use), onboards two participants, mints to one, then times transfers one after another: from
-the moment the SDK submits the signed bytes until `wait_final` holds a commit certificate it
-has verified against the genesis validator set. Prints p50, p90, p99 and max. Run from the
+the moment the SDK submits the signed bytes until `submit_and_wait` holds a receipt it has
+verified against the genesis validator set. Prints p50, p90, p99 and max. Run from the
 repository root:
 
     python bench/finality_latency.py [--transfers 200] [--concurrency 1] [--poll-ms 20]
@@ -57,12 +57,9 @@ async def run(net: LocalNetwork, transfers: int, concurrency: int, poll_s: float
     async with DepositClient(net.api_urls, net.genesis, timeout_s=10) as client:
 
         async def final(signer: Ed25519Signer, body: object) -> float:
-            tx_id, wire = await client.prepare(signer, body)  # type: ignore[arg-type]
+            _tx_id, wire = await client.prepare(signer, body)  # type: ignore[arg-type]
             start = time.perf_counter()
-            result = await client.submit(wire)
-            if not result.ok:
-                raise SystemExit(f"rejected: {result.code} {result.message}")
-            proof = await client.wait_final(tx_id, timeout_s=60, poll_s=poll_s)
+            proof = await client.submit_and_wait(wire, timeout_s=60, poll_s=poll_s)
             if proof.code != "OK":
                 raise SystemExit(f"committed with {proof.code}: {proof.message}")
             return time.perf_counter() - start

@@ -11,19 +11,21 @@ The soak is one load generator run of `--soak-seconds` at the saturation load, w
 While it runs the harness samples, every SOAK_SAMPLE_S, each validator's RssAnon, RssFile and
 VmRSS, its CPU seconds, and the size of its LMDB data file (`soak.samples`): the report judges
 memory on RssAnon (the process's own memory), not on VmRSS, which also counts the mapped pages
-of a store file that grows with every block. A soak that sent transfers outside their validity
-window, paused for the chain or ran out of pre-signed transfers is marked with `problems`.
+of a store file that grows with every block. A soak whose load was not what it claims (sending
+paused, fell behind its rate, or transfers were refused for their validity window) is marked
+with `problems`.
 
-Every transfer is signed before its step starts, with a valid_until_height that rises along the
-send order at a rate the chain is expected to keep (see `bench.loadgen`), so the chain's
-validity window can stay a few hundred heights (`--validity-window`, default 400, written into
-the bench chain's genesis): each step passes the load generator the height rate of the step
-before it (and the soak that of the profiled step at its own load) as a range of expected rates.
+Every transfer is signed before its step starts, valid until the chain's time then + the
+chain's validity window (see `bench.loadgen`). The window is in chain time, which follows the
+clocks, not the chain's height rate, so the bench chain's genesis only has to make it long
+enough for the longest run: `validity_window_ms` sizes it from the longest step or soak and
+the transfers to sign for it (at least the 10-minute default, at most the 7-day maximum).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -42,6 +44,7 @@ from bench.ledger_throughput import key
 from bench.loadgen import StepSpec
 from bench.procinfo import cores, cpu_seconds, file_size, load_average, memory, node_pid
 from consensus.crypto import ED25519
+from ledger.genesis import MAX_VALIDITY_WINDOW_MS, Limits
 from network.client import DepositClient
 from network.config import load_config
 from network.localnet import LocalNetwork
@@ -51,13 +54,12 @@ from network.testnet import onboard
 ROOT = Path(__file__).resolve().parent.parent
 SETTLE_TIMEOUT_S = 120.0
 SOAK_SAMPLE_S = 10.0
-STEP_RATE_RANGE = (0.4, 1.5)  # a step's expected heights/s, x the previous step's
-# The soak's height rate, x the rate measured at its load: at saturation heights slow down as
-# blocks grow (a 600 s soak expecting 0.6-1.6 x ran at 0.5 x, and its sender paused).
-SOAK_RATE_RANGE = (0.4, 1.3)
 SOAK_MAX_VALIDITY_REFUSED = 0.001  # of the soak's transfers, refused EXPIRED / TOO_FAR_AHEAD
-SOAK_MAX_PAUSED = 0.01  # of the soak's seconds, spent waiting for the chain
-SOAK_MIN_SENT = 0.99  # of rate x seconds, else the pool of signed transfers ran out
+SOAK_MAX_GAP_S = 1.0  # the longest the soak's sending may pause between two sends
+SOAK_MIN_SENT = 0.99  # of the offered rate, else the load fell behind its schedule
+DRAIN_S = 15.0  # a step's wait for its last commits (the load generator's default)
+MIN_SIGN_TPS = 1000.0  # the slowest pre-signing the window allows for (7,400/s measured busy)
+CHAIN_TIME_LAG_S = 60.0  # chain time trails the clock by up to the empty-block interval (1 s)
 
 
 def verify_rates(samples: int = 4000, repeats: int = 3) -> dict[str, float]:
@@ -88,18 +90,36 @@ def git_commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def set_validity_window(genesis_path: Path, heights: int) -> None:
-    """Rewrite the (not yet used) genesis file with a longer transaction validity window."""
+def validity_window_ms(longest_s: float, max_rate: float) -> int:
+    """The bench chain's validity window: long enough to sign the longest run's transfers at
+    MIN_SIGN_TPS, run it and drain it, with chain time lagging the clock by CHAIN_TIME_LAG_S;
+    never below the genesis default (10 minutes). ValueError beyond the 7-day maximum.
+    `max_rate` bounds every step's and the soak's (the sustained rate, at most the highest
+    step's committed rate, a little above its offered rate: 1.1x is allowed for)."""
+    signing_s = 1.1 * max_rate * longest_s / MIN_SIGN_TPS
+    needed_ms = math.ceil((longest_s + DRAIN_S + CHAIN_TIME_LAG_S + signing_s) * 1000)
+    window = max(Limits().max_validity_window_ms, needed_ms)
+    if window > MAX_VALIDITY_WINDOW_MS:
+        raise ValueError(
+            f"a run of {longest_s:g} s at up to {max_rate:g}/s needs a validity window of "
+            f"{window / 3_600_000:.0f} h, more than the 7-day maximum"
+        )
+    return window
+
+
+def set_validity_window(genesis_path: Path, window_ms: int) -> None:
+    """Rewrite the (not yet used) genesis file with the bench's transaction validity window."""
     data = json.loads(genesis_path.read_text())
-    data.setdefault("limits", {})["max_validity_window"] = heights
+    data.setdefault("limits", {})["max_validity_window_ms"] = window_ms
     genesis_path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 class Bench:
     """One run against one network; `step(rate)` runs a loadgen process and returns its JSON."""
 
-    def __init__(self, network: LocalNetwork, args: Any, work: Path) -> None:
+    def __init__(self, network: LocalNetwork, args: Any, work: Path, window_ms: int) -> None:
         self.network, self.args, self.work = network, args, work
+        self.window_ms = window_ms  # the chain's transaction validity window
         self.pids = [node_pid(config) for config in network.layout.configs]
         self.store_files = [
             store_path(NodeSettings(data_dir=load_config(config).data_dir)) / "data.mdb"
@@ -109,64 +129,26 @@ class Bench:
             str(network.keys_dir / f"{name}.key") for name in network.layout.participants
         ]
         self.count = 0
-        self.heights_per_s: float | None = None  # the last step's, while it sent
 
     def step(
         self,
         rate: float,
         seconds: float | None = None,
         on_measuring: Callable[[], object] = list,
-        heights_per_s: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
-        """One loadgen run, run again once if the chain's height rate was outside the expected
-        range (the sender then had to wait for the chain or ran out of transfers, which would
-        show as a starved load generator, not as the validators' limit). The retry expects
-        STEP_RATE_RANGE x the rate just measured at this load."""
-        result = self._run_step(rate, seconds, on_measuring, heights_per_s)
-        if not needs_retry(result, seconds or self.args.step_seconds):
-            return result
-        measured = result.get("heights_per_s") or 0.0
-        if measured <= 0:
-            return result
-        print(
-            f"  the chain made {measured:.1f} heights/s, outside the expected range: "
-            "running the step again with that rate",
-            flush=True,
-        )
-        again = (STEP_RATE_RANGE[0] * measured, STEP_RATE_RANGE[1] * measured)
-        retried = self._run_step(rate, seconds, on_measuring, again)
-        retried["retried_after"] = {
-            k: result.get(k) for k in ("heights_per_s", "waited_for_chain_s", "pool_exhausted")
-        }
-        return retried
-
-    def _run_step(
-        self,
-        rate: float,
-        seconds: float | None,
-        on_measuring: Callable[[], object],
-        heights_per_s: tuple[float, float] | None,
-    ) -> dict[str, Any]:
-        """One loadgen run. `heights_per_s`: the slowest and fastest height rate expected; by
-        default STEP_RATE_RANGE x the last step's (the load generator measures the idle chain
-        for the first)."""
+        """One loadgen run of `seconds` (default --step-seconds) at `rate`, after every mempool
+        emptied; `on_measuring` is called when its measured window opens."""
         self.settle()
         self.count += 1
-        if heights_per_s is None and self.heights_per_s:
-            heights_per_s = (
-                STEP_RATE_RANGE[0] * self.heights_per_s,
-                STEP_RATE_RANGE[1] * self.heights_per_s,
-            )
-        low, high = heights_per_s or (0.0, 0.0)
         spec = StepSpec(
             api_urls=self.network.api_urls,
             chain_id=self.network.genesis.chain_id,
             key_files=tuple(self.key_files),
             rate=rate,
             seconds=seconds or self.args.step_seconds,
-            valid_for_heights=self.args.validity_window,
-            heights_per_s_low=low,
-            heights_per_s_high=high,
+            validity_window_ms=self.window_ms,
+            currencies=tuple(c.code for c in self.network.genesis.currencies),
+            drain_s=DRAIN_S,
             concurrency=self.args.concurrency,
             seed=self.args.seed * 1000 + self.count,
             batch=not self.args.no_batch,
@@ -190,8 +172,6 @@ class Bench:
         if proc.wait() != 0:
             raise RuntimeError(f"the load generator failed (exit {proc.returncode})")
         result: dict[str, Any] = json.loads(out_path.read_text())
-        if result.get("heights_per_s"):
-            self.heights_per_s = result["heights_per_s"]
         print(_step_line(result), flush=True)
         return result
 
@@ -218,7 +198,7 @@ class Bench:
                 profile_validator.start_record(self.pids[0], self.args.step_seconds, output)
             )
 
-        step = self._run_step(rate, None, start, None)  # one py-spy recording: no retry
+        step = self.step(rate, None, start)
         if not recorder or recorder[0].wait() != 0 or not output.exists():
             err = recorder[0].stderr.read().decode() if recorder and recorder[0].stderr else ""
             step["profile_error"] = f"py-spy failed: {err.strip()[-300:]}"
@@ -226,13 +206,12 @@ class Bench:
         step["profile"] = profile_validator.load(output)
         return step
 
-    def soak(self, rate: float, seconds: float, heights_per_s: float) -> dict[str, Any]:
-        """One loadgen run of `seconds` at `rate`, the chain expected at about `heights_per_s`
-        (SOAK_RATE_RANGE of it); memory, CPU and store size sampled while it runs."""
+    def soak(self, rate: float, seconds: float) -> dict[str, Any]:
+        """One loadgen run of `seconds` at `rate`; memory, CPU and store size sampled while it
+        runs."""
         sampler = SoakSampler(self.pids, self.store_files, SOAK_SAMPLE_S)
-        expected = (SOAK_RATE_RANGE[0] * heights_per_s, SOAK_RATE_RANGE[1] * heights_per_s)
         try:
-            step = self._run_step(rate, seconds, sampler.start, expected)  # sampled once: no retry
+            step = self.step(rate, seconds, sampler.start)
         finally:
             samples = sampler.stop()
         soak = {
@@ -246,22 +225,28 @@ class Bench:
             "uncommitted": step["uncommitted"],
             "latency_p50_s": step["latency_p50_s"],
             "latency_p99_s": step["latency_p99_s"],
-            "heights_per_s_expected": heights_per_s,
-            "heights_per_s_range": list(expected),
             "heights_per_s": step["heights_per_s"],
+            "max_send_gap_s": step["max_send_gap_s"],
             "sample_interval_s": SOAK_SAMPLE_S,
             "store_files": [str(path) for path in self.store_files],
             "samples": samples,
             "step": step,
         }
-        soak["problems"] = soak_problems(step, rate, seconds)
+        soak["problems"] = soak_problems(step, rate)
         return soak
 
 
-def soak_problems(step: dict[str, Any], rate: float, seconds: float) -> list[str]:
+def longest_run_s(args: Any) -> float:
+    """The longest load generator run of a bench: a step or the soak."""
+    return float(max(args.step_seconds, args.soak_seconds))
+
+
+def soak_problems(step: dict[str, Any], rate: float) -> list[str]:
     """Why a soak's load was not what it claims: transfers refused for their validity window
-    (more than a tiny fraction), sending paused for the chain, or the pool of pre-signed
-    transfers exhausted before the end. Empty if none."""
+    (more than a tiny fraction: with a window in chain time there should be none), sending
+    paused (a gap between two sends longer than SOAK_MAX_GAP_S: the load generator was
+    starved, or its request window stayed full), or sending fell behind the offered rate.
+    Empty if none."""
     problems = []
     submitted = step["submitted"]
     window = sum(step["rejected"].get(code, 0) for code in ("EXPIRED", "TOO_FAR_AHEAD"))
@@ -270,16 +255,16 @@ def soak_problems(step: dict[str, Any], rate: float, seconds: float) -> list[str
             f"{window} of {submitted} transfers refused as EXPIRED or TOO_FAR_AHEAD "
             f"(more than {SOAK_MAX_VALIDITY_REFUSED:.1%})"
         )
-    paused = step.get("waited_for_chain_s", 0.0)
-    if paused > SOAK_MAX_PAUSED * seconds:
+    gap = step.get("max_send_gap_s", 0.0)
+    if gap > SOAK_MAX_GAP_S:
         problems.append(
-            f"sending paused {paused:.1f} s waiting for the chain to reach the pre-signed "
-            "transfers' heights (the chain was slower than expected)"
+            f"sending paused for {gap:.1f} s (more than {SOAK_MAX_GAP_S:g} s between two sends; "
+            f"the request window was full {step.get('window_full', 0)} times)"
         )
-    if step.get("pool_exhausted") or submitted < SOAK_MIN_SENT * rate * seconds:
+    achieved = step["achieved_offered_tps"]
+    if achieved < SOAK_MIN_SENT * rate:
         problems.append(
-            f"sent {submitted} of {round(rate * seconds)} transfers: the pre-signed pool ran out "
-            "(the chain was faster than expected)"
+            f"sent {achieved:.0f}/s of the {rate:g}/s offered (less than {SOAK_MIN_SENT:.0%})"
         )
     return problems
 
@@ -341,13 +326,6 @@ def validator_sample(pid: int, store_file: Path) -> dict[str, Any] | None:
     }
 
 
-def needs_retry(step: dict[str, Any], seconds: float) -> bool:
-    """True if the load generator waited for the chain (> 2% of the step) or ran out of
-    pre-signed transfers: the chain's height rate was outside what the step expected."""
-    waited = float(step.get("waited_for_chain_s") or 0.0)
-    return bool(step.get("pool_exhausted")) or waited > 0.02 * seconds
-
-
 def _mempool_txs(metrics_text: str) -> int:
     for line in metrics_text.splitlines():
         if line.startswith("depositnet_mempool_txs "):
@@ -380,11 +358,12 @@ def run(args: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="depositnet-bench-") as tmp:
         work = Path(tmp)
         network = LocalNetwork(work / "net", validators=args.validators)
-        set_validity_window(network.genesis_path, args.validity_window)
+        window_ms = validity_window_ms(longest_run_s(args), max(args.rates))
+        set_validity_window(network.genesis_path, window_ms)
         with network:
             network.start_all()
             trio.run(_onboard, network)
-            result = _measure(Bench(network, args, work), args)
+            result = _measure(Bench(network, args, work, window_ms), args)
     verify_end = verify_rates()
     verify = (verify_start["per_cpu_s"] + verify_end["per_cpu_s"]) / 2
     verify_wall = (verify_start["per_wall_s"] + verify_end["per_wall_s"]) / 2
@@ -396,11 +375,7 @@ def run(args: Any) -> dict[str, Any]:
         "cores": cores(),
         "load_average_start": load_start,
         "load_average_end": load_average(),
-        "validity_window": args.validity_window,
-        "expected_heights_per_s": {
-            "steps": f"{STEP_RATE_RANGE[0]}-{STEP_RATE_RANGE[1]} x the previous step's",
-            "soak": f"{SOAK_RATE_RANGE[0]}-{SOAK_RATE_RANGE[1]} x the rate at its load",
-        },
+        "validity_window_ms": window_ms,
         "step_seconds": args.step_seconds,
         "concurrency": args.concurrency,
         "python": sys.version.split()[0],
@@ -468,27 +443,8 @@ def _measure(bench: Bench, args: Any) -> dict[str, Any]:
             result["profile_error"] = step.get("profile_error")
     if args.soak_seconds > 0:
         rate = round(sustained, 1)
-        heights_per_s = soak_heights_per_s(steps, result["profile"])
-        print(
-            f"soak: {args.soak_seconds:g} s at {rate:g}/s offered, the chain expected at "
-            f"{heights_per_s:.1f} heights/s",
-            flush=True,
-        )
-        result["soak"] = soak = bench.soak(rate, args.soak_seconds, heights_per_s)
+        print(f"soak: {args.soak_seconds:g} s at {rate:g}/s offered", flush=True)
+        result["soak"] = soak = bench.soak(rate, args.soak_seconds)
         for problem in soak["problems"]:
             print(f"SOAK FAILED: {problem}", flush=True)
     return result
-
-
-def soak_heights_per_s(steps: list[dict[str, Any]], profile: dict[str, Any] | None) -> float:
-    """The chain's height rate at the soak's load: the mean of the rates while the profiled
-    step (the same offered load, validator 0 slowed a little by py-spy) and the search's best
-    step sent. On this shared machine two runs at one load differ by a third: the soak's
-    SOAK_RATE_RANGE is wide for that reason, and costs pre-signing (range high / low times
-    the soak's transfers for a long soak)."""
-    best = max(steps, key=lambda s: s["committed_tps"])
-    rates = [s.get("heights_per_s") for s in (best, profile["step"] if profile else {})]
-    known = [float(r) for r in rates if r]
-    if not known:
-        raise RuntimeError("no step measured the chain's height rate for the soak")
-    return sum(known) / len(known)

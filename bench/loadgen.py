@@ -8,33 +8,18 @@ target). Requests leave from several loopback addresses, `clients` of them: the 
 per client address, and a bank's many payment clients are many addresses. One validator's blocks
 are followed (`GET /status`, `GET /blocks/{h}/raw`) to time each transfer from its send to the
 moment a block holding it was seen. If the API offers `POST /txs/batch` it is used (one request
-per 20 ms tick); a 404/405 falls back to `POST /txs` for good.
+per 50 ms tick); a 404/405 falls back to `POST /txs` for good.
 
-Every transfer must be valid when it arrives and when it commits: the chain accepts it only
-while height <= valid_until_height <= height + window (the genesis validity window, a few
-hundred heights), and the chain makes empty blocks when idle, so the height when sending
-starts and how fast it then rises are not known at signing time. So (see `Validity`):
-
-- the load generator measures the idle chain's height rate and its own signing rate, picks
-  the start height the chain will reach once everything is signed, signs, and then waits for
-  the chain to get there before the measured window opens;
-- the i-th transfer in send order gets valid_until_height = start + (window - lead) +
-  low x i / rate: it rises at `low`, the slowest height rate expected under this load (the
-  harness measures the rate in an earlier step at that load; for a first step it is a fraction
-  of the idle rate), so a chain that is slower than expected does not leave the transfers
-  ahead of the window;
-- when it sends, the sender looks at the chain's current height (`track_height`) and skips
-  transfers whose valid_until_height is less than `margin` (a quarter of the window) above it:
-  the chain has outrun them and they could expire before they commit. They are never sent and
-  are counted (`skipped_expiring`). Enough transfers are signed for the chain to run at
-  `high`, the fastest expected rate, for the whole run. A transfer not yet valid (the chain
-  fell more than the start's slack behind `low`) makes the sender wait: counted as
-  `waited_for_chain_s`, a gap in the load. If the pool runs out, sending stops early
-  (`pool_exhausted`).
-
-So no transfer is sent outside its validity window as long as the chain's height rate stays
-between `low` and `high` (plus the window's slack), for a run of any length; the validators'
-verdicts EXPIRED and TOO_FAR_AHEAD, if any, are in `rejected` with every other code.
+Every transfer must be valid when it arrives and when it commits: the chain accepts it while
+block time <= valid_until_ms <= block time + window (the genesis `limits.max_validity_window_ms`).
+Block time is chain time, which follows the validators' clocks whatever the chain's height
+rate, so every transfer of a step gets the same valid_until_ms: the chain's time when signing
+starts (its latest block's time) + the window. Chain time only rises, so no transfer is ever
+ahead of the window, and all stay valid for the window, which the harness sets long enough for
+the signing, the step and its drain (`bench.harness.validity_window_ms`). After signing, the
+load generator checks that what is left of the window covers the step and its drain, and
+stops with an error before sending anything if not. The validators' verdicts EXPIRED and
+TOO_FAR_AHEAD, if any, are in `rejected` with every other code.
 
 The measurement traffic is kept cheap for the validators, as a high-volume client's would be:
 batches go as msgpack (an array of raw transactions: no hex, no JSON validation), and followed
@@ -45,14 +30,13 @@ the measurement: a committed transfer is recognised by its signed bytes, which a
     python -m bench.loadgen --spec SPEC.json [--out RESULT.json]
 
 SPEC is a JSON object (see `StepSpec`). A line `measuring` on stdout marks the start of the
-measured window (after signing and the wait for the start height); the result (see
-`summarise`) goes to --out or stdout.
+measured window (after signing); the result (see `summarise`) goes to --out or stdout. A spec or
+window that cannot work is a one-line error and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import random
@@ -68,8 +52,9 @@ import trio
 
 from bench.procinfo import cpu_seconds, rss_bytes
 from consensus.replica.block import decode_block
+from ledger.genesis import MAX_VALIDITY_WINDOW_MS, MIN_VALIDITY_WINDOW_MS
 from ledger.signing import make_tx
-from ledger.tx import Transfer
+from ledger.tx import NONCE_SIZE, Transfer
 from ledger.txcodec import decode_tx
 from network.client import percentile
 from network.keys import load_key
@@ -81,15 +66,11 @@ FOLLOW_POLL_S = 0.025  # after a 404 for the next block
 REQUESTS_PER_CLIENT_PER_NODE = 100.0  # half the API's default 200/s bucket per address
 MAX_BLOCK_BYTES = 64 << 20  # the largest followed block we decode
 MSGPACK = {"content-type": "application/msgpack"}
-LEAD_HEIGHTS = 5  # kept below the window's top: a validator may trail the followed one
-HEIGHT_POLL_S = 0.05
-WAIT_POLL_S = 0.01
-PROBE_S = 1.0  # the idle chain's height rate is measured over at least this long ...
-PROBE_HEIGHTS = 5  # ... and this many heights (at most PROBE_MAX_S)
-PROBE_MAX_S = 10.0
-SIGN_PROBE_TXS = 200
-START_SLACK = 1.25  # x the heights the idle chain is expected to make while we sign
-IDLE_RANGE = (0.3, 1.2)  # expected heights/s under load, x the idle rate, if the spec has none
+DRAIN_POLL_S = 0.05
+
+
+class StepError(Exception):
+    """The step cannot run as specified (a window too short, a chain without time)."""
 
 
 @attrs.frozen
@@ -101,9 +82,8 @@ class StepSpec:
     key_files: tuple[str, ...]  # participants' key files; transfers go between them
     rate: float
     seconds: float
-    valid_for_heights: int  # the chain's validity window (genesis limits.max_validity_window)
-    heights_per_s_low: float = 0.0  # slowest and fastest heights/s expected under this load;
-    heights_per_s_high: float = 0.0  # 0: IDLE_RANGE x the idle chain's rate
+    validity_window_ms: int  # the chain's (genesis limits.max_validity_window_ms) or less
+    currencies: tuple[str, ...] = ("USD", "EUR")  # every participant holds each
     drain_s: float = 15.0
     concurrency: int = 64
     seed: int = 1
@@ -117,103 +97,35 @@ class StepSpec:
         unknown = sorted(set(data) - set(fields))
         if unknown:
             raise ValueError(f"unknown step spec fields: {unknown}")
-        tuples = ("api_urls", "key_files", "validator_pids")
+        tuples = ("api_urls", "key_files", "validator_pids", "currencies")
         values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
         try:
             spec = cls(**values)
         except TypeError as exc:
             raise ValueError(f"bad step spec: {exc}") from None
-        if not (spec.rate > 0 and spec.seconds > 0 and spec.concurrency > 0 and spec.api_urls):
-            raise ValueError("a step needs a positive rate, seconds, concurrency and API URLs")
-        if spec.valid_for_heights < 4 * (LEAD_HEIGHTS + 2):
-            raise ValueError(f"a validity window of {spec.valid_for_heights} heights is too short")
-        low, high = spec.heights_per_s_low, spec.heights_per_s_high
-        if (low, high) != (0.0, 0.0) and not 0 < low <= high:
-            raise ValueError("heights_per_s_low and _high: 0 < low <= high, or both 0")
+        numbers = (spec.rate, spec.seconds, spec.drain_s)
+        if not all(type(n) in (int, float) and math.isfinite(n) for n in numbers):
+            raise ValueError("rate, seconds and drain_s must be finite numbers")
+        if type(spec.concurrency) is not int or not spec.api_urls or not spec.currencies:
+            raise ValueError("a step needs an int concurrency, API URLs and a currency")
+        if not (spec.rate > 0 and spec.seconds > 0 and spec.concurrency > 0 and spec.drain_s >= 0):
+            raise ValueError("a step needs a positive rate, seconds and concurrency, drain_s >= 0")
+        window = spec.validity_window_ms
+        if type(window) is not int or not _chain_allows(window):
+            raise ValueError(
+                f"validity_window_ms: expected {MIN_VALIDITY_WINDOW_MS}..{MAX_VALIDITY_WINDOW_MS}"
+            )
+        if spec.seconds + spec.drain_s >= window / 1000:
+            raise ValueError(
+                f"a step of {spec.seconds:g} s and its drain of {spec.drain_s:g} s do not fit in "
+                f"a validity window of {window / 1000:g} s"
+            )
         return spec
 
 
-@attrs.frozen
-class Validity:
-    """Which valid_until_height the i-th transfer in send order gets, and which transfers may
-    be sent at a given chain height (see the module's docstring).
-
-    A transfer is sent at height H only if H + margin <= valid_until_height <= H + top: the
-    chain accepts it (top = window - lead) and it has `margin` heights left to commit. That
-    is `usable` heights of the chain for each transfer. The first transfer is sendable from
-    `start_height - behind` on, so the chain may fall `behind` heights behind the `low` rate
-    before the sender has to wait."""
-
-    start_height: int
-    window: int
-    rate: float  # transfers/s
-    seconds: float
-    low: float  # heights/s
-    high: float
-
-    @property
-    def top(self) -> int:
-        return self.window - LEAD_HEIGHTS
-
-    @property
-    def margin(self) -> int:
-        return max(2, self.window // 4)
-
-    @property
-    def usable(self) -> int:
-        return self.top - self.margin
-
-    @property
-    def behind(self) -> int:
-        return self.usable // 4
-
-    def until(self, index: int) -> int:
-        rise = math.floor(self.low * index / self.rate)
-        return self.start_height + self.top - self.behind + rise
-
-    def count(self) -> int:
-        """Transfers to sign so the pool lasts `seconds` with the chain at `high` heights/s:
-        the sender then skips to the transfer whose valid_until_height is `margin` above
-        start + high x seconds."""
-        ahead = self.usable - self.behind  # heights the chain may gain on `low` before skips
-        needed_s = (self.high * self.seconds - ahead) / self.low
-        return math.ceil(self.rate * (max(self.seconds, needed_s) + BATCH_TICK_S)) + 1
-
-
-class Pool:
-    """The pre-signed transfers in send order (valid_until_height never decreases along it)."""
-
-    def __init__(self, txs: Sequence[bytes], untils: Sequence[int], margin: int, top: int):
-        if len(txs) != len(untils):
-            raise ValueError("one valid_until_height per transfer")
-        self.txs, self.untils, self.margin, self.top = txs, untils, margin, top
-        self.next = 0
-        self.skipped = 0  # passed over: the chain outran them
-
-    @classmethod
-    def unbounded(cls, txs: Sequence[bytes]) -> Pool:
-        """Transfers that may be sent at any height (tests)."""
-        return cls(txs, [2**62] * len(txs), 0, 2**62)
-
-    @property
-    def exhausted(self) -> bool:
-        return self.next >= len(self.txs)
-
-    def take(self, height: int, count: int) -> Sequence[bytes]:
-        """Up to `count` transfers sendable at `height`, in order, after passing over those
-        with less than `margin` heights left. Empty when the pool is exhausted or the next
-        transfer is not valid yet (valid_until_height above height + top)."""
-        untils, end = self.untils, len(self.txs)
-        lowest = height + self.margin
-        while self.next < end and untils[self.next] < lowest:
-            self.next += 1
-            self.skipped += 1
-        first = last = self.next
-        stop, highest = min(end, first + count), height + self.top
-        while last < stop and untils[last] <= highest:
-            last += 1
-        self.next = last
-        return self.txs[first:last]
+def _chain_allows(window_ms: int) -> bool:
+    """Whether a genesis may set this validity window."""
+    return MIN_VALIDITY_WINDOW_MS <= window_ms <= MAX_VALIDITY_WINDOW_MS
 
 
 def client_count(rate: float, validators: int) -> int:
@@ -221,31 +133,47 @@ def client_count(rate: float, validators: int) -> int:
     return max(1, math.ceil(rate / (validators * REQUESTS_PER_CLIENT_PER_NODE)))
 
 
-def presign(
-    spec: StepSpec, validity: Validity, count: int | None = None
-) -> list[tuple[str, bytes, int]]:
-    """The run's transfers in send order as (tx_id hex, signed bytes, valid_until_height),
-    `validity.count()` of them unless `count` says, chosen from `spec.seed`."""
+def transfer_count(spec: StepSpec) -> int:
+    """Transfers a step sends: its rate for its seconds."""
+    return max(1, round(spec.rate * spec.seconds))
+
+
+def presign(spec: StepSpec, valid_until_ms: int, count: int | None = None) -> list[bytes]:
+    """The step's transfers in send order (`transfer_count(spec)` of them unless `count` says),
+    signed bytes all valid until `valid_until_ms`, chosen from `spec.seed`: the same seed gives
+    the same nonces, so the same tx_ids (each derived from its signer and nonce)."""
     rng = random.Random(spec.seed)
     signers = [load_key(path) for path in spec.key_files]
     out = []
-    for index in range(validity.count() if count is None else count):
+    for _ in range(transfer_count(spec) if count is None else count):
         sender, recipient = rng.sample(signers, 2)
         body = Transfer(
-            sender.public_key, recipient.public_key, rng.choice(("USD", "EUR")), rng.randint(1, 999)
+            sender.public_key,
+            recipient.public_key,
+            rng.choice(spec.currencies),
+            rng.randint(1, 999),
         )
-        tx_id = rng.randbytes(16)
-        until = validity.until(index)
-        signed = make_tx(sender, spec.chain_id, body, tx_id=tx_id, valid_until_height=until)
-        out.append((tx_id.hex(), signed, until))
+        nonce = rng.randbytes(NONCE_SIZE)
+        out.append(make_tx(sender, spec.chain_id, body, nonce=nonce, valid_until_ms=valid_until_ms))
     return out
 
 
-def sign_rate(spec: StepSpec, validity: Validity) -> float:
-    """Transfers this process signs per second just now (a short sample, thrown away)."""
-    started = time.perf_counter()
-    presign(attrs.evolve(spec, seed=spec.seed + 7919), validity, SIGN_PROBE_TXS)
-    return SIGN_PROBE_TXS / max(time.perf_counter() - started, 1e-6)
+def check_time_left(spec: StepSpec, elapsed_s: float) -> float:
+    """Seconds of validity the step's transfers have left, `elapsed_s` after the chain's time
+    was read for their valid_until_ms; StepError if the step and its drain do not fit in them.
+
+    Counted from the read, not by comparing clocks: chain time advances with the validators'
+    clocks, so the window runs out `window` after the chain's time at the read. An idle chain's
+    latest block may be up to its empty-block interval old, and the next block's time jumps
+    to the clock: the harness's window allows for that lag (`bench.harness.CHAIN_TIME_LAG_S`)."""
+    left, needed = spec.validity_window_ms / 1000 - elapsed_s, spec.seconds + spec.drain_s
+    if left < needed:
+        raise StepError(
+            f"the transfers are valid for {left:.0f} s more, but the step and its drain take "
+            f"{needed:.0f} s: signing took {elapsed_s:.0f} s of the chain's validity window "
+            f"of {spec.validity_window_ms / 1000:.0f} s (raise limits.max_validity_window_ms)"
+        )
+    return left
 
 
 @attrs.define
@@ -262,19 +190,29 @@ class Tally:
     submitted: int = 0
     first_send: float = 0.0
     last_send: float = 0.0
+    max_send_gap_s: float = 0.0  # the longest time between two sends: the load paused
     batch_used: bool | None = None
     follow_errors: dict[int, int] = attrs.Factory(dict)  # HTTP status -> count
     request_s: list[float] = attrs.Factory(list)  # round trip of each submit request
     window_full: int = 0  # sends that had to wait for a free request slot
-    height: int = 0  # the followed validator's height, kept current by `track_height`
+    height: int = 0  # the followed validator's last block seen by `follow`
     first_height: int = 0  # ... at the first send, and at the last
     last_height: int = 0
-    waited_for_chain_s: float = 0.0  # sending paused: the next transfer was not valid yet
-    pool_exhausted: bool = False
 
     def reject(self, tx: bytes, code: str) -> None:
         self.sent.pop(tx, None)
         self.rejected[code] = self.rejected.get(code, 0) + 1
+
+    def record_send(self, txs: Sequence[bytes], at: float) -> None:
+        """`txs` leave now (`at`)."""
+        if self.submitted:
+            self.max_send_gap_s = max(self.max_send_gap_s, at - self.last_send)
+        else:
+            self.first_send, self.first_height = at, self.height
+        for tx in txs:
+            self.sent[tx] = at
+        self.submitted += len(txs)
+        self.last_send, self.last_height = at, self.height
 
 
 def summarise(spec: StepSpec, tally: Tally, extra: dict[str, Any]) -> dict[str, Any]:
@@ -304,10 +242,9 @@ def summarise(spec: StepSpec, tally: Tally, extra: dict[str, Any]) -> dict[str, 
         "submit_rtt_p50_s": percentile(tally.request_s, 0.5) if tally.request_s else None,
         "submit_rtt_p99_s": percentile(tally.request_s, 0.99) if tally.request_s else None,
         "window_full": tally.window_full,
+        "max_send_gap_s": tally.max_send_gap_s,
         "send_heights": [tally.first_height, tally.last_height],
         "heights_per_s": climbed / sending if tally.submitted > 1 else None,
-        "waited_for_chain_s": tally.waited_for_chain_s,
-        "pool_exhausted": tally.pool_exhausted,
         "blocks_with_ours": len(times),
         "batch_submit": bool(tally.batch_used),
         "follow_errors": {str(k): v for k, v in tally.follow_errors.items()},
@@ -327,49 +264,28 @@ async def _status_height(http: httpx.AsyncClient, url: str) -> int:
     response = await http.get(url + "/status")
     height = response.json().get("height")
     if type(height) is not int:
-        raise RuntimeError(f"{url}/status gave no height")
+        raise StepError(f"{url}/status gave no height")
     return height
 
 
-async def track_height(http: httpx.AsyncClient, url: str, tally: Tally) -> None:
-    """Keep `tally.height` at the validator's height (runs until cancelled)."""
-    while True:
-        with contextlib.suppress(httpx.HTTPError, ValueError, RuntimeError):
-            tally.height = max(tally.height, await _status_height(http, url))
-        # a failed poll keeps the last known height; the next one will tell
-        await trio.sleep(HEIGHT_POLL_S)
-
-
-async def idle_heights_per_s(http: httpx.AsyncClient, url: str) -> tuple[int, float]:
-    """(height now, heights/s the chain makes just now), over at least PROBE_S and
-    PROBE_HEIGHTS heights; RuntimeError if the chain makes no height in PROBE_MAX_S."""
-    first, started = await _status_height(http, url), time.monotonic()
-    while True:
-        await trio.sleep(HEIGHT_POLL_S)
-        height, elapsed = await _status_height(http, url), time.monotonic() - started
-        climbed = height - first
-        if elapsed >= PROBE_S and climbed >= PROBE_HEIGHTS:
-            return height, climbed / elapsed
-        if elapsed >= PROBE_MAX_S:
-            if climbed <= 0:
-                raise RuntimeError(f"{url}: the chain made no height in {elapsed:.0f} s")
-            return height, climbed / elapsed
-
-
-async def wait_for_height(http: httpx.AsyncClient, url: str, height: int, limit_s: float) -> int:
-    """Poll until the chain is at `height` or above; the height then."""
-    with trio.move_on_after(limit_s):
-        while True:
-            now = await _status_height(http, url)
-            if now >= height:
-                return now
-            await trio.sleep(WAIT_POLL_S)
-    raise RuntimeError(f"{url}: the chain did not reach height {height} in {limit_s:.0f} s")
+async def chain_time_ms(http: httpx.AsyncClient, url: str) -> tuple[int, int]:
+    """(height, time_ms) of the validator's latest block: the chain's time now. A chain with
+    no block yet has no time the load generator could trust: StepError."""
+    response = await http.get(url + "/blocks/latest")
+    body = response.json() if response.status_code == 200 else None
+    header = body.get("header") if isinstance(body, dict) else None
+    if not isinstance(header, dict):
+        raise StepError(f"{url}/blocks/latest: no block yet (HTTP {response.status_code})")
+    height, time_ms = header.get("height"), header.get("time_ms")
+    if type(height) is not int or type(time_ms) is not int:
+        raise StepError(f"{url}/blocks/latest: a header without height and time_ms")
+    return height, time_ms
 
 
 async def follow(http: httpx.AsyncClient, url: str, height: int, tally: Tally) -> None:
     """Time every transfer of ours in the blocks after `height` (runs until cancelled). Blocks
     come raw (`GET /blocks/{h}/raw`); their transactions are matched by their bytes."""
+    tally.height = height
     while True:
         # Ask for the next block directly (no /status round trip): a 404 means "not yet".
         response = await http.get(f"{url}/blocks/{height + 1}/raw")
@@ -392,7 +308,7 @@ async def follow(http: httpx.AsyncClient, url: str, height: int, tally: Tally) -
             tally.committed += ours
             tally.block_times.append(now)
         height += 1
-        tally.height = max(tally.height, height)
+        tally.height = height
 
 
 def block_txs(raw: bytes) -> tuple[bytes, ...]:
@@ -482,16 +398,12 @@ class Submitter:
             self.tally.request_s.append(time.monotonic() - started)
             self.window.release()
 
-    async def offer(self, pool: Pool, count: int) -> None:
-        """Send `count` transfers from `pool` at the spec's rate (a full window delays sends;
-        that shows as a lower achieved offered rate). Which transfers go depends on
-        `tally.height` (see `Pool.take`); if none may go yet, the sender waits for the chain
-        (`waited_for_chain_s`); an exhausted pool ends the sending early."""
+    async def offer(self, txs: Sequence[bytes]) -> None:
+        """Send `txs` in order at the spec's rate. A full request window delays the next send:
+        that shows as a lower achieved offered rate and a longer `max_send_gap_s`."""
         tally = self.tally
         start = time.monotonic()
-        tally.first_send = start
-        tally.first_height = tally.height
-        sent = 0
+        count, sent = len(txs), 0
         async with trio.open_nursery() as nursery:
             while sent < count:
                 due = start + sent / self.spec.rate
@@ -501,24 +413,11 @@ class Submitter:
                     want = min(count - sent, MAX_BATCH_TXS, max(1, due_now - sent))
                 else:
                     want = 1
-                chunk = pool.take(tally.height, want)
-                if not chunk:
-                    if pool.exhausted:
-                        tally.pool_exhausted = True
-                        break
-                    paused = time.monotonic()
-                    await trio.sleep(WAIT_POLL_S)
-                    tally.waited_for_chain_s += time.monotonic() - paused
-                    continue
+                chunk = txs[sent : sent + want]
                 if self.window.value == 0:
                     tally.window_full += 1
                 await self.window.acquire()
-                sent_at = time.monotonic()
-                for tx in chunk:
-                    tally.sent[tx] = sent_at
-                tally.submitted += len(chunk)
-                tally.last_send = sent_at
-                tally.last_height = tally.height
+                tally.record_send(chunk, time.monotonic())
                 nursery.start_soon(self._send, chunk)
                 sent += len(chunk)
 
@@ -528,46 +427,29 @@ def _process_figures(pids: Sequence[int]) -> list[dict[str, float]]:
 
 
 async def run_step(spec: StepSpec) -> dict[str, Any]:
-    """Plan, pre-sign, wait for the start height, offer, drain; the step's summary (see
-    `summarise`)."""
+    """Read the chain's time, pre-sign, check the window still covers the step, offer, drain;
+    the step's summary (see `summarise`)."""
     async with httpx.AsyncClient(timeout=10.0) as http:
         follow_url = spec.api_urls[spec.follow_index]
-        height, idle_rate = await idle_heights_per_s(http, follow_url)
-        low, high = spec.heights_per_s_low, spec.heights_per_s_high
-        if (low, high) == (0.0, 0.0):
-            low, high = IDLE_RANGE[0] * idle_rate, IDLE_RANGE[1] * idle_rate
-        plan = Validity(height, spec.valid_for_heights, spec.rate, spec.seconds, low, high)
-        signing_estimate_s = plan.count() / sign_rate(spec, plan)
-        after_signing = await _status_height(http, follow_url)
-        start_height = (
-            after_signing + math.ceil(idle_rate * signing_estimate_s * START_SLACK) + LEAD_HEIGHTS
-        )
-        validity = attrs.evolve(plan, start_height=start_height)
-        signing_start = time.perf_counter()
-        txs = presign(spec, validity)
-        signing_s = time.perf_counter() - signing_start
-        wires = [tx for _, tx, _ in txs]
-        pool = Pool(wires, [until for _, _, until in txs], validity.margin, validity.top)
-        tally = Tally()  # no tx_id map: a soak's pool is millions of transfers
-        del txs
-        waiting = time.monotonic()
-        height = await wait_for_height(
-            http, follow_url, start_height, 60.0 + 4 * signing_estimate_s
-        )
-        waited_start_s = time.monotonic() - waiting
-        tally.height = height
+        _, chain_ms = await chain_time_ms(http, follow_url)
+        read_at = time.monotonic()
+        valid_until_ms = chain_ms + spec.validity_window_ms
+        txs = presign(spec, valid_until_ms)
+        signing_s = time.monotonic() - read_at
+        check_time_left(spec, signing_s)
+        tally = Tally()  # no tx_id map: a soak's transfers are millions
+        height = await _status_height(http, follow_url)
         submitter = Submitter(spec, tally, random.Random(spec.seed + 1))
         own_cpu = time.process_time()
         load_start = (time.monotonic(), time.time(), _process_figures(spec.validator_pids))
         print("measuring", flush=True)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(track_height, http, follow_url, tally)
                 nursery.start_soon(follow, http, follow_url, height, tally)
-                await submitter.offer(pool, round(spec.rate * spec.seconds))
+                await submitter.offer(txs)
                 with trio.move_on_after(spec.drain_s):
                     while tally.sent:
-                        await trio.sleep(0.05)
+                        await trio.sleep(DRAIN_POLL_S)
                 nursery.cancel_scope.cancel()
         finally:
             await submitter.aclose()
@@ -575,6 +457,7 @@ async def run_step(spec: StepSpec) -> dict[str, Any]:
         own_cpu = time.process_time() - own_cpu
         end_figures = _process_figures(spec.validator_pids)
         end_height = await _status_height(http, follow_url)
+        left_s = spec.validity_window_ms / 1000 - (time.monotonic() - read_at)
     validators = [
         {
             "cpu_s": end["cpu_s"] - begin["cpu_s"],
@@ -590,25 +473,16 @@ async def run_step(spec: StepSpec) -> dict[str, Any]:
             "clients": len(submitter.clients),
             "concurrency": spec.concurrency,
             "presign_s": signing_s,
-            "presign_tps": len(wires) / signing_s if signing_s > 0 else 0.0,
+            "presign_tps": len(txs) / signing_s if signing_s > 0 else 0.0,
             "wall_s": ended - load_start[0],
             "loadgen_cpu_s": own_cpu,
             "started_unix": load_start[1],
             "heights": [height, end_height],  # the measured window's (the CPU figures')
             "validity": {
-                "window": validity.window,
-                "margin": validity.margin,
-                "top": validity.top,
-                "start_height": validity.start_height,
-                "first_valid_until": validity.until(0),
-                "heights_per_s_low": low,
-                "heights_per_s_high": high,
-                "idle_heights_per_s": idle_rate,
-                "signed": len(wires),
-                "skipped_expiring": pool.skipped,
-                "unused": len(wires) - pool.next,
-                "signing_estimate_s": signing_estimate_s,
-                "waited_for_start_s": waited_start_s,
+                "window_ms": spec.validity_window_ms,
+                "chain_time_at_signing_ms": chain_ms,
+                "valid_until_ms": valid_until_ms,
+                "left_at_end_s": left_s,
             },
             "validators": validators,
         },
@@ -620,9 +494,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--spec", required=True, help="the step as a JSON file")
     parser.add_argument("--out", help="write the result here (default: stdout)")
     args = parser.parse_args(argv)
-    with open(args.spec, encoding="utf-8") as f:
-        spec = StepSpec.from_json(json.load(f))
-    result = trio.run(run_step, spec)
+    try:
+        with open(args.spec, encoding="utf-8") as f:
+            spec = StepSpec.from_json(json.load(f))
+        result = trio.run(run_step, spec)
+    except (OSError, ValueError, StepError, httpx.HTTPError) as exc:
+        print(f"loadgen: error: {exc}", file=sys.stderr)
+        return 2
     text = json.dumps(result, indent=2)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:

@@ -7,7 +7,9 @@ py-spy's idle detection alone counts such threads as busy whenever they are runn
 for a core (a first run without --gil put 59% of the samples in trio's epoll wait and its idle
 worker threads). `classify_stack` walks a sampled stack from the innermost frame outwards
 and the first frame it recognises names the category: a signature check called from the API
-counts as a signature check, JSON written by the API counts as HTTP API. Trio's scheduler,
+counts as a signature check, JSON written by the API counts as HTTP API. One exception: a stack
+through the used-id index (`ledger/used_ids.py`: the tx_index lookups in LMDB at admission and
+execution, and their decoding) is "used-id index" whatever it calls. Trio's scheduler,
 epoll and worker-thread plumbing are "event loop"; what no rule names is "other"
 (`top_unclassified` lists it). `breakdown` turns the samples into fractions.
 
@@ -32,6 +34,7 @@ CATEGORIES = (
     "signature checks",
     "decoding",
     "execution",
+    "used-id index",
     "store commit",
     "consensus",
     "gossip",
@@ -85,8 +88,16 @@ def classify_frame(frame: str) -> str | None:
     return None
 
 
+# A stack through one of these frames is that category whatever it calls: the used-id index
+# reads LMDB (which the store-commit rule would claim) and decodes its records.
+_WHOLE_STACK_RULES: tuple[tuple[str, str], ...] = (("used-id index", "ledger/used_ids.py"),)
+
+
 def classify_stack(frames: list[str]) -> str:
     """The category of a stack given outermost-first (py-spy's order)."""
+    for whole, needle in _WHOLE_STACK_RULES:
+        if any(needle in frame for frame in frames):
+            return whole
     for frame in reversed(frames):
         category = classify_frame(frame)
         if category is not None:

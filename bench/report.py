@@ -6,11 +6,11 @@ validator's RssAnon and RssFile over the soak), so the benchmark needs no plotti
 `targets` judges the issue's targets from the figures, met or not.
 
 Memory is judged on RssAnon, the validator's own memory, over the soak's second half: the first
-minutes fill bounded caches (the replay index of the validity window, the tx-gossip dedupe cache,
-the verified-tx cache), and RssFile is mapped files: the interpreter's libraries and LMDB's pages
-of a data file that grows with every block (clean page cache the kernel may reclaim, bounded by
-the file's size), so neither the start-to-end change of RssAnon nor VmRSS says whether memory
-leaks.
+minutes fill bounded caches (the tx-gossip dedupe cache, the verified-tx cache; before the
+used-id index moved to the store, also a replay index over the validity window), and RssFile is
+mapped files: the interpreter's libraries and LMDB's pages of a data file that grows with every
+block (clean page cache the kernel may reclaim, bounded by the file's size), so neither the
+start-to-end change of RssAnon nor VmRSS says whether memory leaks.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def cpu_rows(profile: dict[str, Any], result: dict[str, Any]) -> list[str]:
 def soak_rows(soak: dict[str, Any]) -> list[str]:
     """The soak section: the run, and each validator's memory at start, midpoint and end."""
     rate = soak.get("heights_per_s")
-    low, high = soak["heights_per_s_range"]
+    gap = soak.get("max_send_gap_s")
     lines = [
         "## Soak",
         "",
@@ -300,8 +300,9 @@ def soak_rows(soak: dict[str, Any]) -> list[str]:
         f"{sum(soak['rejected'].values())} refused"
         + "".join(f", {code} {n}" for code, n in soak["rejected"].items())
         + ". The chain made "
-        f"{'-' if rate is None else f'{rate:.1f}'} heights/s (transfers pre-signed for "
-        f"{low:.1f}-{high:.1f}). Sampled every {soak['sample_interval_s']:.0f} s "
+        f"{'-' if rate is None else f'{rate:.1f}'} heights/s"
+        + ("" if gap is None else f"; the longest pause between two sends was {_ms(gap)}")
+        + f". Sampled every {soak['sample_interval_s']:.0f} s "
         f"({len(soak['samples'])} samples; plot: the `-soak.svg` beside this file). RssAnon is "
         "the validator's own memory (Python's heap); RssFile is mapped files: the "
         "interpreter's libraries and LMDB's data file, clean page cache of a file that grows "

@@ -11,10 +11,12 @@ passed in, so the tests drive it with made-up results.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 KEEP_UP = 0.9
+MAX_STEPS = 100
 MAX_LOSS = 0.01
 
 Step = dict[str, Any]
@@ -22,9 +24,17 @@ Step = dict[str, Any]
 
 def geometric_rates(start: float, factor: float, count: int) -> list[float]:
     """`count` offered rates from `start`, each `factor` times the previous (rounded)."""
-    if start <= 0 or factor <= 1 or count < 1:
-        raise ValueError("need start > 0, factor > 1 and count >= 1")
-    return [round(start * factor**i, 1) for i in range(count)]
+    if not (0 < start < math.inf and 1 < factor < math.inf and 1 <= count <= MAX_STEPS):
+        raise ValueError(
+            f"--start-rate must be > 0 and --factor > 1 (both finite), --max-steps 1..{MAX_STEPS}"
+        )
+    try:
+        rates = [round(start * factor**i, 1) for i in range(count)]
+    except OverflowError:
+        rates = [math.inf]
+    if not math.isfinite(rates[-1]):
+        raise ValueError("the last step's rate is not finite: lower --max-steps or --factor")
+    return rates
 
 
 def parse_rates(text: str) -> list[float]:
@@ -33,8 +43,8 @@ def parse_rates(text: str) -> list[float]:
         rates = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ValueError(f"--steps: expected numbers separated by commas, got {text!r}") from None
-    if not rates or any(r <= 0 for r in rates):
-        raise ValueError("--steps: rates must be positive")
+    if not rates or any(not 0 < r < math.inf for r in rates):
+        raise ValueError("--steps: rates must be positive and finite")
     if any(b <= a for a, b in itertools.pairwise(rates)):
         raise ValueError("--steps: rates must increase")
     return rates

@@ -7,7 +7,8 @@ vote waits for one synced sign-state save. Run from the repository root:
 
 The store lives in a fresh temporary directory (on the same filesystem as --dir, default the
 system temp dir) so the figures include real fsyncs. Keys are spread over a growing state of
-16-byte keys with 100-byte values, about what a transfer touches.
+16-byte keys with 100-byte values, about what a transfer touches, and every block indexes one
+used tx_id per two writes (one transfer).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 
 from consensus.interfaces import HeightRecord
 from ledger.store_lmdb import LmdbStore
+from ledger.used_ids import UsedId
 
 
 def _record(height: int, writes_per_block: int) -> HeightRecord:
@@ -33,8 +35,20 @@ def _record(height: int, writes_per_block: int) -> HeightRecord:
         commit=b"c" * 400,
         app_hash=hashlib.sha256(b"%d" % height).digest(),
         writes=writes,
-        tx_index={b"tx%d/%d" % (height, i): b"OK" for i in range(writes_per_block // 2)},
+        tx_index=_used_ids(height, writes_per_block // 2),
+        results=b"r" * (writes_per_block // 2 * 40),  # a result leaf per transfer
     )
+
+
+def _used_ids(height: int, transfers: int) -> dict[bytes, bytes]:
+    """The used-id index entries of a block of `transfers` (about 2 state writes each)."""
+    body_hash = hashlib.sha256(b"body").digest()
+    return {
+        hashlib.blake2b(b"tx%d/%d" % (height, i), digest_size=16).digest(): UsedId(
+            height, i, body_hash, "OK"
+        ).encode()
+        for i in range(transfers)
+    }
 
 
 def bench(directory: str | None, heights: int, writes: int, sign_saves: int) -> None:

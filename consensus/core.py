@@ -35,6 +35,9 @@ Deviations from the letter of the paper, for an asynchronous driver: a proposer 
 for its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
 everyone else, so a slow or silent driver costs a round, not liveness; so does a restarted
 proposer that re-sends its proposal (its block may be lost) or whose proposal the guard refuses.
+A validator restarted after its precommit of the round it resumes in schedules timeoutPrecommit
+at once (rule 47 waits for 2f+1 precommits): its prevote of that round is not in its sign state,
+and if every peer crashed too, a round whose polka needed that prevote would never end.
 """
 
 from __future__ import annotations
@@ -186,6 +189,10 @@ class ConsensusCore(Rules):
             if vote.round == start_round:
                 self._step = vote.type.step
             self._resend(vote)
+            if self._step is Step.PRECOMMIT:
+                # Our prevote of this round is lost if every peer lost it too, and only we
+                # could send it: a polka that needed it never forms and nobody times out.
+                self._schedule(Step.PRECOMMIT)
         if self._step is Step.PROPOSE:
             self._start_round(start_round)
         self._progress()

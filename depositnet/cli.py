@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("network.testnet_init", "create the files of a network or of one validator"),
     "node": ("network.node_cli", "run one validator from its config file"),
     "keys": ("network.keys_cli", "create and inspect key files"),
-    "tx": ("network.tx_cli", "sign and submit a transaction"),
+    "tx": ("network.tx_cli", "sign, journal and submit a transaction; show its receipt"),
+    "receipt": ("network.receipt_cli", "check a saved receipt offline"),
     "account": ("network.query_cli", "a participant's status and balances"),
     "block": ("network.query_cli", "a committed block and its certificate"),
     "status": ("network.query_cli", "what each validator is doing (a table)"),
@@ -69,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("depositnet: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`depositnet status | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

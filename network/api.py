@@ -6,6 +6,15 @@ consensus; the event streams wait on `node.wait_for_height`, which just parks on
 commit event. Nothing waits for a commit behind a hidden timeout: `POST /txs` answers with the
 mempool's verdict at once, and clients follow a tx through `GET /txs/{id}` or its event stream.
 
+Receipts. `GET /txs/{id}` answers a committed transaction with its receipt (the signed bytes,
+the result, both Merkle paths, the header and its commit certificate: `ledger/receipt.py`)
+and the readable fields beside it, never the whole block; `GET /txs/{id}/receipt` is the same
+receipt as raw bytes. A submission that is a later use of a committed id carries the id's
+first use (`committed`): the client's own transaction with ALREADY_COMMITTED (an exact
+re-send: the first outcome comes back), or, with DUPLICATE_TX_ID, the different transaction
+that took the id, so a client can check it is not its own. Receipts come from durable data
+only (`network/receipts.py`, with a small cache of recent blocks' trees).
+
 Status codes (stable; the body of every error is `{"error": {"code", "message"}}`):
   202 tx accepted into the mempool; 200 tx already known (ALREADY_IN_MEMPOOL/ALREADY_COMMITTED,
   so a retry is harmless); 422 tx rejected, with the ledger's code in the SubmitTxResponse;
@@ -26,7 +35,6 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-import msgpack
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -35,18 +43,28 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import depositnet
 from consensus.interfaces import TxAdmission
+from ledger.codes import REUSE_CODES as LEDGER_REUSE_CODES
 from ledger.tx import KEY_SIZE, TX_ID_SIZE
 from network import api_models as m
 from network import api_render as render
 from network.api_events import EventStreams
 from network.api_limits import ApiLimits, LimitsMiddleware, RateLimiter
-from network.api_params import ApiError, decode_tx_text, parse_height, parse_hex
+from network.api_params import (
+    ApiError,
+    decode_msgpack_batch,
+    decode_tx_text,
+    is_msgpack,
+    parse_height,
+    parse_hex,
+)
 from network.metrics import CONTENT_TYPE, NodeMetrics
 from network.nodeview import NodeView
+from network.receipts import StoredDataError
 
 log = logging.getLogger("depositnet.api")
 
 KNOWN_CODES = frozenset({"ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED"})
+REUSE_CODES = frozenset(code.value for code in LEDGER_REUSE_CODES)
 BUSY_CODES = frozenset({"MEMPOOL_FULL"})
 _ERRORS = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "BODY_TOO_LARGE"}
 
@@ -61,59 +79,16 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _verdict(admission: TxAdmission) -> dict[str, Any]:
+def _verdict(node: NodeView, admission: TxAdmission) -> dict[str, Any]:
+    """A submission's answer; a later use of a committed id names its first use."""
+    tx_id = admission.tx_id or None
     return {
-        "tx_id": admission.tx_id.hex() if admission.tx_id else None,
+        "tx_id": None if tx_id is None else tx_id.hex(),
         "accepted": admission.accepted,
         "code": admission.code,
         "message": admission.message,
+        "committed": render.first_use_json(node, tx_id) if admission.code in REUSE_CODES else None,
     }
-
-
-_MSGPACK_TYPES = frozenset({m.MSGPACK, "application/x-msgpack"})
-
-
-def is_msgpack(content_type: str | None) -> bool:
-    """Does this Content-Type header name msgpack (parameters and case ignored)?"""
-    if content_type is None:
-        return False
-    return content_type.split(";", 1)[0].strip().lower() in _MSGPACK_TYPES
-
-
-def decode_msgpack_batch(body: bytes) -> list[bytes]:
-    """The transactions of a msgpack `POST /txs/batch` body: exactly one msgpack array of
-    1..MAX_BATCH_TXS non-empty bin, nothing after it; anything else is a 400 saying what."""
-
-    def bad(message: str) -> ApiError:
-        return ApiError(400, "BAD_REQUEST", message)
-
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=True, max_buffer_size=max(len(body), 1))
-    unpacker.feed(body)
-    try:
-        count = unpacker.read_array_header()
-    except msgpack.OutOfData:
-        raise bad("body: empty or truncated msgpack") from None
-    except ValueError:
-        raise bad("body: expected a msgpack array of bin (raw signed transactions)") from None
-    if not 1 <= count <= m.MAX_BATCH_TXS:
-        raise bad(f"body: a batch holds 1 to {m.MAX_BATCH_TXS} transactions, not {count}")
-    txs = []
-    for i in range(count):
-        try:
-            tx = unpacker.unpack()
-        except msgpack.OutOfData:
-            raise bad(f"body: truncated msgpack at transaction {i}") from None
-        except ValueError as exc:  # FormatError, StackError, bad map keys, bad ext data...
-            why = str(exc) or type(exc).__name__
-            raise bad(f"body: malformed msgpack at transaction {i}: {why}") from None
-        if type(tx) is not bytes:
-            raise bad(f"txs.{i}: expected bin (raw transaction bytes), got {type(tx).__name__}")
-        if not tx:
-            raise bad(f"txs.{i}: tx is empty")
-        txs.append(tx)
-    if unpacker.tell() != len(body):
-        raise bad("body: trailing bytes after the msgpack array")
-    return txs
 
 
 def _batch_route(on_msgpack: Callable[[Request], Awaitable[Response]]) -> type[APIRoute]:
@@ -173,7 +148,8 @@ def create_app(
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(render.RenderError)
-    async def _render(request: Request, exc: render.RenderError) -> JSONResponse:
+    @app.exception_handler(StoredDataError)
+    async def _render(request: Request, exc: Exception) -> JSONResponse:
         log.error("stored data does not decode: %s", exc)
         return error_response(500, "INTERNAL", "this validator's stored data does not decode")
 
@@ -191,7 +167,7 @@ def create_app(
     async def submit_tx(request: m.SubmitTxRequest) -> Any:
         """Offer a signed transaction to this validator's mempool; the verdict comes at once."""
         admission = node.submit_tx(decode_tx_text(request.tx, request.encoding))
-        body = _verdict(admission)
+        body = _verdict(node, admission)
         if admission.accepted:
             return JSONResponse(body, status_code=202)
         if admission.code in KNOWN_CODES:
@@ -202,7 +178,7 @@ def create_app(
 
     def batch_verdicts(txs: list[bytes]) -> dict[str, Any]:
         """The `POST /txs/batch` body: every tx judged as by `POST /txs`, in order."""
-        return {"results": [_verdict(node.submit_tx(tx)) for tx in txs]}
+        return {"results": [_verdict(node, node.submit_tx(tx)) for tx in txs]}
 
     async def submit_batch(request: m.SubmitBatchRequest) -> Any:
         """Offer up to 500 signed transactions in one request; one verdict each, in order.
@@ -230,8 +206,28 @@ def create_app(
 
     @app.get("/txs/{tx_id}", response_model=m.TxStatusResponse, responses=_ERROR_RESPONSES)
     async def tx_status(tx_id: str = m.TX_ID_PATH) -> Any:
-        """Pending, committed (with the block header and commit proving it final) or unknown."""
+        """Pending, committed (with its receipt) or unknown, as of `checked_height`."""
         return render.tx_status_body(node, parse_hex(tx_id, TX_ID_SIZE, "tx_id"))
+
+    @app.get(
+        "/txs/{tx_id}/receipt",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "the encoded receipt (canonical msgpack, ledger/receipt.py)",
+                "content": {m.RECEIPT_MEDIA_TYPE: {"schema": m.BINARY_SCHEMA}},
+            },
+            404: {"model": m.ErrorResponse, "description": "not committed (yet) here"},
+            **_ERROR_RESPONSES,
+        },
+    )
+    async def tx_receipt(tx_id: str = m.TX_ID_PATH) -> Response:
+        """A committed transaction's receipt as raw bytes (what `GET /txs/{id}` holds as hex)."""
+        key = parse_hex(tx_id, TX_ID_SIZE, "tx_id")
+        committed = node.tx_status(key).committed
+        if committed is None:
+            raise ApiError(404, "NOT_FOUND", f"no committed transaction {tx_id} here")
+        return Response(committed.receipt, media_type=m.RECEIPT_MEDIA_TYPE)
 
     @app.get("/accounts/{key}", response_model=m.AccountResponse, responses=_ERROR_RESPONSES)
     async def account(key: str = m.KEY_PATH) -> Any:
@@ -255,6 +251,20 @@ def create_app(
     async def block(height: str = m.HEIGHT_PATH) -> Any:
         """The committed block at `height`, with its commit certificate."""
         return render.block_body(node, parse_height(height))
+
+    @app.get("/blocks/latest/header", response_model=m.HeaderResponse, responses=not_found)
+    async def latest_header() -> Any:
+        """The last committed block's header and commit certificate (no transactions)."""
+        return render.header_body(node, node.latest_height())
+
+    @app.get(
+        "/blocks/{height}/header",
+        response_model=m.HeaderResponse,
+        responses={**not_found, **_ERROR_RESPONSES},
+    )
+    async def header(height: str = m.HEIGHT_PATH) -> Any:
+        """Block `height`'s header and commit certificate, without its transactions."""
+        return render.header_body(node, parse_height(height))
 
     raw_responses: dict[int | str, dict[str, Any]] = {
         200: {

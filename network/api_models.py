@@ -20,6 +20,8 @@ MAX_TX_TEXT_CHARS = 350_000
 """A cap on the `tx` string; the body-size limit (413) normally fires first."""
 
 # Path parameters, declared once so the OpenAPI document states their exact form.
+RECEIPT_MEDIA_TYPE = "application/octet-stream"
+BINARY_SCHEMA: dict[str, object] = {"type": "string", "format": "binary"}
 TX_ID_PATH = Path(pattern=f"^[0-9a-fA-F]{{{2 * TX_ID_SIZE}}}$", description="tx id, hex")
 KEY_PATH = Path(pattern=f"^[0-9a-fA-F]{{{2 * KEY_SIZE}}}$", description="public key, hex")
 HEIGHT_PATH = Path(pattern="^[0-9]{1,19}$", description="a block height")
@@ -85,11 +87,34 @@ RAW_BLOCK_SCHEMA: dict[str, object] = {
 """The body of `GET /blocks/{height}/raw` (application/msgpack)."""
 
 
+class CommittedTxJson(BaseModel):
+    """A tx_id's first use, as this validator's durable data holds it, with its receipt."""
+
+    tx_id: str
+    height: int
+    index: int = Field(description="its position in the block")
+    code: str = Field(description="the outcome it committed with (the receipt proves it)")
+    message: str = Field(description="the ledger's wording of the outcome (not proven)")
+    block_time_ms: int
+    block_id: str
+    receipt: str = Field(
+        description="the encoded receipt, hex: the signed transaction, its result, both "
+        "Merkle paths, the block header and its commit certificate (ledger/receipt.py); "
+        "check it yourself, trusting no validator"
+    )
+
+
 class SubmitTxResponse(BaseModel):
     tx_id: str | None = Field(description="hex tx id; null if the bytes could not be decoded")
     accepted: bool
     code: str = Field(description="OK or the ledger's stable rejection code")
     message: str = ""
+    committed: CommittedTxJson | None = Field(
+        default=None,
+        description="with ALREADY_COMMITTED, this very transaction's commit; with "
+        "DUPLICATE_TX_ID, the different transaction that committed first with this id (so a "
+        "client sees it is not its own); each with its receipt, once durable here",
+    )
 
 
 class SubmitBatchResponse(BaseModel):
@@ -153,24 +178,25 @@ class BlockJson(BaseModel):
     raw_commit: str = Field(description="the encoded commit certificate, hex")
 
 
-class FinalityJson(BaseModel):
-    block_id: str
-    header: HeaderJson
-    commit: CommitJson
-    raw_block: str
-    raw_commit: str
-
-
 class TxStatusResponse(BaseModel):
     tx_id: str
     state: Literal["pending", "committed", "unknown"]
-    height: int | None = None
-    index: int | None = None
-    code: str | None = None
-    message: str = ""
-    proof: FinalityJson | None = Field(
-        default=None, description="for a committed tx: the block and commit proving it final"
+    checked_height: int = Field(
+        description="this validator's last durable height when it answered: a pending or "
+        "unknown transaction had not committed up to this height"
     )
+    committed: CommittedTxJson | None = Field(
+        default=None, description="for a committed tx: where, its outcome, and its receipt"
+    )
+
+
+class HeaderResponse(BaseModel):
+    height: int
+    block_id: str
+    header: HeaderJson
+    commit: CommitJson = Field(description="the certificate that this block is final")
+    raw_header: str = Field(description="the canonical header bytes, hex (block id = their hash)")
+    raw_commit: str = Field(description="the encoded commit certificate, hex")
 
 
 class AccountResponse(BaseModel):

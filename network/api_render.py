@@ -2,9 +2,10 @@
 
 The node hands the API bytes exactly as stored; this module decodes them with the same codecs
 the validators use and renders plain dicts matching `network.api_models`. The raw bytes travel
-along (`raw_block`, `raw_commit`) because a client must not trust the JSON: the SDK re-decodes
-the raw bytes and checks the certificate itself. `raw_block_msgpack` is the cheap form for
-high-volume readers: the stored bytes in one msgpack map, nothing decoded.
+along (`raw_block`, `raw_commit`, `raw_header`, a transaction's `receipt`) because a client
+must not trust the JSON: the SDK re-decodes the raw bytes and checks them itself.
+`raw_block_msgpack` is the cheap form for high-volume readers: the stored bytes in one msgpack
+map, nothing decoded.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from network.api_params import ApiError
 from network.nodeview import (
     AccountSnapshot,
     CommittedBlock,
+    CommittedTx,
     NodeStatus,
     NodeView,
-    TxState,
     TxStatus,
 )
+from network.receipts import stored_header
 
 
 class RenderError(Exception):
@@ -121,26 +123,25 @@ def block_json(cb: CommittedBlock) -> dict[str, Any]:
     }
 
 
-def finality_json(cb: CommittedBlock) -> dict[str, Any]:
-    block, commit = decode_committed(cb)
+def committed_json(c: CommittedTx) -> dict[str, Any]:
     return {
-        "block_id": block_id(block.header).hex(),
-        "header": header_json(block.header),
-        "commit": commit_json(commit),
-        "raw_block": cb.block.hex(),
-        "raw_commit": cb.commit.hex(),
+        "tx_id": c.tx_id.hex(),
+        "height": c.height,
+        "index": c.index,
+        "code": c.code,
+        "message": c.message,
+        "block_time_ms": c.time_ms,
+        "block_id": c.block_id.hex(),
+        "receipt": c.receipt.hex(),
     }
 
 
-def tx_status_json(tx_id: bytes, status: TxStatus, proof: CommittedBlock | None) -> dict[str, Any]:
+def tx_status_json(tx_id: bytes, status: TxStatus) -> dict[str, Any]:
     return {
         "tx_id": tx_id.hex(),
         "state": status.state.value,
-        "height": status.height,
-        "index": status.index,
-        "code": status.code,
-        "message": status.message,
-        "proof": None if proof is None else finality_json(proof),
+        "checked_height": status.checked_height,
+        "committed": None if status.committed is None else committed_json(status.committed),
     }
 
 
@@ -184,12 +185,17 @@ def status_json(s: NodeStatus, vs: ValidatorSet) -> dict[str, Any]:
 
 
 def tx_status_body(node: NodeView, tx_id: bytes) -> dict[str, Any]:
-    """The `GET /txs/{id}` body: the status, and the proof when committed."""
-    status = node.tx_status(tx_id)
-    proof = None
-    if status.state is TxState.COMMITTED and status.height is not None:
-        proof = node.block(status.height)
-    return tx_status_json(tx_id, status, proof)
+    """The `GET /txs/{id}` body: the status, and the receipt when committed."""
+    return tx_status_json(tx_id, node.tx_status(tx_id))
+
+
+def first_use_json(node: NodeView, tx_id: bytes | None) -> dict[str, Any] | None:
+    """For a submission refused as a later use of `tx_id`: the id's committed transaction
+    with its receipt, or None if this validator holds no durable commit of it yet."""
+    if tx_id is None:
+        return None
+    committed = node.tx_status(tx_id).committed
+    return None if committed is None else committed_json(committed)
 
 
 def committed_block(node: NodeView, height: int) -> CommittedBlock:
@@ -203,6 +209,25 @@ def committed_block(node: NodeView, height: int) -> CommittedBlock:
 def block_body(node: NodeView, height: int) -> dict[str, Any]:
     """The `GET /blocks/{h}` body, or a 404 ApiError."""
     return block_json(committed_block(node, height))
+
+
+def header_body(node: NodeView, height: int) -> dict[str, Any]:
+    """The `GET /blocks/{h}/header` body: the header and its certificate, read without
+    decoding the block's transactions (light clients take their chain time from it)."""
+    cb = committed_block(node, height)
+    try:
+        header, raw_header = stored_header(cb.block)
+        commit = codec.decode_commit(cb.commit)
+    except codec.DecodeError as exc:
+        raise RenderError(f"stored block {height} does not decode: {exc}") from None
+    return {
+        "height": height,
+        "block_id": block_id(header).hex(),
+        "header": header_json(header),
+        "commit": commit_json(commit),
+        "raw_header": raw_header.hex(),
+        "raw_commit": cb.commit.hex(),
+    }
 
 
 def raw_block_msgpack(cb: CommittedBlock) -> bytes:

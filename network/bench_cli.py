@@ -1,14 +1,15 @@
 """`depositnet bench`: benchmarks anyone can rerun, measured beside the physical limit.
 
     depositnet bench [--validators 4] [--steps 100,200,400] [--step-seconds S]
-                     [--soak-seconds S] [--validity-window 400] [--out bench/results]
+                     [--soak-seconds S] [--out bench/results]
     depositnet bench sim [--seconds VIRTUAL_S]      the simulator's speed
     depositnet bench catchup [--blocks 10000]       a lagging validator's catch-up speed
 
 The harness lives in `bench/` of a source checkout (it is not installed with the package), so
 this module only parses arguments and puts the checkout on `sys.path`. A soak whose load was
 not what it claims (see `bench.harness.soak_problems`) makes the exit status 1, after the
-results are written.
+results are written. The bench chain's transaction validity window (chain time) is sized to
+the longest step or soak (`bench.harness.validity_window_ms`), so it takes no option.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from depositnet.cli import CommandError
 
 ROOT = Path(__file__).resolve().parent.parent
+MAX_RUN_S = 86_400  # a step or soak of at most a day (its transfers are all signed before it)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,13 +42,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     bench.add_argument("--step-seconds", type=float, default=20.0, metavar="S")
     bench.add_argument("--soak-seconds", type=float, default=0.0, metavar="S")
     bench.add_argument("--concurrency", type=int, default=256, help="requests in flight at most")
-    bench.add_argument(
-        "--validity-window",
-        type=int,
-        default=400,
-        metavar="HEIGHTS",
-        help="the bench chain's transaction validity window (genesis max_validity_window)",
-    )
     bench.add_argument("--seed", type=int, default=1)
     bench.add_argument("--no-batch", action="store_true", help="never try POST /txs/batch")
     bench.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
@@ -93,18 +88,21 @@ def _run_network(args: argparse.Namespace) -> int:
     saturation = _harness("saturation")
     if not 1 <= args.validators <= 16:
         raise CommandError(f"--validators: expected 1..16, got {args.validators}")
-    if args.step_seconds <= 0 or args.soak_seconds < 0 or args.concurrency < 1:
-        raise CommandError("--step-seconds and --concurrency must be positive, --soak-seconds >= 0")
-    if not 40 <= args.validity_window <= 1_000_000:
-        raise CommandError("--validity-window: expected 40..1000000 heights")
+    if not 0 < args.step_seconds <= MAX_RUN_S:
+        raise CommandError(f"--step-seconds: expected 0 < S <= {MAX_RUN_S}")
+    if not 0 <= args.soak_seconds <= MAX_RUN_S:
+        raise CommandError(f"--soak-seconds: expected 0..{MAX_RUN_S}")
+    if args.concurrency < 1:
+        raise CommandError("--concurrency must be positive")
+    harness, report = _harness("harness"), _harness("report")
     try:
         if args.steps:
             args.rates = saturation.parse_rates(args.steps)
         else:
             args.rates = saturation.geometric_rates(args.start_rate, args.factor, args.max_steps)
+        harness.validity_window_ms(harness.longest_run_s(args), max(args.rates))
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    harness, report = _harness("harness"), _harness("report")
     _stop_on_sigterm()
     result = harness.run(args)
     paths = report.write(result, Path(args.out), _stem("network"))

@@ -1,235 +1,97 @@
-"""The Python SDK: build and sign transactions, submit them anywhere, and prove finality.
+"""The Python SDK: build and sign transactions, submit them anywhere, and prove them final.
 
 A bank's payment system talks to any validator it likes, so `DepositClient` takes several
-node URLs. `submit` tries them in turn when one is down or overloaded; a transaction's `tx_id`
-makes a retry harmless (the same bytes are never applied twice). `wait_final` trusts no
-validator: it returns only once it holds a block and a commit certificate that it has checked
-itself against the validator set of the GENESIS file it was given, with the transaction inside
-that block. A validator that serves a forged, short or mismatched certificate is noted in
-`suspects` and the client asks another one.
+node URLs and trusts none of them: what it reports as final it has checked itself against the
+GENESIS file it was given (`network.client_proofs`).
+
+The one call most clients need is `submit_and_wait(signed_bytes)`: it submits the bytes,
+re-sends the very same bytes to other validators on timeouts, 503s, connection errors and
+lost acceptance, and returns a `FinalReceipt` once a receipt proves that exactly these bytes
+committed and with which outcome; or raises `TxExpired` / `TxIdUsed` when the transaction
+provably can never commit (`network.client_wait` explains how). Retrying is always safe: a
+tx_id commits at most once, ever, and its id is derived from the signer and a 16-byte nonce
+(`ledger.tx`), so a client that re-sends what it signed can never pay twice. What it must
+never do is sign again with a new nonce after an answer it did not understand: that is a new
+payment.
+
+Builders sign with a fresh random nonce, or the one given (derived from the client's own
+payment reference, say); `valid_until_ms` comes from the chain time of a latest header whose
+certificate the client verified. Validators that serve proofs which do not verify are
+recorded in `suspects` and not asked again for proofs.
 
 Batches go as msgpack (`POST /txs/batch`, an array of raw transactions) and `raw_block` reads a
 block as the validator stored it (`GET /blocks/{h}/raw`): neither side pays for hex or JSON.
-`verify_raw_block` checks such a block's certificate against the genesis, as `wait_final` does.
-
-What a certificate cannot prove: the outcome code (OK, INSUFFICIENT_FUNDS, ...) is reported
-by the validator; the block proves the transaction was ordered and final, not its result.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import attrs
 import httpx
 import msgpack
-import trio
 
-from consensus import codec
-from consensus.commit import CommitError, verify_commit
-from consensus.crypto import Ed25519Signer, Signer
-from consensus.messages import Commit
-from consensus.replica.block import Block, Header, block_id, decode_block
+from consensus.crypto import Signer
 from ledger.genesis import Genesis
-from ledger.signing import make_tx, new_nonce
-from ledger.tx import NONCE_SIZE, Body, derive_tx_id
-from ledger.txcodec import TxDecodeError, decode_tx
+from ledger.receipt import ReceiptError
+from ledger.tx import Body
+from network.client_errors import (
+    ClientError,
+    FinalityError,
+    FinalityTimeout,
+    NodeUnavailable,
+    RequestFailed,
+    TxExpired,
+    TxIdUsed,
+    TxRejected,
+)
+from network.client_proofs import (
+    FinalReceipt,
+    RawBlock,
+    VerifiedHeader,
+    check_receipt,
+    parse_raw_block,
+    precheck,
+    verify_header_body,
+    verify_raw_block,
+)
+from network.client_signing import generate_signer, load_signer, sign_body
+from network.client_wire import (
+    ServedCommit,
+    SubmitResult,
+    is_verdict,
+    parse_committed,
+    refused,
+    submit_result,
+)
 
-MAX_BLOCK_BYTES = 64 << 20
-"""The largest block the SDK will decode from a validator's answer."""
+__all__ = [
+    "ClientError",
+    "DepositClient",
+    "FinalReceipt",
+    "FinalityError",
+    "FinalityTimeout",
+    "NodeUnavailable",
+    "RawBlock",
+    "RequestFailed",
+    "ServedCommit",
+    "SubmitResult",
+    "TxExpired",
+    "TxIdUsed",
+    "TxRejected",
+    "VerifiedHeader",
+    "generate_signer",
+    "load_signer",
+    "parse_raw_block",
+    "percentile",
+    "sign_body",
+    "verify_raw_block",
+]
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MSGPACK = "application/msgpack"
-
-
-class ClientError(Exception):
-    """Anything the SDK could not do; the message is one readable line."""
-
-
-class NodeUnavailable(ClientError):
-    """No validator answered usefully (all down, overloaded or returning garbage)."""
-
-
-class RequestFailed(ClientError):
-    """A validator refused the request (4xx); `status` and `code` say why."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.status, self.code, self.message = status, code, message
-
-
-class FinalityError(ClientError):
-    """A validator's proof of finality does not hold; the message says why."""
-
-
-class FinalityTimeout(ClientError):
-    """No verified proof of finality arrived in time (the tx may still commit later)."""
-
-
-@attrs.frozen
-class SubmitResult:
-    tx_id: bytes | None
-    accepted: bool  # newly admitted to a mempool
-    code: str
-    message: str
-    node_url: str
-
-    @property
-    def known(self) -> bool:
-        """Already pending or committed: a retry of something that went through."""
-        return self.code in ("ALREADY_IN_MEMPOOL", "ALREADY_COMMITTED")
-
-    @property
-    def ok(self) -> bool:
-        return self.accepted or self.known
-
-
-@attrs.frozen
-class FinalityProof:
-    """A transaction's place in a block whose certificate this client verified itself."""
-
-    tx_id: bytes
-    height: int
-    index: int
-    code: str  # the outcome, as reported by `node_url` (not covered by the certificate)
-    message: str
-    block_id: bytes
-    header: Header
-    commit: Commit
-    node_url: str
-
-
-@attrs.frozen
-class RawBlock:
-    """A committed block as a validator stores it (`GET /blocks/{h}/raw`), not yet verified:
-    `block` and `commit` are the encoded block and commit certificate, `block_id` is what the
-    validator claims (`verify_raw_block` recomputes and checks everything)."""
-
-    height: int
-    block_id: bytes
-    block: bytes
-    commit: bytes
-    node_url: str = ""
-
-
-def parse_raw_block(data: bytes, node_url: str = "") -> RawBlock:
-    """A `GET /blocks/{h}/raw` body (a canonical msgpack map); codec.DecodeError if not one."""
-    obj = codec.unpackb_canonical(data, MAX_BLOCK_BYTES + (1 << 20))
-    if not isinstance(obj, dict) or sorted(obj) != ["block", "block_id", "commit", "height"]:
-        raise codec.DecodeError("expected a map of block, block_id, commit and height")
-    height, bid, block, commit = obj["height"], obj["block_id"], obj["block"], obj["commit"]
-    if type(height) is not int or not all(type(b) is bytes for b in (bid, block, commit)):
-        raise codec.DecodeError("height must be an integer; block_id, block and commit bin")
-    return RawBlock(height, bid, block, commit, node_url)
-
-
-def verify_raw_block(
-    genesis: Genesis, raw_block: bytes, raw_commit: bytes, height: int
-) -> tuple[Block, Commit, bytes]:
-    """(block, commit, block id) if `raw_block` decodes, is block `height` of the genesis's
-    chain, and `raw_commit` is a certificate for it from more than 2/3 of the genesis
-    validators' power; FinalityError saying why not otherwise. Transactions stay raw bytes."""
-    try:
-        block: Block = decode_block(raw_block, MAX_BLOCK_BYTES)
-        commit = codec.decode_commit(raw_commit)
-    except codec.DecodeError as exc:
-        raise FinalityError(f"the proof does not decode: {exc}") from None
-    header = block.header
-    if header.chain_id != genesis.chain_id:
-        raise FinalityError(f"the block is for chain {header.chain_id!r}")
-    if header.height != height:
-        raise FinalityError(f"the block is at height {header.height}, not {height}")
-    bid = block_id(header)
-    try:
-        verify_commit(commit, genesis.validator_set(), genesis.chain_id, bid, height=height)
-    except CommitError as exc:
-        raise FinalityError(f"the commit certificate does not verify: {exc}") from None
-    return block, commit, bid
-
-
-def _hex(value: object, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise FinalityError(f"{what} is missing")
-    try:
-        return bytes.fromhex(value)
-    except ValueError:
-        raise FinalityError(f"{what} is not hex") from None
-
-
-def verify_tx_proof(
-    genesis: Genesis, tx_id: bytes, body: dict[str, Any], node_url: str = ""
-) -> FinalityProof:
-    """Check a `GET /txs/{id}` answer for a committed tx against `genesis`; FinalityError if
-    the block does not decode or is for another chain or height, the certificate does not
-    verify against the genesis validators, or the tx is not at the stated index."""
-    if body.get("state") != "committed":
-        raise FinalityError("the transaction is not committed")
-    height, index, proof = body.get("height"), body.get("index"), body.get("proof")
-    if type(height) is not int or type(index) is not int or not isinstance(proof, dict):
-        raise FinalityError("a committed status needs height, index and proof")
-    raw_block = _hex(proof.get("raw_block"), "raw_block")
-    raw_commit = _hex(proof.get("raw_commit"), "raw_commit")
-    block, commit, bid = verify_raw_block(genesis, raw_block, raw_commit, height)
-    if not 0 <= index < len(block.txs):
-        raise FinalityError(f"the block holds {len(block.txs)} txs, no index {index}")
-    try:
-        found = decode_tx(block.txs[index]).tx.tx_id
-    except TxDecodeError:
-        raise FinalityError("the transaction in the block does not decode") from None
-    if found != tx_id:
-        raise FinalityError(f"the tx at index {index} is {found.hex()}, not {tx_id.hex()}")
-    code, message = body.get("code"), body.get("message", "")
-    return FinalityProof(
-        tx_id=tx_id,
-        height=height,
-        index=index,
-        code=code if isinstance(code, str) else "",
-        message=message if isinstance(message, str) else "",
-        block_id=bid,
-        header=block.header,
-        commit=commit,
-        node_url=node_url,
-    )
-
-
-def generate_signer(path: str | Path | None = None) -> Ed25519Signer:
-    """A fresh Ed25519 key; written to `path` (network.keys' file format, mode 0600) if given."""
-    from network.keys import KeyFileError, generate_key
-
-    if path is None:
-        return Ed25519Signer.generate()
-    try:
-        return generate_key(path)
-    except (KeyFileError, OSError) as exc:
-        raise ClientError(str(exc)) from None
-
-
-def load_signer(path: str | Path) -> Signer:
-    """The signing key in the key file at `path` (network.keys' format)."""
-    from network.keys import KeyFileError, load_key
-
-    try:
-        return load_key(path)
-    except (KeyFileError, OSError) as exc:
-        raise ClientError(str(exc)) from None
-
-
-def sign_body(
-    signer: Signer,
-    chain_id: str,
-    body: Body,
-    *,
-    valid_until_ms: int,
-    nonce: bytes | None = None,
-) -> tuple[bytes, bytes]:
-    """(tx_id, signed wire bytes) of `body` from `signer` with `nonce` (random if None)."""
-    nonce = new_nonce() if nonce is None else nonce
-    if len(nonce) != NONCE_SIZE:
-        raise ClientError(f"a nonce is {NONCE_SIZE} bytes")
-    wire = make_tx(signer, chain_id, body, nonce=nonce, valid_until_ms=valid_until_ms)
-    return derive_tx_id(signer.public_key, nonce), wire
 
 
 class DepositClient:
@@ -249,6 +111,8 @@ class DepositClient:
         for url in urls:
             if not url.startswith(("http://", "https://")):
                 raise ClientError(f"node URL {url!r} must start with http:// or https://")
+        if len(set(urls)) != len(urls):
+            raise ClientError("a node URL is listed twice")
         self.node_urls = urls
         self.genesis = genesis
         self.timeout_s = timeout_s
@@ -267,13 +131,43 @@ class DepositClient:
 
     # ------------------------------------------------------------ plumbing
 
-    def _order(self) -> list[str]:
-        """Node URLs, the last one that worked first."""
+    def ordered_urls(self) -> list[str]:
+        """Node URLs, the last one that worked first, suspects last."""
         n = len(self.node_urls)
-        return [self.node_urls[(self._preferred + i) % n] for i in range(n)]
+        urls = [self.node_urls[(self._preferred + i) % n] for i in range(n)]
+        return sorted(urls, key=lambda u: u in self.suspects)  # stable: keeps the rotation
 
-    def _worked(self, url: str) -> None:
+    def prefer(self, url: str) -> None:
+        """Ask `url` first from now on (it just worked)."""
         self._preferred = self.node_urls.index(url)
+
+    def suspect(self, url: str, why: str) -> None:
+        """Record that `url` served something that does not verify (kept: first reason)."""
+        self.suspects.setdefault(url, why)
+
+    async def request_one(
+        self,
+        url: str,
+        method: str,
+        path: str,
+        json: dict[str, Any] | None = None,
+        *,
+        msgpack_body: bytes | None = None,
+        parse: Callable[[httpx.Response], Any] = httpx.Response.json,
+    ) -> tuple[int, Any]:
+        """(status, parsed body) from validator `url`; NodeUnavailable if it does not answer,
+        answers 429/5xx, or with a body `parse` refuses (ValueError from it means garbage)."""
+        headers = None if msgpack_body is None else {"content-type": MSGPACK}
+        try:
+            response = await self._http.request(
+                method, url + path, json=json, content=msgpack_body, headers=headers
+            )
+            body = parse(response)
+        except (httpx.HTTPError, ValueError) as exc:
+            raise NodeUnavailable(f"{url}: {type(exc).__name__}") from None
+        if response.status_code in RETRY_STATUSES:
+            raise NodeUnavailable(f"{url}: HTTP {response.status_code}")
+        return response.status_code, body
 
     async def _request(
         self,
@@ -284,30 +178,24 @@ class DepositClient:
         msgpack_body: bytes | None = None,
         parse: Callable[[httpx.Response], Any] = httpx.Response.json,
     ) -> tuple[str, int, Any]:
-        """(url, status, parsed body) from the first node that answers without a 5xx/429 and
-        with a body `parse` accepts (JSON by default; ValueError from it means garbage)."""
+        """(url, status, parsed body) from the first validator that answers usefully."""
         failures: list[str] = []
-        headers = None if msgpack_body is None else {"content-type": MSGPACK}
-        for url in self._order():
+        for url in self.ordered_urls():
             try:
-                response = await self._http.request(
-                    method, url + path, json=json, content=msgpack_body, headers=headers
+                status, body = await self.request_one(
+                    url, method, path, json, msgpack_body=msgpack_body, parse=parse
                 )
-                body = parse(response)
-            except (httpx.HTTPError, ValueError) as exc:
-                failures.append(f"{url}: {type(exc).__name__}")
+            except NodeUnavailable as exc:
+                failures.append(str(exc))
                 continue
-            if response.status_code in RETRY_STATUSES:
-                failures.append(f"{url}: HTTP {response.status_code}")
-                continue
-            self._worked(url)
-            return url, response.status_code, body
+            self.prefer(url)
+            return url, status, body
         raise NodeUnavailable("no validator answered: " + "; ".join(failures))
 
     async def _get(self, path: str) -> tuple[str, Any]:
         url, status, body = await self._request("GET", path)
         if status >= 400:
-            raise _refused(status, body)
+            raise refused(status, body)
         return url, body
 
     # ------------------------------------------------------------ reads
@@ -332,10 +220,11 @@ class DepositClient:
 
         url, status, body = await self._request("GET", f"/blocks/{height}/raw", parse=parse)
         if status != 200 or not isinstance(body, RawBlock):
-            raise _refused(status, body)
+            raise refused(status, body)
         return attrs.evolve(body, node_url=url)
 
     async def tx(self, tx_id: bytes) -> dict[str, Any]:
+        """A validator's `GET /txs/{id}` answer as it is (not verified)."""
         return (await self._get(f"/txs/{tx_id.hex()}"))[1]
 
     async def latest_height(self) -> int:
@@ -344,14 +233,84 @@ class DepositClient:
             raise ClientError("a validator reported no height")
         return height
 
+    async def latest_header(self) -> VerifiedHeader | None:
+        """The latest block header whose certificate verifies against the genesis, from the
+        first validator that serves one (None if those that answer have no block yet). A
+        lying validator can at worst serve an older certified header."""
+        failures: list[str] = []
+        empty = False
+        for url in self.ordered_urls():
+            try:
+                status, body = await self.request_one(url, "GET", "/blocks/latest/header")
+            except NodeUnavailable as exc:
+                failures.append(str(exc))
+                continue
+            if status == 404:
+                empty = True  # no block yet, it says: another may know better
+                continue
+            try:
+                verified = verify_header_body(self.genesis, body, url)
+            except FinalityError as exc:
+                self.suspect(url, f"latest header: {exc}")
+                failures.append(f"{url}: {exc}")
+                continue
+            self.prefer(url)
+            return verified
+        if empty:
+            return None
+        raise NodeUnavailable("no verified header: " + "; ".join(failures))
+
+    async def chain_time_ms(self) -> int:
+        """The time of the latest certified block (the genesis time before any block)."""
+        header = await self.latest_header()
+        return self.genesis.genesis_time_ms if header is None else header.header.time_ms
+
+    async def find_receipt(self, signed: bytes) -> FinalReceipt | None:
+        """Ask each validator once for the receipt of `signed`; the first that verifies, or
+        None if none serves one (TxIdUsed if a verified one shows another transaction took
+        its id; validators serving receipts that do not verify become suspects)."""
+        tx_id = precheck(self.genesis, signed).tx.tx_id
+        for url in self.ordered_urls():
+            if url in self.suspects:
+                continue
+            try:
+                status, body = await self.request_one(url, "GET", f"/txs/{tx_id.hex()}")
+                served = parse_committed(body.get("committed") if status == 200 else None)
+            except (NodeUnavailable, AttributeError):
+                continue
+            except ValueError as exc:
+                self.suspect(url, f"malformed committed answer: {exc}")
+                continue
+            if served is None:
+                continue
+            try:
+                return self.judge(url, served, signed)
+            except ReceiptError as exc:
+                self.suspect(url, f"receipt of {tx_id.hex()}: {exc}")
+        return None
+
+    def judge(self, url: str, served: ServedCommit, signed: bytes) -> FinalReceipt:
+        """A served receipt of `signed`, verified (ReceiptError: a lie; TxIdUsed)."""
+        return check_receipt(
+            self.genesis, served.receipt, signed=signed, message=served.message, node_url=url
+        )
+
     # ------------------------------------------------------------ writes
 
     async def submit(self, tx_bytes: bytes) -> SubmitResult:
         """Offer signed bytes to a validator (the next one if it is down or full)."""
         url, status, body = await self._request("POST", "/txs", {"tx": tx_bytes.hex()})
-        if not _is_verdict(body):
-            raise _refused(status, body)
-        return _submit_result(body, url)
+        if not is_verdict(body):
+            raise refused(status, body)
+        return submit_result(body, url)
+
+    async def submit_to(self, url: str, tx_bytes: bytes) -> SubmitResult:
+        """Offer signed bytes to validator `url` only (NodeUnavailable if it does not
+        answer with a verdict, or is busy)."""
+        status, body = await self.request_one(url, "POST", "/txs", {"tx": tx_bytes.hex()})
+        if not is_verdict(body):
+            raise NodeUnavailable(f"{url}: HTTP {status} without a verdict")
+        return submit_result(body, url)
 
     async def submit_batch(self, txs: Sequence[bytes]) -> list[SubmitResult]:
         """Offer up to 500 signed transactions in one request (msgpack: the raw bytes, no hex);
@@ -360,109 +319,65 @@ class DepositClient:
         url, status, body = await self._request("POST", "/txs/batch", msgpack_body=packed)
         results = body.get("results") if isinstance(body, dict) else None
         if status != 200 or not isinstance(results, list) or len(results) != len(txs):
-            raise _refused(status, body)
-        return [_submit_result(verdict, url) for verdict in results]
+            raise refused(status, body)
+        return [submit_result(verdict, url) for verdict in results]
 
     async def prepare(
-        self, signer: Signer, body: Body, *, nonce: bytes | None = None
+        self,
+        signer: Signer,
+        body: Body,
+        *,
+        nonce: bytes | None = None,
+        valid_for_ms: int | None = None,
     ) -> tuple[bytes, bytes]:
-        """(tx_id, signed bytes), valid for half the chain's window from the chain's time."""
+        """(tx_id, signed bytes) of `body`, with `nonce` (random if None), valid for
+        `valid_for_ms` (default half the genesis window) after the verified chain time."""
         window_ms = self.genesis.limits.max_validity_window_ms
-        until = await self.chain_time_ms() + window_ms // 2
+        valid_for_ms = window_ms // 2 if valid_for_ms is None else valid_for_ms
+        if not 0 < valid_for_ms <= window_ms:
+            raise ClientError(f"valid_for_ms must be in 1..{window_ms} (the genesis window)")
+        until = await self.chain_time_ms() + valid_for_ms
         return sign_body(signer, self.genesis.chain_id, body, valid_until_ms=until, nonce=nonce)
-
-    async def chain_time_ms(self) -> int:
-        """The latest block's time as a validator reports it (the genesis time before any)."""
-        height = await self.latest_height()
-        if height == 0:
-            return self.genesis.genesis_time_ms
-        header = (await self.block(height)).get("header")
-        time_ms = header.get("time_ms") if isinstance(header, dict) else None
-        if type(time_ms) is not int:
-            raise ClientError("a validator's block has no time")
-        return time_ms
 
     async def send(
         self, signer: Signer, body: Body, *, nonce: bytes | None = None
     ) -> tuple[bytes, SubmitResult]:
-        """Sign `body` and submit it; (tx_id, verdict)."""
+        """Sign `body` and submit it once; (tx_id, verdict)."""
         tx_id, wire = await self.prepare(signer, body, nonce=nonce)
         return tx_id, await self.submit(wire)
 
     # ------------------------------------------------------------ finality
 
-    async def wait_final(
-        self, tx_id: bytes, *, timeout_s: float = 30.0, poll_s: float = 0.05
-    ) -> FinalityProof:
-        """Poll validators until one serves a proof this client verifies; FinalityTimeout if
-        none does in `timeout_s` (FinalityError if the only proofs seen were bad)."""
-        with trio.move_on_after(timeout_s):
-            while True:
-                proof = await self._try_prove(tx_id)
-                if proof is not None:
-                    return proof
-                await trio.sleep(poll_s)
-        if self.suspects:
-            raise FinalityError(
-                f"no valid proof for {tx_id.hex()} in {timeout_s:g}s; refused: "
-                + "; ".join(f"{u}: {why}" for u, why in self.suspects.items())
-            )
-        raise FinalityTimeout(f"{tx_id.hex()} was not final after {timeout_s:g}s")
-
-    async def _try_prove(self, tx_id: bytes) -> FinalityProof | None:
-        """Ask validators in turn; the first verified proof, or None if none is final yet."""
-        for url in self._order():
-            try:
-                response = await self._http.get(f"{url}/txs/{tx_id.hex()}")
-                body = response.json()
-            except (httpx.HTTPError, ValueError):
-                continue
-            if response.status_code != 200 or not isinstance(body, dict):
-                continue
-            if body.get("state") != "committed":
-                return None  # a working validator says "not yet": ask again later
-            try:
-                proof = verify_tx_proof(self.genesis, tx_id, body, url)
-            except FinalityError as exc:
-                self.suspects[url] = str(exc)
-                continue
-            self._worked(url)
-            return proof
-        return None
-
     async def submit_and_wait(
-        self, tx_bytes: bytes, *, timeout_s: float = 30.0
-    ) -> tuple[SubmitResult, FinalityProof | None]:
-        """Submit, then (if a mempool took it or already knew it) wait for verified finality."""
-        result = await self.submit(tx_bytes)
-        if not result.ok or result.tx_id is None:
-            return result, None
-        return result, await self.wait_final(result.tx_id, timeout_s=timeout_s)
+        self,
+        signed: bytes,
+        *,
+        timeout_s: float | None = None,
+        resend_after_s: float = 2.0,
+        poll_s: float = 0.05,
+    ) -> FinalReceipt:
+        """Submit `signed` and wait until a verified receipt proves it final (see
+        `network.client_wait`). Raises TxExpired or TxIdUsed if it can never commit,
+        TxRejected if every validator refuses it for good, FinalityTimeout after
+        `timeout_s` (None: wait until final or expired), ClientError if the bytes are not
+        a transaction of this chain."""
+        from network.client_wait import wait_until_final
 
+        return await wait_until_final(
+            self, signed, timeout_s=timeout_s, resend_after_s=resend_after_s, poll_s=poll_s
+        )
 
-def _refused(status: int, body: object) -> RequestFailed:
-    """The RequestFailed for a refusal, with the code and message of its error body if any."""
-    error = body.get("error", {}) if isinstance(body, dict) else {}
-    return RequestFailed(status, str(error.get("code", status)), str(error.get("message")))
-
-
-def _submit_result(verdict: object, url: str) -> SubmitResult:
-    """A `POST /txs` verdict (or one of a batch's) as a SubmitResult; MALFORMED if no dict."""
-    if not isinstance(verdict, dict):
-        return SubmitResult(tx_id=None, accepted=False, code="MALFORMED", message="", node_url=url)
-    tx_id = verdict.get("tx_id")
-    return SubmitResult(
-        tx_id=bytes.fromhex(tx_id) if isinstance(tx_id, str) else None,
-        accepted=bool(verdict.get("accepted")),
-        code=str(verdict.get("code")),
-        message=str(verdict.get("message", "")),
-        node_url=url,
-    )
-
-
-def _is_verdict(body: object) -> bool:
-    """Is this a `POST /txs` verdict (as opposed to an error or garbage)?"""
-    return isinstance(body, dict) and "accepted" in body and "code" in body
+    async def sign_and_wait(
+        self,
+        signer: Signer,
+        body: Body,
+        *,
+        nonce: bytes | None = None,
+        timeout_s: float | None = None,
+    ) -> FinalReceipt:
+        """Sign `body` (`prepare`) and `submit_and_wait` the bytes."""
+        _tx_id, wire = await self.prepare(signer, body, nonce=nonce)
+        return await self.submit_and_wait(wire, timeout_s=timeout_s)
 
 
 def percentile(samples: Sequence[float], q: float) -> float:

@@ -5,14 +5,11 @@ height. Done inline, every sync stalls the whole node: no frame is read, no requ
 Here the replica keeps handling events while one task executes their effects in the order they
 were produced, awaiting each durable write in a worker thread.
 
-The one rule that matters, "a signature leaves only after the sign state guarding it is
-durable", holds because nothing after a `PersistSignState` is executed until that write has
-returned. Writes are also coalesced (group commit): when several sign states wait between two
-block commits, only the newest is written, at the position of the first. That is safe because
-a newer sign state guards every signature an older one did (the guard refuses anything at or
-below its (height, round, step) unless byte-identical) and its lock state is the current one.
-Sign states are never moved across a `CommitBlock`: a sign state of height h+1 durable before
-block h would leave a store that refuses to restart.
+The order itself (each durable write completes before anything after it runs; sign states
+waiting between two block commits are written once, the newest) is the plan of
+`consensus.replica.effect_order`, which the simulator's driver runs too: this module only
+awaits the writes the plan yields. So "a signature leaves only after the sign state guarding it
+is durable" holds here exactly as the simulator checks it.
 """
 
 from __future__ import annotations
@@ -23,6 +20,7 @@ from collections.abc import Callable, Sequence
 import trio
 
 from consensus.interfaces import Store
+from consensus.replica import effect_order
 from consensus.replica import events as ev
 
 MAX_QUEUED_EFFECTS = 100_000
@@ -89,44 +87,27 @@ class EffectExecutor:
             await self._execute(batch)
 
     async def _execute(self, batch: list[ev.ReplicaEffect]) -> None:
-        start = 0
-        while start < len(batch):
-            end = _next_commit(batch, start)
-            await self._execute_segment(batch[start:end])
-            if end < len(batch):
-                commit = batch[end]
-                assert isinstance(commit, ev.CommitBlock)
-                await self._save_height(commit)
-            start = end + 1
-
-    async def _execute_segment(self, segment: Sequence[ev.ReplicaEffect]) -> None:
-        """Effects between two block commits; sign states coalesced to the newest."""
-        states = [e for e in segment if isinstance(e, ev.PersistSignState)]
-        for effect in segment:
-            if isinstance(effect, ev.PersistSignState):
-                if states:
-                    newest = states[-1].data
-                    self.sign_states_coalesced += len(states) - 1
-                    states = []
-                    await trio.to_thread.run_sync(self._store.save_sign_state, newest)
-                    self.sign_state_writes += 1
-            elif isinstance(effect, ev.SendTo):
-                self._send(effect.peer, effect.payload)
-            elif isinstance(effect, ev.BroadcastPayload):
-                self._broadcast(effect.payload)
-            elif isinstance(effect, ev.SetTimer):
-                self._arm_timer(effect.deadline_ms, effect.timer)
+        written = 0
+        for write in effect_order.execute_in_order(batch, self._do):
+            if isinstance(write, ev.PersistSignState):
+                await trio.to_thread.run_sync(self._store.save_sign_state, write.data)
+                written += 1
+                self.sign_state_writes += 1
             else:
-                self._other(effect)
+                await self._save_height(write)
+        self.sign_states_coalesced += effect_order.sign_states(batch) - written
+
+    def _do(self, effect: ev.ReplicaEffect) -> None:
+        if isinstance(effect, ev.SendTo):
+            self._send(effect.peer, effect.payload)
+        elif isinstance(effect, ev.BroadcastPayload):
+            self._broadcast(effect.payload)
+        elif isinstance(effect, ev.SetTimer):
+            self._arm_timer(effect.deadline_ms, effect.timer)
+        else:
+            self._other(effect)
 
     async def _save_height(self, effect: ev.CommitBlock) -> None:
         started = trio.current_time()
         await trio.to_thread.run_sync(self._store.save_height, effect.record)
         self._committed(effect, trio.current_time() - started)
-
-
-def _next_commit(batch: Sequence[ev.ReplicaEffect], start: int) -> int:
-    for index in range(start, len(batch)):
-        if isinstance(batch[index], ev.CommitBlock):
-            return index
-    return len(batch)

@@ -1,8 +1,9 @@
 """`NodeView` for a running validator: what the client API may read and submit.
 
-Reads come from the ledger's in-memory committed state and from the store's committed blocks;
-submission goes through the node's single event path, so the API never touches consensus state
-directly and never waits on it.
+Reads come from the ledger's in-memory committed state and from the store's committed blocks
+(receipts only from what the store holds durably, through a small cache of recent blocks'
+Merkle trees); submission goes through the node's single event path, so the API never touches
+consensus state directly and never waits on it.
 """
 
 from __future__ import annotations
@@ -18,15 +19,14 @@ from ledger import layout as L
 from ledger.app import LedgerApp
 from ledger.mempool import Mempool
 from ledger.queries import pending_redemptions
-from ledger.used_ids import UsedId
 from network.nodeview import (
     AccountSnapshot,
     CommittedBlock,
     NodeStatus,
-    TxState,
     TxStatus,
     account_snapshot,
 )
+from network.receipts import ReceiptCache, read_tx_status
 
 if TYPE_CHECKING:
     from network.node import ValidatorNode
@@ -40,6 +40,7 @@ class LedgerNodeView:
         self.app = app
         self.mempool = mempool
         self.store = store
+        self.receipts = ReceiptCache(store)
         self._committed = trio.Event()
 
     @property
@@ -54,15 +55,7 @@ class LedgerNodeView:
         return self._node.submit(tx)
 
     def tx_status(self, tx_id: bytes) -> TxStatus:
-        raw = self.store.load_tx_index(tx_id)  # durable commits only
-        if raw is not None:
-            outcome = UsedId.decode(raw)
-            return TxStatus(
-                TxState.COMMITTED, outcome.height, outcome.index, outcome.code, outcome.message
-            )
-        if self.mempool.contains(tx_id):
-            return TxStatus(TxState.PENDING)
-        return TxStatus(TxState.UNKNOWN)
+        return read_tx_status(self.store, self.receipts, tx_id, self.mempool.contains)
 
     def account(self, public_key: bytes) -> AccountSnapshot:
         redemptions = self.store.iter_state(L.RED)

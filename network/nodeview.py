@@ -26,12 +26,24 @@ class TxState(enum.Enum):
 
 
 @attrs.frozen
+class CommittedTx:
+    """Where and how a tx_id committed (its first use), with the receipt that proves it."""
+
+    tx_id: bytes
+    height: int
+    index: int
+    code: str
+    message: str  # the ledger's wording: informational, in no root
+    time_ms: int  # the block's time
+    block_id: bytes
+    receipt: bytes  # an encoded `ledger.receipt.Receipt`, built from durable data only
+
+
+@attrs.frozen
 class TxStatus:
     state: TxState
-    height: int | None = None
-    index: int | None = None
-    code: str | None = None
-    message: str = ""
+    checked_height: int  # the last durable height when this answer was read
+    committed: CommittedTx | None = None  # when state is COMMITTED
 
 
 @attrs.frozen
@@ -90,7 +102,11 @@ class NodeView(Protocol):
         """Offer a client transaction to the mempool; the verdict comes back at once."""
         ...
 
-    def tx_status(self, tx_id: bytes) -> TxStatus: ...
+    def tx_status(self, tx_id: bytes) -> TxStatus:
+        """Committed (with its receipt), pending in this validator's mempool, or unknown; a
+        committed answer comes from durable data only, and "not committed" holds at least
+        up to the `checked_height` it names."""
+        ...
 
     def account(self, public_key: bytes) -> AccountSnapshot: ...
 

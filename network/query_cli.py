@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 5.0
 
 
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (0 < value < 10**7):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
+
+
 def add_node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--node",
@@ -32,7 +43,13 @@ def add_node_options(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a validator's API URL (repeat for fallbacks; default $DEPOSITNET_NODE)",
     )
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS")
+    parser.add_argument(
+        "--timeout",
+        type=seconds,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="how long one request to a validator may take",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -74,8 +91,11 @@ def run_client(
     args: argparse.Namespace,
     genesis: Genesis | None,
     action: Callable[[DepositClient], Awaitable[T]],
+    *,
+    keep: tuple[type[ClientError], ...] = (),
 ) -> T:
-    """Run `action` with a client for the given nodes; SDK errors become CommandError."""
+    """Run `action` with a client for the given nodes; SDK errors become CommandError
+    (except those in `keep`, which the caller handles)."""
     urls = node_urls(args)
 
     async def main() -> T:
@@ -85,6 +105,8 @@ def run_client(
 
     try:
         return trio.run(main)
+    except keep:
+        raise
     except RequestFailed as exc:
         raise CommandError(f"{exc.code}: {exc.message}") from None
     except ClientError as exc:

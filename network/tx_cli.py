@@ -1,168 +1,72 @@
-"""`depositnet tx KIND ...`: build, sign, submit and (with --wait) prove a transaction final.
+"""`depositnet tx KIND ...` and `depositnet tx status X`: sign, journal, send, prove final.
 
-The signer's key comes from `--key FILE`, the chain id and the trust root for `--wait` from
-`--genesis FILE` (or DEPOSITNET_GENESIS): finality is verified against the genesis validators,
-never taken on a validator's word. Amounts are integers in minor units (cents for USD); a
-decimal point is refused rather than guessed at. Exit status: 0 accepted (or final with OK),
-1 final with a failure outcome, 2 rejected or any other error (one line on stderr).
+Every transaction the CLI signs goes into the local journal (`network.journal`) before it is
+sent. `--tx-id X` (any short text: an invoice number, say) fixes the nonce, hence the tx id:
+asked again for the same body under the same X, the CLI re-sends the journaled bytes instead
+of signing anew, so a retry can never pay twice; a different body under a used X is refused,
+naming the first transaction. `--wait` submits and waits through `submit_and_wait` (re-sending
+the same bytes to other validators until final or provably expired) and prints the receipt it
+verified itself against the genesis; a retry of a final transaction prints that same first
+receipt. `tx status X` shows a journaled transaction and its verified receipt.
+
+The signer's key comes from `--key FILE`, the chain id and trust root from `--genesis FILE`
+(or DEPOSITNET_GENESIS). Exit status: 0 accepted (or final with OK), 1 final with a failure
+outcome, 2 refused or any other error (one line on stderr), 3 (`tx status`) not final.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+import time
 from typing import Any
 
+import attrs
+
 from depositnet.cli import CommandError
-from ledger import tx as T
-from ledger.amounts import MAX_AMOUNT
-from network.client import ClientError, DepositClient, FinalityProof, SubmitResult, load_signer
-from network.query_cli import add_node_options, emit, parse_key, read_genesis, run_client
-
-KYC_FOREVER = 2**63 - 1
-
-
-def amount(text: str) -> int:
-    if (
-        not text.isascii()
-        or not text.isdigit()
-        or len(text) > 19
-        or not 0 < int(text) <= MAX_AMOUNT
-    ):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: an amount is a positive whole number of minor units (e.g. 1050 = $10.50)"
-        )
-    return int(text)
-
-
-def allowance(text: str) -> int:
-    return 0 if text == "0" else amount(text)
-
-
-def tx_id_hex(text: str) -> bytes:
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        value = b""
-    if len(value) != T.TX_ID_SIZE:
-        raise argparse.ArgumentTypeError(f"{text!r}: a tx id is {2 * T.TX_ID_SIZE} hex characters")
-    return value
+from ledger.receipt import ReceiptError
+from ledger.signing import new_nonce
+from ledger.tx import derive_tx_id
+from ledger.txcodec import from_wire
+from network.client import (
+    ClientError,
+    DepositClient,
+    FinalReceipt,
+    SubmitResult,
+    TxExpired,
+    TxIdUsed,
+    load_signer,
+)
+from network.journal import Entry, Journal, check_label, nonce_for
+from network.query_cli import add_node_options, emit, read_genesis, run_client, seconds
+from network.tx_kinds import KINDS, KYC_FOREVER, height, summary
+from network.tx_status_cli import (
+    cmd_status,
+    describe_final,
+    final_json,
+    load_entry,
+    open_journal,
+    save_entry,
+)
 
 
-def height(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a height")
-    return int(text)
-
-
-def key(text: str) -> str:
-    return text  # resolved later (hex or key file) so errors are CommandErrors
-
-
-# kind name -> (help, [(argument, type, help)], build(args, signer_public_key) -> Body)
-Builder = Callable[[argparse.Namespace, bytes], T.Body]
-KINDS: dict[str, tuple[str, list[tuple[str, Any, str]], Builder]] = {
-    "register": (
-        "onboard or update a participant (compliance)",
-        [("account", key, "participant public key or key file"), ("name", str, "display name")],
-        lambda a, _s: T.RegisterParticipant(parse_key(a.account), a.name, a.kyc_expiry),
-    ),
-    "freeze": (
-        "freeze an account (compliance)",
-        [("key", key, "participant")],
-        lambda a, _s: T.Freeze(parse_key(a.key)),
-    ),
-    "unfreeze": (
-        "unfreeze an account (compliance)",
-        [("key", key, "participant")],
-        lambda a, _s: T.Unfreeze(parse_key(a.account)),
-    ),
-    "pause": (
-        "pause a currency (compliance)",
-        [("currency", str, "e.g. USD")],
-        lambda a, _s: T.Pause(a.currency),
-    ),
-    "unpause": (
-        "unpause a currency (compliance)",
-        [("currency", str, "e.g. USD")],
-        lambda a, _s: T.Unpause(a.currency),
-    ),
-    "mint": (
-        "mint against a received deposit (issuer)",
-        [
-            ("to", key, "recipient"),
-            ("currency", str, "e.g. USD"),
-            ("amount", amount, "minor units"),
-            ("deposit_ref", str, "the bank's deposit reference"),
-        ],
-        lambda a, _s: T.Mint(parse_key(a.to), a.currency, a.amount, a.deposit_ref),
-    ),
-    "transfer": (
-        "send tokens (participant)",
-        [
-            ("to", key, "recipient"),
-            ("currency", str, "e.g. USD"),
-            ("amount", amount, "minor units"),
-        ],
-        lambda a, s: T.Transfer(s, parse_key(a.to), a.currency, a.amount, a.memo),
-    ),
-    "redeem": (
-        "ask the issuer to pay tokens out to your bank account (participant)",
-        [("currency", str, "e.g. USD"), ("amount", amount, "minor units")],
-        lambda a, _s: T.Redeem(a.currency, a.amount),
-    ),
-    "settle": (
-        "burn a pending redemption once paid out (issuer)",
-        [("redemption_id", tx_id_hex, "the REDEEM tx id"), ("payout_ref", str, "payout reference")],
-        lambda a, _s: T.SettleRedemption(a.redemption_id, a.payout_ref),
-    ),
-    "reject-redemption": (
-        "refuse a pending redemption; tokens go back (issuer)",
-        [("redemption_id", tx_id_hex, "the REDEEM tx id"), ("reason", str, "why")],
-        lambda a, _s: T.RejectRedemption(a.redemption_id, a.reason),
-    ),
-    "add-currency": (
-        "create a currency (governor)",
-        [
-            ("code", str, "e.g. EUR"),
-            ("scale", height, "minor-unit decimals"),
-            ("issuer", key, "issuer"),
-        ],
-        lambda a, _s: T.AddCurrency(a.code, a.scale, parse_key(a.issuer)),
-    ),
-    "set-allowance": (
-        "set an issuer's mint allowance (governor)",
-        [
-            ("issuer", key, "issuer"),
-            ("currency", str, "e.g. USD"),
-            ("amount", allowance, "minor units"),
-        ],
-        lambda a, _s: T.SetMintAllowance(parse_key(a.issuer), a.currency, a.amount),
-    ),
-    "grant-role": (
-        "grant GOVERNOR or COMPLIANCE (governor)",
-        [("role", str, "GOVERNOR or COMPLIANCE"), ("account", key, "grantee")],
-        lambda a, _s: T.GrantRole(a.role, parse_key(a.account)),
-    ),
-    "revoke-role": (
-        "revoke GOVERNOR or COMPLIANCE (governor)",
-        [("role", str, "GOVERNOR or COMPLIANCE"), ("account", key, "holder")],
-        lambda a, _s: T.RevokeRole(a.role, parse_key(a.account)),
-    ),
-}
-
-
-def describe(result: SubmitResult, tx_id: bytes) -> str:
+def describe(result: SubmitResult) -> str:
     verdict = "accepted" if result.accepted else ("already known" if result.known else "REJECTED")
-    line = f"tx {tx_id.hex()} {verdict} by {result.node_url}: {result.code}"
+    line = f"{verdict} by {result.node_url}: {result.code}"
     return line + (f" ({result.message})" if result.message else "")
 
 
-def describe_final(proof: FinalityProof, powers: tuple[int, int]) -> str:
-    line = f"final at height {proof.height} (index {proof.index}), outcome {proof.code}"
-    line += f"{' (' + proof.message + ')' if proof.message else ''}; certificate verified: "
-    return line + f"{len(proof.commit.precommits)} precommits, power {powers[0]}/{powers[1]}"
+def label_arg(text: str) -> str:
+    try:
+        return check_label(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--tx-id {text!r}: {exc}") from None
+
+
+def _first(entry: Entry) -> str:
+    """The journaled transaction, named for an error message."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created_ms / 1000))
+    return f"tx {entry.tx_id.hex()} ({summary(from_wire(entry.tx))}, signed {when})"
 
 
 def cmd_tx(args: argparse.Namespace) -> int:
@@ -172,46 +76,95 @@ def cmd_tx(args: argparse.Namespace) -> int:
     except ClientError as exc:
         raise CommandError(str(exc)) from None
     body = KINDS[args.kind][2](args, signer.public_key)
+    journal = open_journal(args)
+    nonce = new_nonce() if args.tx_id is None else nonce_for(genesis.chain_id, args.tx_id)
+    tx_id = derive_tx_id(signer.public_key, nonce)
+    entry = load_entry(journal, tx_id)
+    if entry is not None:
+        first = from_wire(entry.tx)
+        if entry.chain_id != genesis.chain_id or first.body != body:
+            raise CommandError(
+                f"--tx-id {args.tx_id!r} was already used for a different transaction: "
+                f"{_first(entry)}; choose another --tx-id"
+            )
+    lines: list[str] = []
 
-    async def go(client: DepositClient) -> tuple[bytes, SubmitResult, FinalityProof | None]:
-        tx_id, result = await client.send(signer, body, nonce=args.tx_id)
-        proof = None
-        if args.wait and result.ok:
-            proof = await client.wait_final(tx_id, timeout_s=args.wait_timeout)
-        return tx_id, result, proof
+    async def go(client: DepositClient) -> tuple[SubmitResult | None, FinalReceipt | None]:
+        nonlocal entry
+        if entry is None or entry.expired_at_height is not None:
+            _tx_id, wire = await client.prepare(signer, body, nonce=nonce)
+            previous = () if entry is None else (*entry.superseded, entry.tx)
+            now_ms = time.time_ns() // 1_000_000
+            entry = Entry(tx_id, genesis.chain_id, wire, now_ms, args.tx_id, superseded=previous)
+            save_entry(journal, entry)  # before the first byte leaves
+            lines.append(f"tx {tx_id.hex()} signed, journaled in {journal.path(tx_id)}")
+        else:
+            lines.append(f"tx {tx_id.hex()} re-sent from the journal ({journal.path(tx_id)})")
+        if args.wait:
+            return None, await client.submit_and_wait(entry.tx, timeout_s=args.wait_timeout)
+        result = await client.submit(entry.tx)
+        if result.committed is None:
+            return result, None
+        try:
+            return result, client.judge(result.node_url, result.committed, entry.tx)
+        except ReceiptError as exc:
+            lines.append(f"(the receipt {result.node_url} served does not verify: {exc})")
+            return result, None
 
-    tx_id, result, proof = run_client(args, genesis, go)
-    lines = [describe(result, tx_id)]
-    data: dict[str, Any] = {
-        "tx_id": tx_id.hex(),
-        "accepted": result.accepted,
-        "code": result.code,
-        "message": result.message,
-        "node": result.node_url,
-    }
-    if not result.ok:
-        if args.json:
-            emit(args, data, lines[0])
-        raise CommandError(f"rejected: {result.code}: {result.message or 'no reason given'}")
-    if proof is not None:
-        validators = genesis.validator_set()
-        signed = sum(validators.power_of(v.validator) for v in proof.commit.precommits)
-        lines.append(describe_final(proof, (signed, validators.total_power)))
+    try:
+        result, final = run_client(args, genesis, go, keep=(TxExpired, TxIdUsed))
+    except TxExpired as exc:
+        assert entry is not None
+        save_entry(journal, attrs.evolve(entry, expired_at_height=exc.height))
+        again = "run the same command to sign it anew" if args.tx_id else "send it again"
+        raise CommandError(f"{exc}; {again}") from None
+    except TxIdUsed as exc:
+        raise CommandError(str(exc)) from None
+    assert entry is not None
+    return _report(args, journal, entry, lines, result, final)
+
+
+def _report(
+    args: argparse.Namespace,
+    journal: Journal,
+    entry: Entry,
+    lines: list[str],
+    result: SubmitResult | None,
+    final: FinalReceipt | None,
+) -> int:
+    data: dict[str, Any] = {"tx_id": entry.tx_id.hex(), "journal": str(journal.path(entry.tx_id))}
+    if result is not None:
         data.update(
-            final=True,
-            height=proof.height,
-            index=proof.index,
-            outcome=proof.code,
-            outcome_message=proof.message,
-            block_id=proof.block_id.hex(),
-            certified_power=signed,
-            total_power=validators.total_power,
+            accepted=result.accepted, code=result.code, message=result.message, node=result.node_url
         )
+        if final is None:
+            lines.append(describe(result))
+        if not result.ok and final is None:
+            if args.json:
+                emit(args, data, "\n".join(lines))
+            why = result.message or "no reason given"
+            raise CommandError(f"tx {entry.tx_id.hex()} rejected: {result.code}: {why}")
+    if final is not None:
+        save_entry(journal, attrs.evolve(entry, receipt=final.receipt.encode()))
+        lines.append(describe_final(final))
+        data.update(final_json(final))
     emit(args, data, "\n".join(lines))
-    if proof is not None and proof.code != "OK":
-        print(f"depositnet: the transaction committed with {proof.code}", file=sys.stderr)
+    if final is not None and final.code != "OK":
+        why = f" ({final.message})" if final.message else ""
+        print(f"depositnet: the transaction committed with {final.code}{why}", file=sys.stderr)
         return 1
     return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--genesis", metavar="FILE", help="genesis file (default $DEPOSITNET_GENESIS)")
+    p.add_argument(
+        "--journal",
+        metavar="DIR",
+        help="the journal of signed transactions (default $DEPOSITNET_JOURNAL, "
+        "else ~/.depositnet/journal)",
+    )
+    add_node_options(p)
 
 
 def register(subparsers: Any) -> None:
@@ -235,14 +188,31 @@ def register(subparsers: Any) -> None:
             "--key", dest="key_file", required=True, metavar="FILE", help="the signer's key file"
         )
         p.add_argument(
-            "--genesis", metavar="FILE", help="genesis file (default $DEPOSITNET_GENESIS)"
+            "--tx-id",
+            type=label_arg,
+            metavar="TEXT",
+            help="your own reference (an invoice number...): the same TEXT and body re-send "
+            "the journaled transaction instead of signing a new one",
         )
-        p.add_argument("--tx-id", type=tx_id_hex, metavar="HEX", help="choose the tx id (retries)")
         p.add_argument(
             "--wait",
             action="store_true",
-            help="wait until a certificate proves it final (verified here)",
+            help="wait until final, re-sending the same bytes; print the verified receipt",
         )
-        p.add_argument("--wait-timeout", type=float, default=60.0, metavar="SECONDS")
-        add_node_options(p)
+        p.add_argument(
+            "--wait-timeout",
+            type=seconds,
+            default=None,
+            metavar="SECONDS",
+            help="give up waiting after this long (default: until final or expired)",
+        )
+        _common(p)
         p.set_defaults(func=cmd_tx)
+    p = kinds.add_parser(
+        "status", help="a journaled transaction and its receipt", description=cmd_status.__doc__
+    )
+    p.add_argument("which", metavar="X", help="a --tx-id text or a tx id (hex)")
+    p.add_argument("--key", dest="key_file", metavar="FILE", help="the signer (if X is ambiguous)")
+    p.add_argument("--save", metavar="FILE", help="write the receipt's bytes to FILE")
+    _common(p)
+    p.set_defaults(func=cmd_status)

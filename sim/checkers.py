@@ -53,7 +53,8 @@ class SafetyChecker:
         self.last_height: dict[int, int] = {}
         self.signed: dict[tuple[bytes, int, int, Step], Proposal | Vote] = {}
         self.persisted: dict[int, tuple[int, int, int]] = {}
-        self.states: dict[int, SignState] = {}
+        self.proposing: dict[tuple[int, int, int], SignState] = {}  # (instance, h, r) -> state
+        self._decoded: dict[bytes, SignState] = {}
         self.commits_checked = 0
 
     def _name(self, key: bytes) -> str:
@@ -129,13 +130,32 @@ class SafetyChecker:
     def on_persist(self, instance: int, data: bytes) -> None:
         """A correct instance persisted its sign state."""
         try:
-            state = decode_sign_state(data)
+            state = self._decode(data)
         except DecodeError as exc:
             raise Violation(Outcome.SAFETY, f"instance {instance} persisted junk: {exc}") from None
-        self.states[instance] = state
         if state.last_signed is not None:
             signed = state.last_signed
             self.persisted[instance] = (signed.height, signed.round, int(signed.step))
+
+    def _decode(self, data: bytes) -> SignState:
+        """Decode a sign state; each is seen twice (emitted, then durable): decode it once."""
+        state = self._decoded.get(data)
+        if state is None:
+            if len(self._decoded) >= 256:
+                self._decoded.clear()
+            state = self._decoded[data] = decode_sign_state(data)
+        return state
+
+    def on_sign_state(self, instance: int, data: bytes) -> None:
+        """A correct instance's replica emitted a sign state (durable later, perhaps coalesced
+        into a newer one): for a proposal, the state it was signed under."""
+        try:
+            state = self._decode(data)
+        except DecodeError:
+            return  # judged when persisted
+        signed = state.last_signed
+        if signed is not None and signed.step is Step.PROPOSE:
+            self.proposing[(instance, signed.height, signed.round)] = state
 
     def on_own_message(self, instance: int, key: bytes, message: Proposal | Vote) -> None:
         """A correct instance sent `message`, signed with its own key `key`."""
@@ -170,9 +190,9 @@ class SafetyChecker:
             self._check_lock(key, message)
 
     def _check_valid_value(self, instance: int, key: bytes, proposal: Proposal) -> None:
-        """Lines 15-19: a proposer with a validValue proposes it, with vr = validRound (its
-        persisted state, written just before the proposal, says what they are)."""
-        state = self.states.get(instance)
+        """Lines 15-19: a proposer with a validValue proposes it, with vr = validRound (the
+        sign state it signed the proposal under says what they are)."""
+        state = self.proposing.get((instance, proposal.height, proposal.round))
         if state is None or state.height != proposal.height:
             return
         expected = (state.valid_value, state.valid_round) if state.valid_value else (None, -1)

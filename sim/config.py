@@ -25,10 +25,19 @@ FAULT_CLASSES: tuple[str, ...] = (
     "pause",
     "outage",
     "clock",
+    "storage",
 )
 """Network and validator fault classes a run may switch on (swarm: each on or off per seed)."""
 
-SCHEDULED_FAULTS: tuple[str, ...] = ("partition", "clog", "filter", "crash", "pause", "outage")
+SCHEDULED_FAULTS: tuple[str, ...] = (
+    "partition",
+    "clog",
+    "filter",
+    "crash",
+    "pause",
+    "outage",
+    "storage",
+)
 """Classes that appear as intervals in the fault schedule (the rest are per-message rates)."""
 
 STRATEGIES: tuple[str, ...] = ("equivocate", "amnesia", "silent", "garbage", "flood")
@@ -91,6 +100,8 @@ class SimConfig:
     tx_per_s: int
     invalid_tx_pct: int
     bugs: tuple[str, ...] = ()
+    disk_sync_ms: int = 2  # mean time a durable write's sync takes (a slow-disk fault: longer)
+    disk_lies: tuple[int, ...] = ()  # validators whose disks lie about fsync (beyond the model)
 
     @property
     def total_power(self) -> int:
@@ -98,8 +109,9 @@ class SimConfig:
 
     @property
     def faulty(self) -> tuple[int, ...]:
-        """Validators outside the model of a correct node: Byzantine strategies and twins."""
-        return tuple(sorted({i for i, _ in self.byzantine} | set(self.twins)))
+        """Validators outside the model of a correct node: Byzantine strategies, twins, and
+        disks that lie about fsync (a validator that can lose what it signed is amnesiac)."""
+        return tuple(sorted({i for i, _ in self.byzantine} | set(self.twins) | set(self.disk_lies)))
 
     @property
     def faulty_power(self) -> int:
@@ -130,6 +142,8 @@ class SimConfig:
             raise ConfigError("byzantine: a validator is listed twice")
         if any(not 0 <= i < n for i in self.twins) or len(set(self.twins)) != len(self.twins):
             raise ConfigError(f"twins: expected distinct indices below {n}, got {self.twins}")
+        if any(not 0 <= i < n for i in self.disk_lies):
+            raise ConfigError(f"disk_lies: expected indices below {n}, got {self.disk_lies}")
         if set(self.twins) & {i for i, _ in self.byzantine}:
             raise ConfigError("twins: a twin cannot also run a Byzantine strategy")
         for name in ("signatures", "power_profile"):

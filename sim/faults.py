@@ -1,4 +1,5 @@
-"""The fault schedule: every partition, clog, filter, crash, pause and outage of a run, up front.
+"""The fault schedule: every partition, clog, filter, crash, pause, outage and storage fault
+of a run (power cuts, slow disks), up front.
 
 The schedule is derived from the seed before the run starts, as a tuple of `Fault` values with
 stable indices. That makes a run's faults visible (they are printed, traced and shaded in the
@@ -37,8 +38,10 @@ class Fault:
     groups: tuple[tuple[int, ...], ...] = ()  # partition: the sides
     asymmetric: bool = False  # partition: only groups[1] -> groups[0] is cut
     message_kind: str = ""  # filter: which kind is dropped
-    mode: str = ""  # partition: halves | isolate | groups
-    effect_index: int = 0  # crash/outage: how many effects of the next step run before it
+    mode: str = ""  # partition: halves | isolate | groups; storage: power | slow
+    effect_index: int = 0  # crash/outage: how many effects of the next step run before it;
+    # storage power cut: 0 at once, k during the node's k-th next durable write
+    slowdown: int = 1  # storage slow: syncs take this many times longer
 
     def describe(self) -> str:
         what = {
@@ -48,8 +51,15 @@ class Fault:
             ),
             "clog": lambda: f"link {self.nodes[0]}->{self.nodes[1]}",
             "filter": lambda: f"drop {self.message_kind} from {_nodes(self.nodes)}",
+            "storage": self._storage,
         }.get(self.kind, lambda: f"node {_nodes(self.nodes)}")()
         return f"#{self.index} {self.kind} [{self.start_ms}, {self.end_ms}) ms {what}"
+
+    def _storage(self) -> str:
+        if self.mode == "slow":
+            return f"node {_nodes(self.nodes)} slow disk x{self.slowdown}"
+        when = f"during write {self.effect_index}" if self.effect_index else "at once"
+        return f"node {_nodes(self.nodes)} power cut {when}"
 
 
 def _nodes(nodes: tuple[int, ...]) -> str:
@@ -86,6 +96,13 @@ def _partition(rng: random.Random, instances: int) -> dict[str, object]:
     groups = tuple(tuple(sorted(side)) for side in sides if side)
     asymmetric = len(groups) == 2 and rng.random() < 0.3
     return {"groups": groups, "mode": mode, "asymmetric": asymmetric}
+
+
+def _storage(rng: random.Random) -> dict[str, object]:
+    """A power cut (mostly while a durable write is in flight) or a slow disk."""
+    if rng.random() < 0.3:
+        return {"mode": "slow", "slowdown": rng.choice((10, 50, 200))}
+    return {"mode": "power", "effect_index": rng.choice((0, 1, 1, 2, 3))}
 
 
 def _intervals(rng: random.Random, config: SimConfig, mean_gap: float) -> list[tuple[int, int]]:
@@ -125,6 +142,8 @@ def build_schedule(config: SimConfig) -> tuple[Fault, ...]:
                     fields["end_ms"] = min(config.safety_ms, start + 4 * (end - start) + 2000)
                 if kind in ("crash", "outage"):
                     fields["effect_index"] = rng.randint(0, 6)
+                if kind == "storage":
+                    fields.update(_storage(rng))
             drafts.append((start, order, fields))
     drafts.sort(key=lambda d: (d[0], d[1]))
     return tuple(Fault(index=i, **d[2]) for i, d in enumerate(drafts))  # type: ignore[arg-type]

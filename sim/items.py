@@ -27,6 +27,15 @@ class Alarm:
 
 
 @attrs.frozen(slots=True)
+class Synced:
+    """The sync of durable write `ticket` of incarnation `generation` of instance `dst` returns."""
+
+    dst: int
+    generation: int
+    ticket: int
+
+
+@attrs.frozen(slots=True)
 class Edge:
     """A scheduled fault starts or ends."""
 
@@ -44,7 +53,7 @@ class Heal:
     """The safety phase ends: heal the core and start the liveness phase."""
 
 
-Item = Arrival | Alarm | Edge | Submit | Heal
+Item = Arrival | Alarm | Synced | Edge | Submit | Heal
 
 
 def timer_name(timer: object) -> str:

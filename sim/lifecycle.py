@@ -8,6 +8,7 @@ moves events into replicas and effects out of them; this module changes the worl
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -68,6 +69,16 @@ class Lifecycle:
 
     def _count(self, what: str, n: int = 1) -> None:
         raise NotImplementedError
+
+    if TYPE_CHECKING:  # provided by `sim.durability.Durability`
+
+        def _lose(self, now: int, node: SimNode, power: bool) -> str: ...
+
+        def _reopen(self, now: int, node: SimNode) -> bool: ...
+
+        def _pump(self, now: int, node: SimNode) -> None: ...
+
+        def _storage_fault(self, now: int, fault: Fault, starting: bool) -> None: ...
 
     # ------------------------------------------------------------ heights
 
@@ -131,6 +142,9 @@ class Lifecycle:
             if fault.kind == "partition":
                 self._reconnect(now)
             return
+        if fault.kind == "storage":
+            self._storage_fault(now, fault, starting)
+            return
         node = self.nodes[fault.nodes[0]]
         if fault.kind == "pause":
             if starting and node.status is Status.UP:
@@ -148,14 +162,16 @@ class Lifecycle:
             if node.status is Status.DOWN:
                 self._restart(now, node)
 
-    def _crash(self, now: int, node: SimNode, when: str) -> None:
-        node.crash()
-        self.trace.emit(now, node.name, None, None, "down", "crash", when)
+    def _crash(self, now: int, node: SimNode, when: str, *, power: bool = False) -> None:
+        kept = self._lose(now, node, power)
+        event = "power cut" if power else "crash"
+        self.trace.emit(now, node.name, None, None, "down", event, f"{when}; {kept}")
         self.timeline.down(now, node.index)
         self._reconnect(now)
 
     def _restart(self, now: int, node: SimNode) -> None:
-        node.restart(self.world)
+        if not self._reopen(now, node):
+            return
         self.timeline.up(now, node.index)
         self._started(now, node, "restart")
         self._reconnect(now)
@@ -168,6 +184,7 @@ class Lifecycle:
             if node.status is not Status.UP:
                 break
             self._step(now, node, event, what, detail)  # type: ignore[arg-type]
+        self._pump(now, node)  # a sync that returned while paused lets the plan go on
 
     # ------------------------------------------------------------ workload
 
@@ -198,7 +215,8 @@ class Lifecycle:
         )
         self.timeline.heal(now)
         for node in self.nodes:
-            node.crash_after = None
+            node.crash_after = node.power_cut_at = None
+            node.disk_slowdown = 1
             if node.status is Status.PAUSED:
                 self._resume(now, node)
             if node.status is Status.DOWN and node.validator in self.core.validators:

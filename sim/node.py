@@ -1,28 +1,40 @@
-"""One simulated validator instance: its replica, store, clock, and life cycle.
+"""One simulated validator instance: its replica, disk, store, executor, clock, and life cycle.
 
 An instance is up, paused (a stalled process: arriving events wait in its inbox) or down
-(crashed: its replica object is gone, its in-flight timers are void, and only what its store
-holds survives). The store is a `MemoryStore` whose every write is synced, so a crash loses
-nothing written; a restart reopens the replica from a snapshot of it, as a restarted process
-would from disk. Each (re)start bumps `generation`, and timers from older generations are
+(crashed: its replica object is gone, its in-flight timers are void, and only what its disk
+kept survives). The store is the production `LmdbStore` on a simulated disk (`sim.disk`), and
+the replica's effects run through the node's executor plan with writes that take virtual time
+(`sim.executor`), so a crash can land while a write is in flight. A crash is a process crash
+or a power cut; the disk decides what survives (`SimDisk.crash`). A restart reopens the store
+from the disk and the replica from the store, exactly as a restarted process would; if either
+refuses (a store that is not safe to resume from), the instance stays down and the refusal is
+counted. Each (re)start bumps `generation`, and timers and syncs from older generations are
 dropped when they fire.
 """
 
 from __future__ import annotations
 
 import enum
+import random
 
 import attrs
 
 from consensus.codec import decode_sign_state, encode_sign_state
 from consensus.crypto import Signer
-from consensus.replica.replica import Replica
-from ledger.store_memory import MemorySnapshot, MemoryStore
+from consensus.interfaces import StoreError
+from consensus.replica.replica import Replica, ReplicaStartError
+from ledger.app import LedgerLoadError
 from sim.byzantine import Strategy, make_strategy
 from sim.clock import NodeClock
 from sim.config import SimConfig
+from sim.disk import CrashReport, SimDisk
+from sim.disk_store import SimLmdbStore
+from sim.executor import SimExecutor
 from sim.rng import SeedTree
-from sim.stack import World, new_store, open_replica
+from sim.stack import World, open_replica
+
+REFUSALS = (StoreError, ReplicaStartError, LedgerLoadError)
+"""The clear errors with which a store or replica refuses to open (anything else is a crash)."""
 
 MAX_INBOX = 5_000
 
@@ -46,15 +58,21 @@ class SimNode:
     correct: bool
     clock: NodeClock
     strategy: Strategy | None = None
-    store: MemoryStore | None = None
-    snapshot: MemorySnapshot | None = None
+    lying_disk: bool = False  # its disk lies about fsync (beyond the model; a faulty validator)
+    disk: SimDisk | None = None
+    store: SimLmdbStore | None = None
+    executor: SimExecutor = attrs.field(factory=SimExecutor)
     replica: Replica | None = None
     status: Status = Status.DOWN
     generation: int = 0
     inbox: list[tuple[object, ...]] = attrs.field(factory=list)
     crash_after: int | None = None  # a pending crash: after this many effects of the next step
+    power_cut_at: int | None = None  # a pending power cut: while this durable write is in flight
+    disk_slowdown: int = 1  # syncs take this many times longer (a slow-disk fault)
+    last_crash: CrashReport | None = None
     crashes: int = 0
     amnesias: int = 0
+    refusals: int = 0
 
     @property
     def key(self) -> bytes:
@@ -64,37 +82,77 @@ class SimNode:
     def up(self) -> bool:
         return self.status is Status.UP
 
+    @property
+    def where(self) -> str:
+        return f"sim://{self.name}"
+
     def boot(self, world: World) -> None:
-        self.store = new_store()
+        """A new validator: a formatted disk, its store and first sign state, the replica."""
+        self.disk = SimDisk(lying=self.lying_disk)
+        self.store = SimLmdbStore.open_on(self.disk, self.where)
+        Replica.initialize_store(self.store)
         self._open(world)
 
-    def crash(self) -> None:
-        """Lose the process: the replica and timers go, the (synced) store stays."""
-        assert self.store is not None
-        self.snapshot = self.store.snapshot()
+    def crash(self, rng: random.Random, *, power: bool = False) -> CrashReport:
+        """Lose the process (and with `power`, the machine): the replica, timers, queued
+        effects and the write in flight go; the disk keeps what its model allows."""
+        assert self.disk is not None and self.store is not None
+        self.executor.abandon()
+        self.last_crash = self.disk.crash(rng, power=power)
+        self.store.close()
         self.store = None
         self.replica = None
         self.status = Status.DOWN
         self.inbox.clear()
         self.crash_after = None
+        self.power_cut_at = None
         self.crashes += 1
+        return self.last_crash
 
-    def restart(self, world: World) -> None:
-        assert self.snapshot is not None and self.status is Status.DOWN
-        self.store = MemoryStore.restore_from(self.snapshot)
-        self.snapshot = None
-        self._open(world)
+    def restart(self, world: World) -> str | None:
+        """Reopen the store from the disk and the replica from the store; None when up, else
+        the clear error with which the store or replica refused (the instance stays down)."""
+        assert self.disk is not None and self.status is Status.DOWN
+        try:
+            self.store = SimLmdbStore.open_on(self.disk, self.where)
+        except REFUSALS as exc:
+            return self._refused(exc)
+        return self._reopen_replica(world)
 
-    def forget_lock(self, world: World) -> None:
-        """Amnesia: rebuild the replica from a store whose sign state has no lock."""
-        assert self.store is not None
+    def forget_lock(self, world: World) -> str | None:
+        """Amnesia: rebuild the replica from a store whose sign state has no lock (a process
+        restart: the write in flight completes, queued effects are lost). None when up, else
+        why the store refused (the instance is down)."""
+        assert self.store is not None and self.disk is not None
+        self.executor.abandon()
+        if self.disk.in_flight:
+            self.disk.complete_call()
         raw = self.store.load_sign_state()
         assert raw is not None
         state = decode_sign_state(raw)
         state = attrs.evolve(state, locked_round=-1, locked_value=None)
         self.store.save_sign_state(encode_sign_state(state))
         self.amnesias += 1
-        self._open(world)
+        self.replica = None
+        self.status = Status.DOWN
+        return self._reopen_replica(world)
+
+    def _reopen_replica(self, world: World) -> str | None:
+        try:
+            self._open(world)
+        except ReplicaCrash as crash:
+            cause = crash.__cause__
+            if isinstance(cause, REFUSALS):
+                return self._refused(cause)
+            raise
+        return None
+
+    def _refused(self, exc: Exception) -> str:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.refusals += 1
+        return f"{type(exc).__name__}: {exc}"
 
     def _open(self, world: World) -> None:
         assert self.store is not None
@@ -140,6 +198,7 @@ def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:
             signer=signer,
             correct=validator not in faulty,
             clock=NodeClock(offset, drift),
+            lying_disk=validator in cfg.disk_lies,
         )
         strategy = cfg.strategy_of(validator) if index < cfg.validators else None
         if strategy is not None:

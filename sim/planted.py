@@ -54,6 +54,10 @@ def _core(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "core", summary, core_flag=True)
 
 
+def _storage(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "storage", summary, patch=f"sim.plants.storage:{name}")
+
+
 CATALOGUE: tuple[PlantedBug, ...] = (
     _core("no_lock_check_line22", "line 22 prevotes a fresh proposal while locked on another"),
     _core("double_count_vote", "a validator's repeated vote counts twice"),
@@ -62,6 +66,11 @@ CATALOGUE: tuple[PlantedBug, ...] = (
     _core("repropose_locked_value", "the proposer re-proposes lockedValue, not validValue"),
     # New entries go below, one line each, in the class's section (a patch lives in
     # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
+    # storage: exposed only by writes that are not durable yet when a crash or power cut lands
+    _storage("sign_state_unsynced", "the sign state is committed without a sync"),
+    _storage("height_pointer_apart", "a height's pointer is committed apart from its data"),
+    _storage("send_before_durable", "the executor sends before the sign-state write is durable"),
+    _storage("block_write_last", "the executor saves a block after the next height's effects"),
 )
 
 BY_NAME: dict[str, PlantedBug] = {bug.name: bug for bug in CATALOGUE}

@@ -19,6 +19,7 @@ SUBSYSTEMS: tuple[str, ...] = (
     "crash",
     "clocks",
     "liveness",
+    "disk",
 )
 """Sub-streams in the order their seeds are drawn; append new ones at the end only."""
 

@@ -22,14 +22,16 @@ from consensus.replica.wire import ProposalMsg, VoteMsg
 from sim.checkers import SafetyChecker, Violation
 from sim.clock import EventQueue
 from sim.config import SimConfig
+from sim.durability import Durability
 from sim.faults import Fault, build_schedule, instance_count, select
-from sim.items import Alarm, Arrival, Edge, Heal, Item, Submit, timer_name
+from sim.items import Alarm, Arrival, Edge, Heal, Item, Submit, Synced, timer_name
 from sim.lifecycle import Lifecycle
 from sim.liveness import Core
 from sim.network import Network
 from sim.node import ReplicaCrash, SimNode, Status, make_nodes
 from sim.oracle import LedgerOracle
 from sim.planted import planted
+from sim.recovery import RecoveryChecker
 from sim.result import Outcome, RunResult, RunSpec
 from sim.rng import SeedTree
 from sim.stack import World, build_world
@@ -45,7 +47,7 @@ BEYOND_BUDGET_TAIL_MS = 3_000
 Progress = Callable[[int, int, int], None]  # (virtual now, virtual end, min height)
 
 
-class Simulation(Lifecycle):
+class Simulation(Lifecycle, Durability):
     """Build with a `RunSpec`, then `run()` once."""
 
     def __init__(
@@ -86,6 +88,9 @@ class Simulation(Lifecycle):
         self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
+        self.recovery = RecoveryChecker()
+        self.disk_rng = self.tree.rng("disk")
+        self._sent_now = 0
         self.blocks_seen: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.connected: dict[int, set[bytes]] = {n.index: set() for n in self.nodes}
         self.counts: dict[str, int] = {}
@@ -177,6 +182,8 @@ class Simulation(Lifecycle):
             if node.generation == item.generation and node.status is not Status.DOWN:
                 event = ev.TimerFired(item.timer)
                 self._step(now, node, event, "timer", timer_name(item.timer))
+        elif isinstance(item, Synced):
+            self._on_synced(now, item)
         elif isinstance(item, Edge):
             self._fault(now, item.fault, item.starting)
         elif isinstance(item, Submit):
@@ -243,56 +250,16 @@ class Simulation(Lifecycle):
         if strategy is not None and replica is not None and node.up:
             locked = replica.core.sign_state.locked_round
             if replica.core.height == replica.height and strategy.wants_amnesia(locked):
-                node.forget_lock(self.world)
-                self._started(now, node, "amnesia")
+                refusal = node.forget_lock(self.world)
+                if refusal is None:
+                    self._started(now, node, "amnesia")
+                else:
+                    self._count("refused restart")
+                    self.trace.emit(now, node.name, None, None, "down", "refused", refusal)
                 self._reconnect(now)
 
     # ------------------------------------------------------------ effects out of replicas
-
-    def _execute(self, now: int, node: SimNode, effects: list[ev.ReplicaEffect]) -> str:
-        """Execute `effects` in order; returns a short summary for the trace."""
-        if node.strategy is not None:
-            effects = node.strategy.outgoing(effects)
-        sends = 0
-        for k, effect in enumerate(effects):
-            if node.crash_after is not None and k >= node.crash_after:
-                self._crash(now, node, f"after {k} of {len(effects)} effects")
-                return f"crashed after {k} effects"
-            if isinstance(effect, ev.PersistSignState):
-                assert node.store is not None
-                node.store.save_sign_state(effect.data)
-                if node.correct:
-                    self.checker.on_persist(node.index, effect.data)
-            elif isinstance(effect, ev.CommitBlock):
-                assert node.store is not None
-                node.store.save_height(effect.record)
-                self._committed(now, node, effect)
-            elif isinstance(effect, ev.BroadcastPayload):
-                self._outgoing(node, effect.payload)
-                for key in self.keys:
-                    if key != node.key:
-                        sends += self._send(now, node, key, effect.payload)
-            elif isinstance(effect, ev.SendTo):
-                self._outgoing(node, effect.payload)
-                sends += self._send(now, node, effect.peer, effect.payload)
-            elif isinstance(effect, ev.SetTimer):
-                deadline = max(now, node.clock.to_global(effect.deadline_ms))
-                self.queue.push(deadline, Alarm(node.index, node.generation, effect.timer))
-            elif isinstance(effect, ev.EvidenceFound):
-                self._count("evidence found")
-                if node.correct:
-                    self.named_by_evidence.add(effect.evidence.vote_a.validator)
-            elif isinstance(effect, ev.TxAdmitted):
-                stats = self.workload.stats
-                if effect.admission.accepted:
-                    stats.admitted += 1
-                else:
-                    stats.refused += 1
-            elif isinstance(effect, ev.PeerMisbehaved):
-                self._count("peer misbehaved")
-        if node.crash_after is not None and node.crash_after >= len(effects) and effects:
-            self._crash(now, node, f"after all {len(effects)} effects")
-        return f"sent {sends}" if sends else ""
+    # (through each node's executor and disk: `sim.durability`)
 
     def _outgoing(self, node: SimNode, payload: bytes) -> None:
         """Record signed messages as they leave; check what correct validators sign."""
@@ -301,11 +268,13 @@ class Simulation(Lifecycle):
             self.sent.add(msg.vote)
             if node.correct and msg.vote.validator == node.key:
                 self.checker.on_own_message(node.index, node.key, msg.vote)
+                self.recovery.on_sent(node.index, msg.vote)
         elif isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)
+                self.recovery.on_sent(node.index, msg.proposal)
 
     def _send(self, now: int, node: SimNode, key: bytes, payload: bytes) -> int:
         count = 0

@@ -1,9 +1,10 @@
 """The real validator stack the simulator runs: keys, genesis, and `Replica.open` on a store.
 
 Every validator is the production `Replica` with the deposit-token `LedgerApp`, its `Mempool`
-and a `MemoryStore` (all of whose writes count as synced). Keys come from the run's "keys"
-stream: Ed25519 seeds for real signatures, or the simulator's fast MAC scheme. Clients of the
-workload (governor, compliance, issuer, participants) get keys from the same scheme.
+and a store (in a run, the production `LmdbStore` on a simulated disk: `sim.disk_store`). Keys
+come from the run's "keys" stream: Ed25519 seeds for real signatures, or the simulator's fast
+MAC scheme. Clients of the workload (governor, compliance, issuer, participants) get keys from
+the same scheme.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 import attrs
 
 from consensus.crypto import ED25519, Ed25519Signer, SignatureScheme, Signer
+from consensus.interfaces import Store
 from consensus.messages import ValidatorSet
 from consensus.replica.config import ReplicaConfig
 from consensus.replica.replica import Replica
@@ -138,12 +140,13 @@ def build_world(config: SimConfig, rng: random.Random) -> World:
 
 
 def new_store() -> MemoryStore:
+    """An initialized in-memory store (for tests that need a replica without a run)."""
     store = MemoryStore()
     Replica.initialize_store(store)
     return store
 
 
-def open_replica(world: World, signer: Signer, store: MemoryStore) -> Replica:
+def open_replica(world: World, signer: Signer, store: Store) -> Replica:
     """A replica resuming from `store`, exactly as a restarted node would build it."""
     app = LedgerApp.from_store(world.genesis, store, world.scheme)
     return Replica.open(

@@ -121,7 +121,10 @@ def derive_config(seed: int, overrides: Mapping[str, object] | None = None) -> S
     powers = pick("powers", tuned_powers(n, faulty, profile, _option_rng(tree, "powers")))
 
     rng = _option_rng(tree, "faults")
-    drawn = tuple(c for c in FAULT_CLASSES if rng.random() < 0.5)
+    drawn = tuple(c for c in FAULT_CLASSES if c != "storage" and rng.random() < 0.5)
+    disk = _option_rng(tree, "disk")  # its own stream: the classes above keep their draws
+    if disk.random() < 0.5:
+        drawn = tuple(c for c in FAULT_CLASSES if c in drawn or c == "storage")
     enabled = pick("faults", drawn)
     assert isinstance(enabled, tuple)
     net = _option_rng(tree, "network")
@@ -155,6 +158,8 @@ def derive_config(seed: int, overrides: Mapping[str, object] | None = None) -> S
         "tx_per_s": work.choice((0, 5, 20, 100)),
         "invalid_tx_pct": work.choice((0, 5, 20)),
         "bugs": (),
+        "disk_sync_ms": disk.choice((1, 2, 5, 20)),
+        "disk_lies": (),  # beyond the model: only by override
     }
     for key in list(overrides):
         if key not in values:

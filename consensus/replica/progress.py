@@ -73,8 +73,8 @@ class Progress(ReplicaParts):
         """Execute `block` (final by `commit`), persist it, and move to the next height."""
         height = block.header.height
         assert height == self._tip.height + 1, "committing out of order"
-        execution = self._execution(block_id(block.header), block)
-        assert check_execution(block.header, execution) is None, "committing an invalid block"
+        execution = self._execution(block_id(block.header), block)  # judged valid(v) already
+        assert execution.app_hash == block.header.app_hash, "committing an invalid block"
         record = HeightRecord(
             height=height,
             block=raw,

@@ -16,8 +16,12 @@ from depositnet.cli import build_parser, main
         ["bench", "--steps", "x"],
         ["bench", "--validators", "0"],
         ["bench", "--step-seconds", "0"],
-        ["bench", "--validity-window", "5"],
-        ["bench", "--validity-window", "39"],
+        ["bench", "--step-seconds", "nan"],
+        ["bench", "--soak-seconds", "86401"],
+        ["bench", "--steps", "100,inf"],
+        ["bench", "--factor", "nan"],
+        ["bench", "--max-steps", "101"],
+        ["bench", "--steps", "10000", "--soak-seconds", "86400"],  # a window over 7 days
         ["bench", "catchup", "--blocks", "0"],
     ],
 )
@@ -28,6 +32,14 @@ def test_bad_arguments_are_refused_without_starting_a_network(
     assert capsys.readouterr().err.startswith("depositnet: error: ")
 
 
+def test_the_height_validity_window_option_is_gone(capsys: pytest.CaptureFixture[str]) -> None:
+    """The window is in chain time now and sized by the harness: the old option is refused."""
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", "--validity-window", "400"])
+    assert exited.value.code == 2
+    assert "depositnet bench: error:" in capsys.readouterr().err
+
+
 def test_bench_has_sim_and_catchup_kinds() -> None:
     def parse(argv: list[str]) -> argparse.Namespace:
         return build_parser(argv).parse_args(argv)
@@ -36,4 +48,4 @@ def test_bench_has_sim_and_catchup_kinds() -> None:
     assert parse(["bench", "catchup"]).blocks == 10_000
     args = parse(["bench", "--steps", "10,20", "--soak-seconds", "60"])
     assert (args.steps, args.soak_seconds, args.out) == ("10,20", 60.0, "bench/results")
-    assert args.validity_window == 400
+    assert not hasattr(args, "validity_window")

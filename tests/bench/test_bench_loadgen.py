@@ -1,18 +1,23 @@
-"""The load generator's pure parts: its spec, pre-signing, verdicts and the step summary."""
+"""The load generator's pure parts: its spec, pre-signing in chain time, verdicts and the step
+summary."""
 
 from __future__ import annotations
 
 import hashlib
-import math
-from collections.abc import Callable
+import json
 from pathlib import Path
 
+import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench import loadgen, procinfo
 from consensus.crypto import Ed25519Signer
-from ledger.tx import Transfer
+from ledger.genesis import MAX_VALIDITY_WINDOW_MS, MIN_VALIDITY_WINDOW_MS
+from ledger.tx import Transfer, derive_tx_id
 from ledger.txcodec import decode_tx
+from ledger.validation import StaticRejection, check_window
 from network.keys import write_key
 
 
@@ -23,20 +28,41 @@ def spec(**overrides: object) -> loadgen.StepSpec:
         "key_files": [],
         "rate": 10.0,
         "seconds": 2.0,
-        "valid_for_heights": 500,
+        "validity_window_ms": 600_000,
     }
     values.update(overrides)
     return loadgen.StepSpec.from_json(values)
 
 
+def key_files(tmp_path: Path, names: str = "abc") -> list[str]:
+    out = []
+    for name in names:
+        signer = Ed25519Signer(hashlib.blake2b(name.encode(), digest_size=32).digest())
+        write_key(tmp_path / f"{name}.key", signer)
+        out.append(str(tmp_path / f"{name}.key"))
+    return out
+
+
 def test_spec_from_json_refuses_unknown_missing_and_silly_fields() -> None:
     assert spec().api_urls == ("http://127.0.0.1:1",)
-    with pytest.raises(ValueError, match="too short"):
-        spec(valid_for_heights=20)
-    with pytest.raises(ValueError, match="low <= high"):
-        spec(heights_per_s_low=5.0, heights_per_s_high=2.0)
-    with pytest.raises(ValueError, match="low <= high"):
-        spec(heights_per_s_low=0.0, heights_per_s_high=2.0)
+    assert spec(currencies=["USD"]).currencies == ("USD",)
+    with pytest.raises(ValueError, match="validity_window_ms"):
+        spec(validity_window_ms=59_999)  # below the chain's minimum
+    with pytest.raises(ValueError, match="validity_window_ms"):
+        spec(validity_window_ms=7 * 86_400_000 + 1)
+    with pytest.raises(ValueError, match="validity_window_ms"):
+        spec(validity_window_ms=600_000.0)
+    with pytest.raises(ValueError, match="do not fit in a validity window of 60 s"):
+        spec(validity_window_ms=60_000, seconds=50.0, drain_s=10.0)
+    assert spec(validity_window_ms=60_000, seconds=49.0, drain_s=10.0).seconds == 49.0
+    with pytest.raises(ValueError, match="currency"):
+        spec(currencies=[])
+    for bad in ({"rate": float("inf")}, {"seconds": float("nan")}, {"drain_s": float("nan")},
+                {"rate": "10"}):  # fmt: skip
+        with pytest.raises(ValueError, match="finite numbers"):
+            spec(**bad)
+    with pytest.raises(ValueError, match="drain_s >= 0"):
+        spec(drain_s=-1.0)
     with pytest.raises(ValueError, match="unknown"):
         spec(colour="blue")
     with pytest.raises(ValueError, match="bad step spec"):
@@ -46,113 +72,82 @@ def test_spec_from_json_refuses_unknown_missing_and_silly_fields() -> None:
 
 
 def test_presign_makes_the_steps_transfers_deterministically(tmp_path: Path) -> None:
-    keys = []
-    for name in ("a", "b", "c"):
-        signer = Ed25519Signer(hashlib.blake2b(name.encode(), digest_size=32).digest())
-        write_key(tmp_path / f"{name}.key", signer)
-        keys.append(str(tmp_path / f"{name}.key"))
-    s = spec(key_files=keys, seed=7)
-    validity = loadgen.Validity(40, 400, s.rate, s.seconds, low=5.0, high=10.0)
-    txs = loadgen.presign(s, validity)
-    assert len(txs) == validity.count() >= 20
-    assert txs == loadgen.presign(s, validity)
-    assert len({tx_id for tx_id, _, _ in txs}) == len(txs)
-    for index, (tx_id, wire, until) in enumerate(txs):
-        decoded = decode_tx(wire).tx
-        assert decoded.tx_id.hex() == tx_id
-        assert decoded.chain_id == "bench"
-        assert decoded.valid_until_height == until == validity.until(index)
-        assert isinstance(decoded.body, Transfer)
-        assert decoded.body.sender == decoded.signer != decoded.body.recipient
-    # 400 heights: 5 kept below the top, 100 to commit in, a quarter of the rest as slack
-    assert (validity.top, validity.margin, validity.usable, validity.behind) == (395, 100, 295, 73)
-    assert [until for _, _, until in txs[:3]] == [40 + 395 - 73] * 2 + [40 + 395 - 73 + 1]
-    assert len(loadgen.presign(s, validity, 3)) == 3
+    s = spec(key_files=key_files(tmp_path), seed=7, currencies=["USD", "EUR"])
+    txs = loadgen.presign(s, valid_until_ms=1_234_567)
+    assert len(txs) == loadgen.transfer_count(s) == 20
+    assert txs == loadgen.presign(s, 1_234_567)
+    assert txs != loadgen.presign(attrs.evolve(s, seed=8), 1_234_567)
+    decoded = [decode_tx(wire).tx for wire in txs]
+    assert len({tx.tx_id for tx in decoded}) == len(txs)
+    for tx in decoded:
+        assert tx.tx_id == derive_tx_id(tx.signer, tx.nonce)  # ids come from key and nonce
+        assert tx.chain_id == "bench" and tx.valid_until_ms == 1_234_567
+        assert isinstance(tx.body, Transfer)
+        assert tx.body.sender == tx.signer != tx.body.recipient
+        assert tx.body.currency in ("USD", "EUR") and 1 <= tx.body.amount <= 999
+    assert {tx.body.currency for tx in decoded} == {"USD", "EUR"}  # type: ignore[union-attr]
+    assert len(loadgen.presign(s, 1, 3)) == 3
     tally = loadgen.Tally()  # no tx_id map: the uncommitted are named by decoding them
-    tally.sent[txs[0][1]] = tally.sent[b"junk"] = 1.0
+    tally.sent[txs[0]] = tally.sent[b"junk"] = 1.0
     sample = loadgen.summarise(s, tally, {})["uncommitted_sample"]
-    assert sample == sorted([txs[0][0], b"junk".hex()])
-    assert loadgen.sign_rate(s, validity) > 0
+    assert sample == sorted([decoded[0].tx_id.hex(), b"junk".hex()])
 
 
-def send_all(
-    validity: loadgen.Validity, chain_rate: Callable[[float], float], tick_s: float = 0.02
-) -> tuple[int, int, float, list[str]]:
-    """Run the sender's choice (`Pool.take`) against a simulated chain whose height rises at
-    `chain_rate(t)` heights/s: (sent, skipped, seconds waited, what went wrong)."""
-    count = validity.count()
-    untils = [validity.until(i) for i in range(count)]
-    pool = loadgen.Pool([i.to_bytes(4, "big") for i in range(count)], untils,
-                        validity.margin, validity.top)  # fmt: skip
-    target = round(validity.rate * validity.seconds)
-    sent, waited, height, t, problems = 0, 0.0, float(validity.start_height), 0.0, []
-    while sent < target and t < 2 * validity.seconds:
-        due = min(target, int((t + tick_s) * validity.rate))
-        if due > sent:
-            chunk = pool.take(int(height), due - sent)
-            if not chunk and pool.exhausted:
-                problems.append(f"pool exhausted at {t:.0f} s")
-                break
-            if not chunk:
-                waited += tick_s
-            for wire in chunk:
-                until = untils[int.from_bytes(wire, "big")]
-                chain = int(height)
-                if not chain + validity.margin <= until <= chain + validity.window:
-                    problems.append(f"valid until {until} sent at height {chain}")
-            sent += len(chunk)
-        t += tick_s
-        height += chain_rate(t) * tick_s
-    return sent, pool.skipped, waited, problems
-
-
-@pytest.mark.parametrize(
-    "chain_rate",
-    [
-        lambda t: 6.0,  # at `low` throughout
-        lambda t: 10.0,  # at `high` throughout
-        lambda t: 8.0 + 2.0 * math.sin(t / 30),  # wandering between them
-        lambda t: 12.0 if t < 20 else 6.0,  # fast at first (a lighter load before), then low
-        lambda t: 0.0 if 100 < t < 103 else 7.0,  # a 3 s stall (a round change)
-    ],
+@settings(max_examples=40, deadline=None)
+@given(
+    chain_ms=st.integers(0, 2**40),
+    window_ms=st.integers(MIN_VALIDITY_WINDOW_MS, MAX_VALIDITY_WINDOW_MS),
+    later=st.floats(0.0, 1.0),
 )
-def test_every_transfer_is_sent_inside_its_validity_window(
-    chain_rate: Callable[[float], float],
+def test_a_transfer_signed_at_the_chains_time_is_valid_for_the_whole_window(
+    tmp_path_factory: pytest.TempPathFactory, chain_ms: int, window_ms: int, later: float
 ) -> None:
-    validity = loadgen.Validity(1000, 400, 200.0, 600.0, low=6.0, high=10.0)
-    sent, skipped, waited, problems = send_all(validity, chain_rate)
-    assert problems == []
-    assert sent == 200 * 600 and waited == 0.0
-    assert skipped <= validity.count() - sent
+    """The ledger's own window check accepts the transfer at any block time from the chain's
+    time at signing to the end of the window, and refuses it as expired just after."""
+    keys = key_files(tmp_path_factory.mktemp("keys"), "ab")
+    s = spec(key_files=keys, validity_window_ms=window_ms, seconds=1.0, drain_s=0.0)
+    (wire,) = loadgen.presign(s, chain_ms + window_ms, 1)
+    dtx = decode_tx(wire)
+    time_ms = chain_ms + int(later * window_ms)  # chain time only rises
+    check_window(dtx, time_ms, window_ms)
+    with pytest.raises(StaticRejection) as refused:
+        check_window(dtx, chain_ms + window_ms + 1, window_ms)
+    assert refused.value.code.value == "EXPIRED"
 
 
-def test_the_pool_is_sized_for_the_fastest_expected_chain() -> None:
-    short = loadgen.Validity(0, 400, 1000.0, 20.0, low=5.0, high=10.0)
-    tick = loadgen.BATCH_TICK_S
-    # 200 heights in 20 s: the window's slack covers them
-    assert short.count() == math.ceil(1000 * (20.0 + tick)) + 1
-    soak = loadgen.Validity(0, 400, 1000.0, 600.0, low=6.0, high=10.0)
-    # 10 x 600 heights, less the 222 the chain may gain on `low` before skips start, at 6/s
-    assert soak.count() == math.ceil(1000 * ((6000 - 222) / 6 + tick)) + 1
+def test_the_step_must_fit_in_what_signing_left_of_the_window() -> None:
+    s = spec(validity_window_ms=120_000, seconds=60.0, drain_s=15.0)
+    assert loadgen.check_time_left(s, 10.0) == 110.0
+    assert loadgen.check_time_left(s, 45.0) == 75.0  # just fits
+    with pytest.raises(loadgen.StepError, match="signing took 46 s of the chain's validity"):
+        loadgen.check_time_left(s, 46.0)
 
 
-def test_a_chain_outside_the_expected_rates_shows_as_waits_or_an_early_end() -> None:
-    validity = loadgen.Validity(1000, 400, 200.0, 300.0, low=6.0, high=10.0)
-    sent, _, waited, problems = send_all(validity, lambda t: 4.0)  # slower than `low`
-    assert problems == [] and waited > 0  # nothing sent out of its window: the sender waited
-    sent, _, waited, problems = send_all(validity, lambda t: 14.0)  # faster than `high`
-    assert waited == 0 and sent < 200 * 300 and problems[-1].startswith("pool exhausted")
-    assert len(problems) == 1
+def test_sends_record_the_longest_pause_and_the_heights() -> None:
+    tally = loadgen.Tally(height=10)
+    tally.record_send([b"a", b"b"], at=100.0)
+    tally.height = 12
+    tally.record_send([b"c"], at=100.05)
+    tally.record_send([b"d"], at=101.35)  # a 1.3 s pause
+    tally.height = 15
+    tally.record_send([b"e"], at=101.4)
+    assert (tally.first_send, tally.last_send, tally.submitted) == (100.0, 101.4, 5)
+    assert tally.max_send_gap_s == pytest.approx(1.3)
+    assert (tally.first_height, tally.last_height) == (10, 15)
+    assert list(tally.sent) == [b"a", b"b", b"c", b"d", b"e"]
+    out = loadgen.summarise(spec(), tally, {})
+    assert out["max_send_gap_s"] == pytest.approx(1.3)
+    assert out["heights_per_s"] == pytest.approx(5 / 1.4)
+    assert out["send_heights"] == [10, 15]
 
 
-def test_pool_take_passes_over_expiring_transfers_and_waits_for_early_ones() -> None:
-    pool = loadgen.Pool([b"a", b"b", b"c", b"d"], [10, 11, 30, 31], margin=5, top=20)
-    assert pool.take(height=6, count=1) == [b"b"]  # a has 4 heights left: passed over
-    assert pool.skipped == 1
-    assert pool.take(height=6, count=5) == []  # c is valid from height 10 on
-    assert pool.take(height=10, count=5) == [b"c"] and pool.take(11, 5) == [b"d"]
-    assert pool.exhausted
-    assert loadgen.Pool.unbounded([b"x", b"y"]).take(0, 5) == [b"x", b"y"]
+def test_a_bad_spec_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps({"rate": 1.0}))
+    assert loadgen.main(["--spec", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("loadgen: error: bad step spec") and err.count("\n") == 1
+    assert loadgen.main(["--spec", str(tmp_path / "missing.json")]) == 2
 
 
 def test_client_addresses_keep_each_below_the_api_rate_limit() -> None:
@@ -225,12 +220,3 @@ def test_proc_parsing() -> None:
     assert procinfo.file_size(Path("/nonexistent/data.mdb")) == (0, 0)
     with pytest.raises(LookupError):
         procinfo.node_pid(Path("/nonexistent/node.toml"))
-
-
-def test_a_step_is_retried_only_when_the_chain_left_the_expected_rate() -> None:
-    from bench.harness import needs_retry
-
-    assert not needs_retry({"waited_for_chain_s": 0.1, "pool_exhausted": False}, 20.0)
-    assert needs_retry({"waited_for_chain_s": 0.5, "pool_exhausted": False}, 20.0)
-    assert needs_retry({"waited_for_chain_s": 0.0, "pool_exhausted": True}, 20.0)
-    assert not needs_retry({}, 20.0)

@@ -28,6 +28,13 @@ API = "submit_tx (network/api.py:120)"
         ([ROOT, API, "dumps (json/__init__.py:231)"], "HTTP API"),
         ([ROOT, API, "decode_tx (ledger/txcodec.py:215)"], "decoding"),
         ([ROOT, "save_height (ledger/store_lmdb.py:80)"], "store commit"),
+        # a used-id lookup reads LMDB and decodes, but counts as the index, from the API ...
+        ([ROOT, API, "admit (ledger/app.py:130)", "get (ledger/used_ids.py:72)",
+          "load_tx_index (ledger/store_lmdb.py:178)", "_get (ledger/store_lmdb.py:230)"],
+         "used-id index"),
+        # ... and at execution
+        ([ROOT, "execute_block (ledger/app.py:180)", "get (ledger/used_ids.py:72)",
+          "decode (ledger/used_ids.py:45)", "unpack (ledger/layout.py:80)"], "used-id index"),
         ([ROOT, "execute_block (ledger/app.py:180)"], "execution"),
         ([ROOT, "handle (consensus/replica/replica.py:50)", "on_vote (consensus/core.py:9)"],
          "consensus"),

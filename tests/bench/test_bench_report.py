@@ -107,7 +107,7 @@ def sampled_soak(
         "latency_p50_s": 0.1,
         "latency_p99_s": 0.3,
         "heights_per_s": 8.0,
-        "heights_per_s_range": [6.0, 10.0],
+        "max_send_gap_s": 0.3,
         "sample_interval_s": 10.0,
         "samples": samples,
         "problems": problems or [],
@@ -156,7 +156,12 @@ def test_rss_anon_is_judged_from_the_soaks_midpoint_to_its_end() -> None:
     assert invalid["met"] is False and "INVALID LOAD: sent 10 of 6000" in invalid["measured"]
     text = report.markdown(res)
     assert "## Soak" in text
+    assert "The chain made 8.0 heights/s; the longest pause between two sends was 300 ms." in text
     assert "| 1 | 100 MiB | 140 MiB (20 s) | 180 MiB (41 s) | +40 MiB GROWING |" in text
+    older = sampled_soak(samples)  # a result from before the gap was measured
+    del older["max_send_gap_s"]
+    older["heights_per_s_range"] = [6.0, 10.0]
+    assert "The chain made 8.0 heights/s. Sampled" in report.markdown(result(soak=older))
     gone = [sample(0, 100), {"t_s": 10.0, "validators": [None]}]
     assert report.memory_summary(gone) == [None]
     assert result(soak=sampled_soak(gone))["targets"][2]["met"] is False

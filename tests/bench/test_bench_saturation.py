@@ -30,9 +30,16 @@ def test_geometric_rates_grow_by_the_factor() -> None:
         saturation.geometric_rates(100, 1.0, 3)
     with pytest.raises(ValueError):
         saturation.geometric_rates(0, 2, 3)
+    for start, factor, count in ((float("nan"), 2, 3), (100, float("inf"), 3), (100, 2, 101)):
+        with pytest.raises(ValueError, match="--max-steps"):
+            saturation.geometric_rates(start, factor, count)
+    with pytest.raises(ValueError, match="not finite"):
+        saturation.geometric_rates(1e300, 1e300, 3)  # overflows
 
 
-@pytest.mark.parametrize("text", ["", "a,b", "100,50", "100,100", "-5,10", "0"])
+@pytest.mark.parametrize(
+    "text", ["", "a,b", "100,50", "100,100", "-5,10", "0", "100,inf", "nan", "100,nan"]
+)
 def test_parse_rates_refuses_bad_lists(text: str) -> None:
     with pytest.raises(ValueError, match="--steps"):
         saturation.parse_rates(text)

@@ -1,9 +1,11 @@
 """The load generator against a FakeChain's real API: msgpack batches in, raw blocks followed,
-transfers matched by their signed bytes; the validator decodes no transaction for either."""
+transfers matched by their signed bytes (the validator decodes no transaction for either), and
+a whole step from the chain's time to its last commit."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import httpx
 import pytest
@@ -11,9 +13,23 @@ import trio
 
 from bench import loadgen
 from consensus.crypto import Ed25519Signer
-from ledger.tx import RegisterParticipant
+from consensus.interfaces import TxAdmission
+from consensus.replica.block import decode_block
+from ledger.tx import Mint, RegisterParticipant
+from ledger.txcodec import decode_tx
 from network import api
-from tests.network.apifake import CHAIN_ID, COMPLIANCE, FakeChain, FakeNode, serve_node, signed
+from network.keys import write_key
+from tests.network.apifake import (
+    ALICE,
+    BOB,
+    CHAIN_ID,
+    COMPLIANCE,
+    ISSUER,
+    FakeChain,
+    FakeNode,
+    serve_node,
+    signed,
+)
 
 
 def registrations(n: int) -> list[bytes]:
@@ -51,7 +67,7 @@ async def test_batches_go_as_msgpack_and_raw_blocks_time_them(
         key_files=(),
         rate=100.0,
         seconds=1.0,
-        valid_for_heights=50,
+        validity_window_ms=60_000,
     )
     tally = loadgen.Tally(ids={tx: f"id{i}" for i, tx in enumerate(wires)})
     submitter = loadgen.Submitter(spec, tally, random.Random(1))
@@ -99,3 +115,66 @@ async def test_raw_block_answers_give_the_blocks_signed_transactions(
     assert [tx.hex() for tx in loadgen.block_txs(raw)] == [t["raw"] for t in as_json["txs"]]
     with pytest.raises(ValueError):
         loadgen.block_txs(b"\x80")  # an empty map: no block
+
+
+async def test_a_step_signs_in_chain_time_and_sees_every_transfer_commit(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    """A whole step against a chain that commits whenever transactions wait: every transfer
+    is valid until the chain's time at signing + the window, accepted, committed with OK, and
+    timed from its send to the block holding it."""
+    chain = FakeChain()
+    node = FakeNode(chain)
+    for who in (ALICE, BOB):
+        chain.submit(signed(COMPLIANCE, RegisterParticipant(who.public_key, "p", 10_000)))
+        chain.submit(signed(ISSUER, Mint(who.public_key, "USD", 10**9, who.public_key.hex())))
+    chain.commit()
+    chain.commit()  # an empty block: the chain's time is now 2,000 ms
+    url = await serve_node(nursery, node)
+    arrived = trio.Event()
+    real_submit = chain.submit
+
+    def submit(tx: bytes) -> TxAdmission:
+        admission = real_submit(tx)
+        arrived.set()
+        return admission
+
+    chain.submit = submit  # type: ignore[method-assign]
+
+    async def commit_whenever_transactions_wait() -> None:
+        nonlocal arrived
+        while True:
+            await arrived.wait()
+            arrived = trio.Event()
+            chain.commit()
+
+    nursery.start_soon(commit_whenever_transactions_wait)
+    keys = []
+    for who, name in ((ALICE, "alice"), (BOB, "bob")):
+        write_key(tmp_path / f"{name}.key", who)
+        keys.append(str(tmp_path / f"{name}.key"))
+    spec = loadgen.StepSpec(
+        api_urls=(url,),
+        chain_id=CHAIN_ID,
+        key_files=tuple(keys),
+        rate=200.0,
+        seconds=0.1,
+        validity_window_ms=60_000,
+        currencies=("USD",),
+        drain_s=30.0,  # a bound, not a wait: the step ends at its last commit
+    )
+    result = await loadgen.run_step(spec)
+    assert (result["submitted"], result["committed"], result["uncommitted"]) == (20, 20, 0)
+    assert result["rejected"] == {} and result["batch_submit"] is True
+    assert result["validity"]["chain_time_at_signing_ms"] == 2_000
+    assert result["validity"]["valid_until_ms"] == 62_000
+    assert 0 < result["validity"]["left_at_end_s"] < 60
+    assert result["latency_p99_s"] is not None and result["heights"][0] == 2
+    committed = [
+        decode_tx(tx).tx
+        for height in range(3, chain.height + 1)
+        for tx in decode_block(chain.blocks[height].block, 1 << 20).txs
+    ]
+    assert len(committed) == 20
+    assert {tx.valid_until_ms for tx in committed} == {62_000}
+    assert all(chain.results[tx.tx_id][2] == "OK" for tx in committed)

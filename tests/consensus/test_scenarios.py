@@ -463,6 +463,26 @@ def test_a_proposer_that_crashed_after_its_prevote_resumes_in_prevote() -> None:
     assert (restarted.core.round, restarted.core.step) == (1, Step.PROPOSE)
 
 
+def test_a_validator_restarted_after_its_precommit_times_the_round_out() -> None:
+    """Default sim seed 259 (tests/sim/test_storage_faults.py): a validator prevoted and
+    precommitted, then every validator crashed or lost power. Restarted, it re-sends only its
+    precommit (its sign state holds its last signature); its prevote, which the others needed
+    for 2f+1 prevotes of any value (line 34), is gone with their memories, nobody sees 2f+1
+    precommits either (line 47), and the round never ends. So a validator resuming in the
+    precommit step schedules timeoutPrecommit itself (line 65 then starts the next round)."""
+    run = Run(me=3)
+    run.proposal(0, B)
+    out = run.feed(prevote(VALS, 0, 1, 0, B), prevote(VALS, 1, 1, 0, B))
+    (vote,) = [v for v in broadcasts(out) if isinstance(v, Vote) and v.type is COM]
+    state = persisted_after(out, vote)
+
+    restarted = Run(me=3, sign_state=state)
+    assert broadcasts(restarted.last) == [vote] and restarted.core.step is Step.PRECOMMIT
+    assert timeouts(restarted.last) == [(1, 0, Step.PRECOMMIT)]
+    restarted.timeout(0, Step.PRECOMMIT)
+    assert (restarted.core.round, restarted.core.step) == (1, Step.PROPOSE)
+
+
 def test_every_signature_the_guard_refuses_still_schedules_its_timeout() -> None:
     """Lines 57-66 keep the algorithm live; a refused signature must not stop them. A sign
     state whose round lags its last signature (our code never writes one; a hand-restored

@@ -2,8 +2,10 @@
 
 `FakeChain` runs the real ledger (LedgerApp + Mempool) and produces real blocks with real commit
 certificates signed by four Ed25519 validators, but it only commits when a test calls
-`commit()`: no consensus, no timers, fully deterministic. `FakeNode` is one validator's view of
-it; `tamper=` lets a test make one view lie about what it serves.
+`commit()`: no consensus, no timers, fully deterministic. It keeps what a store keeps (blocks,
+commits, result leaves, the used-id index), so receipts are built by the validators' own code.
+`FakeNode` is one validator's view of it; `tamper=` and `tamper_status=` let a test make one
+view lie about what it serves, `swallow=True` one that accepts and then loses submissions.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ from ledger.genesis import Genesis, parse_genesis
 from ledger.layout import RED
 from ledger.mempool import Mempool
 from ledger.queries import pending_redemptions
+from ledger.txcodec import from_wire
 from network.nodeview import (
     AccountSnapshot,
     CommittedBlock,
     NodeStatus,
-    TxState,
     TxStatus,
     account_snapshot,
 )
+from network.receipts import ReceiptCache, read_tx_status
 
 CHAIN_ID = "fake-chain"
 
@@ -80,17 +83,45 @@ class FakeChain:
         self.app = LedgerApp(self.genesis)
         self.mempool = Mempool(self.app)
         self.blocks: dict[int, CommittedBlock] = {}
-        self.results: dict[bytes, tuple[int, int, str, str]] = {}
+        self.results: dict[bytes, tuple[int, int, str, str]] = {}  # first uses, by tx_id
+        self.result_leaves: dict[int, bytes] = {}  # height -> the encoded result leaves
+        self.tx_index: dict[bytes, bytes] = {}  # tx_id -> encoded UsedId (first uses)
+        self.receipts = ReceiptCache(self)
         self.height = 0
         self._committed = trio.Event()
 
     def submit(self, tx: bytes) -> TxAdmission:
         return self.mempool.add(tx, (self.height + 1) * 1000)
 
-    def commit(self, signers: list[Ed25519Signer] | None = None) -> CommittedBlock:
-        """Commit the mempool's transactions as the next block, certified by `signers`."""
+    # the durable data receipts are built from (network.receipts.TxIndexSource)
+    def last_height(self) -> int:
+        return self.height
+
+    def load_block(self, height: int) -> bytes | None:
+        committed = self.blocks.get(height)
+        return None if committed is None else committed.block
+
+    def load_commit(self, height: int) -> bytes | None:
+        committed = self.blocks.get(height)
+        return None if committed is None else committed.commit
+
+    def load_results(self, height: int) -> bytes | None:
+        return self.result_leaves.get(height)
+
+    def load_tx_index(self, tx_id: bytes) -> bytes | None:
+        return self.tx_index.get(tx_id)
+
+    def tx_status(self, tx_id: bytes) -> TxStatus:
+        return read_tx_status(self, self.receipts, tx_id, self.mempool.contains)
+
+    def commit(
+        self, signers: list[Ed25519Signer] | None = None, *, txs: list[bytes] | None = None
+    ) -> CommittedBlock:
+        """Commit the mempool's transactions (or `txs`, bypassing the mempool, as a
+        Byzantine proposer could) as the next block, certified by `signers`."""
         height = self.height + 1
-        txs = self.mempool.reap(1 << 20, 1000, height * 1000)
+        if txs is None:
+            txs = self.mempool.reap(1 << 20, 1000, height * 1000)
         execution = self.app.execute_block(height, height * 1000, txs)
         prev = self.blocks[height - 1] if height > 1 else None
         block = make_block(
@@ -112,6 +143,8 @@ class FakeChain:
         commit = Commit(height, 0, bid, votes)
         self.app.apply(execution)
         self.mempool.update(height, height * 1000, [r.tx_id for r in execution.results])
+        self.result_leaves[height] = codec.packb(list(execution.result_leaves))
+        self.tx_index.update(execution.tx_index)
         for r in execution.results:
             if r.tx_id in execution.tx_index:
                 self.results[r.tx_id] = (height, r.index, r.code, r.message)
@@ -133,6 +166,8 @@ class FakeNode:
 
     chain: FakeChain
     tamper: Callable[[CommittedBlock], CommittedBlock] | None = None
+    tamper_status: Callable[[TxStatus], TxStatus] | None = None
+    swallow: bool = False
     key: bytes = VALIDATORS[0].public_key
     submitted: list[bytes] = attrs.field(factory=list)
 
@@ -146,16 +181,13 @@ class FakeNode:
 
     def submit_tx(self, tx: bytes) -> TxAdmission:
         self.submitted.append(tx)
+        if self.swallow:  # "accepted", then lost: the validator died before gossiping it
+            return TxAdmission(True, from_wire(tx).tx_id, "OK")
         return self.chain.submit(tx)
 
     def tx_status(self, tx_id: bytes) -> TxStatus:
-        result = self.chain.results.get(tx_id)
-        if result is not None:
-            height, index, code, message = result
-            return TxStatus(TxState.COMMITTED, height, index, code, message)
-        if self.chain.mempool.contains(tx_id):
-            return TxStatus(TxState.PENDING)
-        return TxStatus(TxState.UNKNOWN)
+        status = self.chain.tx_status(tx_id)
+        return status if self.tamper_status is None else self.tamper_status(status)
 
     def account(self, public_key: bytes) -> AccountSnapshot:
         state = self.chain.app.state

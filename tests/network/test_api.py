@@ -13,7 +13,8 @@ import pytest
 import trio
 
 from consensus import codec
-from consensus.replica.block import block_id, decode_block
+from consensus.replica.block import block_id, decode_block, decode_header
+from ledger.receipt import decode_receipt
 from ledger.tx import Mint, RegisterParticipant, Transfer
 from network.api_limits import ApiLimits
 from tests.network.apifake import (
@@ -57,10 +58,14 @@ async def test_submit_accepts_then_reports_a_retry_as_known(api) -> None:
         "accepted": False,
         "code": "ALREADY_IN_MEMPOOL",
         "message": "already pending",
+        "committed": None,
     }
     chain.commit()
     committed = await client.post("/txs", json={"tx": tx.hex()})
     assert committed.status_code == 200 and committed.json()["code"] == "ALREADY_COMMITTED"
+    assert (
+        committed.json()["committed"]["tx_id"] == tx_id
+    )  # with its receipt: see test_api_receipts
 
 
 async def test_submit_rejections_carry_the_ledger_code(api) -> None:
@@ -118,24 +123,26 @@ async def test_invalid_json_and_oversized_bodies(nursery: trio.Nursery) -> None:
         assert ok.status_code == 200
 
 
-async def test_tx_status_pending_committed_with_proof_and_unknown(api) -> None:
+async def test_tx_status_pending_committed_with_receipt_and_unknown(api) -> None:
     chain, client = api
     tx = register(ALICE.public_key, "alice")
     tx_id = (await client.post("/txs", json={"tx": tx.hex()})).json()["tx_id"]
     pending = (await client.get(f"/txs/{tx_id}")).json()
-    assert pending["state"] == "pending" and pending["proof"] is None
+    assert pending == {"tx_id": tx_id, "state": "pending", "checked_height": 0, "committed": None}
     committed_block = chain.commit()
     body = (await client.get(f"/txs/{tx_id}")).json()
-    assert body["state"] == "committed"
-    assert (body["height"], body["index"], body["code"]) == (1, 0, "OK")
-    proof = body["proof"]
-    assert proof["block_id"] == committed_block.block_id.hex()
-    block = decode_block(bytes.fromhex(proof["raw_block"]), 1 << 20)
-    assert block_id(block.header).hex() == proof["block_id"] == proof["commit"]["block_id"]
-    assert codec.decode_commit(bytes.fromhex(proof["raw_commit"])).height == 1
-    assert len(proof["commit"]["precommits"]) == 4
+    assert body["state"] == "committed" and body["checked_height"] == 1
+    committed = body["committed"]
+    assert (committed["height"], committed["index"], committed["code"]) == (1, 0, "OK")
+    assert committed["block_id"] == committed_block.block_id.hex()
+    assert committed["block_time_ms"] == 1000
+    receipt = decode_receipt(bytes.fromhex(committed["receipt"]))
+    assert receipt.tx == tx and receipt.commit == committed_block.commit
+    assert block_id(decode_header(receipt.header)).hex() == committed["block_id"]
+    assert "raw_block" not in json.dumps(body)  # the receipt, never the whole block
     unknown = (await client.get("/txs/" + "ab" * 16)).json()
-    assert unknown["state"] == "unknown" and unknown["height"] is None
+    assert unknown["state"] == "unknown" and unknown["committed"] is None
+    assert unknown["checked_height"] == 1
 
 
 @pytest.mark.parametrize("path", ["/txs/xyz", "/txs/" + "ab" * 17, "/txs/" + "zz" * 16])
@@ -365,7 +372,8 @@ async def test_tx_stream_reports_pending_then_committed_then_ends(api, nursery) 
         ("status", "pending"),
         ("status", "committed"),
     ]
-    assert events[1][1]["proof"]["block_id"] == chain.blocks[1].block_id.hex()
+    assert events[1][1]["committed"]["block_id"] == chain.blocks[1].block_id.hex()
+    assert decode_receipt(bytes.fromhex(events[1][1]["committed"]["receipt"])).tx == tx
 
 
 async def test_tx_stream_ends_with_an_explicit_timeout_event(api) -> None:

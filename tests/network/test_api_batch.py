@@ -111,7 +111,7 @@ async def test_a_msgpack_batch_gets_the_same_verdicts_as_json(
         (False, "ALREADY_IN_MEMPOOL"),
         (True, "OK"),
     ]
-    assert set(results[0]) == {"tx_id", "accepted", "code", "message"}
+    assert set(results[0]) == {"tx_id", "accepted", "code", "message", "committed"}
     assert len(chain.mempool) == 2
     # the same transactions again, as JSON then as msgpack with parameters: known, not re-added
     as_json = await client.post("/txs/batch", json={"txs": [alice.hex(), bob.hex()]})
@@ -126,6 +126,7 @@ async def test_a_msgpack_batch_gets_the_same_verdicts_as_json(
     committed = await post_msgpack(client, msgpack.packb([bob]))
     assert committed.status_code == 200
     assert committed.json()["results"][0]["code"] == "ALREADY_COMMITTED"
+    assert committed.json()["results"][0]["committed"]["height"] == 1  # with its receipt
     assert len(chain.mempool) == 0
 
 

@@ -15,7 +15,8 @@ from consensus import codec
 from consensus.crypto import Ed25519Signer
 from consensus.replica.block import decode_block
 from ledger.tx import RegisterParticipant
-from network.client import DepositClient, verify_raw_block, verify_tx_proof
+from network.client import DepositClient, verify_raw_block
+from network.client_proofs import check_receipt, verify_header_body
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tests.network.conftest") is None,
@@ -47,10 +48,15 @@ async def test_each_endpoint_and_its_errors(local_network) -> None:
         assert (await http.post("/txs", json={"tx": "xyz"})).status_code == 400
         assert (await http.post("/txs", json={"tx": "00" * 300_000})).status_code == 413
 
-        proof = await sdk.wait_final(tx_id, timeout_s=30)
+        proof = await sdk.submit_and_wait(wire, timeout_s=30)
         status = (await http.get(f"/txs/{tx_id.hex()}")).json()
-        assert status["state"] == "committed" and status["height"] == proof.height
-        assert verify_tx_proof(genesis, tx_id, status).block_id == proof.block_id
+        assert status["state"] == "committed" and status["committed"]["height"] == proof.height
+        served = bytes.fromhex(status["committed"]["receipt"])
+        assert check_receipt(genesis, served, signed=wire).block_id == proof.block_id
+        raw_receipt = await http.get(f"/txs/{tx_id.hex()}/receipt")
+        assert raw_receipt.content == served and len(served) < 2_000  # never the whole block
+        header = verify_header_body(genesis, (await http.get("/blocks/latest/header")).json())
+        assert header.header.height >= proof.height
         assert (await http.get("/txs/" + "00" * 16)).json()["state"] == "unknown"
         assert (await http.get("/txs/nothex")).status_code == 400
 

@@ -21,6 +21,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.receipt import decode_receipt
 from ledger.tx import RegisterParticipant
 from network.api_limits import ApiLimits
 from tests.network.apifake import ALICE, COMPLIANCE, FakeChain, FakeNode, serve_node, signed
@@ -170,6 +171,10 @@ async def check_one(client: httpx.AsyncClient, method: str, path: str, kw: dict[
         if content_type == "application/msgpack":
             assert response.status_code == 200, (method, path, response.status_code)
             assert isinstance(msgpack.unpackb(await response.aread()), dict), (method, path)
+            return
+        if content_type == "application/octet-stream":  # a receipt
+            assert response.status_code == 200, (method, path, response.status_code)
+            decode_receipt(await response.aread())
             return
         body = json.loads(await response.aread())
         assert isinstance(body, dict), (method, path, body)

@@ -25,6 +25,8 @@ from tests.network.apifake import ALICE, BOB, COMPLIANCE, ISSUER, FakeChain, Fak
 
 HAVE_NETWORK = importlib.util.find_spec("tests.network.conftest") is not None
 DEAD_URL = "http://127.0.0.1:9"
+JOURNAL_ENV = {"DEPOSITNET_JOURNAL": "/nonexistent/never-written"}
+"""For runs that fail before signing: a journal they must not (and cannot) write."""
 ENTRY = "import sys; from depositnet.cli import main; sys.exit(main(sys.argv[1:]))"
 """What the `depositnet` console script runs (`python -m depositnet.cli` would load the module
 twice, as __main__ and as depositnet.cli, and so not catch CommandError from feature modules)."""
@@ -83,19 +85,23 @@ async def test_cli_money_flow_and_queries_against_fake_validators(nursery, tmp_p
         chain.genesis,
         {"compliance": COMPLIANCE, "issuer": ISSUER, "alice": ALICE, "bob": BOB},
     )
-    env = {"DEPOSITNET_GENESIS": keys["genesis"], "DEPOSITNET_NODE": f"{DEAD_URL},{url}"}
+    env = {
+        "DEPOSITNET_GENESIS": keys["genesis"],
+        "DEPOSITNET_NODE": f"{DEAD_URL},{url}",
+        "DEPOSITNET_JOURNAL": str(tmp_path / "journal"),
+    }
 
     async def tx(*args: str) -> str:
         status, out, err = await depositnet("tx", *args, "--wait", env=env)
         assert status == 0, (args, out, err)
-        assert "certificate verified: 4 precommits, power 40/40" in out, out
+        assert re.search(r"final at height \d+ \(index 0\), outcome OK, receipt verified", out)
         return out
 
     await tx("register", keys["alice"], "alice", "--key", keys["compliance"])
     await tx("register", keys["bob"], "bob", "--key", keys["compliance"])
     await tx("mint", keys["alice"], "USD", "10000", "dep-1", "--key", keys["issuer"])
     out = await tx("transfer", keys["bob"], "USD", "2500", "--memo", "rent", "--key", keys["alice"])
-    assert "accepted by " + url in out and "outcome OK" in out
+    assert "signed, journaled in " + str(tmp_path / "journal") in out
 
     status, out, err = await depositnet(
         "tx", "redeem", "USD", "500", "--key", keys["bob"], "--json", "--wait", env=env
@@ -143,6 +149,7 @@ async def test_cli_errors_are_one_clear_line(nursery, tmp_path, capsys, monkeypa
     keys = write_setup(tmp_path, chain.genesis, {"alice": ALICE})
     monkeypatch.setenv("DEPOSITNET_GENESIS", keys["genesis"])
     monkeypatch.setenv("DEPOSITNET_NODE", url)
+    monkeypatch.setenv("DEPOSITNET_JOURNAL", str(tmp_path / "journal"))
     cases = [
         (("tx", "redeem", "USD", "5", "--key", str(tmp_path / "missing.key")), "no such key file"),
         (
@@ -158,6 +165,13 @@ async def test_cli_errors_are_one_clear_line(nursery, tmp_path, capsys, monkeypa
         (("account", ALICE.public_key.hex(), "--node", "ftp://x"), "http://"),
         (("block", "99"), "NOT_FOUND"),
         (("block", "-3"), "expected a number"),
+        (("tx", "status", "nothing-here"), "no journaled transaction 'nothing-here'"),
+        (
+            ("tx", "redeem", "USD", "5", "--key", keys["alice"], "--journal", keys["alice"]),
+            "Not a directory",
+        ),
+        (("receipt", "verify", keys["alice"]), "the receipt proves nothing"),
+        (("receipt", "verify", str(tmp_path / "missing")), "cannot read"),
     ]
     for args, fragment in cases:
         status, err = await in_process(capsys, *args)
@@ -166,14 +180,18 @@ async def test_cli_errors_are_one_clear_line(nursery, tmp_path, capsys, monkeypa
     assert_one_line_error(*await in_process(capsys, "status"), "--node")
     # and through a real subprocess: the console entry point prints one line, no traceback
     status, _out, err = await depositnet(
-        "tx", "redeem", "USD", "5", "--key", keys["alice"], "--node", DEAD_URL
+        "tx", "redeem", "USD", "5", "--key", keys["alice"], "--node", DEAD_URL, env=JOURNAL_ENV
     )
-    assert_one_line_error(status, err, "no validator answered")
+    assert_one_line_error(status, err, "no verified header")
     status, _out, err = await depositnet(
         "tx", "mint", ALICE.public_key.hex(), "USD", "1.50", "dep", "--key", keys["alice"]
     )
     assert status == 2 and "positive whole number of minor units" in err
     assert "Traceback" not in err
+    status, _out, err = await depositnet(
+        "tx", "redeem", "USD", "5", "--key", keys["alice"], "--tx-id", " padded", env=JOURNAL_ENV
+    )
+    assert status == 2 and "--tx-id ' padded': a tx id is printable text" in err
 
 
 @pytest.mark.skipif(not HAVE_NETWORK, reason="tests/network/conftest.py (local_network) missing")
@@ -187,6 +205,7 @@ async def test_cli_against_local_network(local_network, tmp_path) -> None:
     env = {
         "DEPOSITNET_GENESIS": str(local_network.genesis_path),
         "DEPOSITNET_NODE": ",".join(local_network.api_urls),
+        "DEPOSITNET_JOURNAL": str(tmp_path / "journal"),
     }
     currency = genesis.currencies[0].code
     steps = [
@@ -206,7 +225,7 @@ async def test_cli_against_local_network(local_network, tmp_path) -> None:
     for step in steps:
         status, out, err = await depositnet("tx", *step, "--wait", "--wait-timeout", "30", env=env)
         assert status == 0, (step, out, err)
-        assert "outcome OK" in out and "certificate verified" in out
+        assert "outcome OK, receipt verified" in out
     status, out, err = await depositnet("account", keys["bob"], "--json", env=env)
     assert json.loads(out)["balances"] == {currency: 2500}
     status, out, err = await depositnet("status", env=env)

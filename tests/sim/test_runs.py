@@ -117,10 +117,12 @@ def test_trace_lines_have_fixed_columns() -> None:
 
 def test_twins_beyond_the_budget_fork_and_the_evidence_convicts_them() -> None:
     # Validators 0 and 1 run twice (instances 4 and 5); the network splits the originals
-    # from the twins for the whole safety phase, so both sides hold 3/4 of the power.
-    split = Fault(0, "partition", 0, 3000, groups=((0, 1, 2), (3, 4, 5)), mode="groups")
+    # from the twins for the whole safety phase, so both sides hold 3/4 of the power. The
+    # phase is long enough for the side without height 1's first proposer to commit on its own
+    # (its round 0 takes about four seconds).
+    split = Fault(0, "partition", 0, 6000, groups=((0, 1, 2), (3, 4, 5)), mode="groups")
     result = run(
-        7, schedule=(split,), twins=(0, 1), byzantine=(), safety_ms=3000, powers=(10, 10, 10, 10)
+        7, schedule=(split,), twins=(0, 1), byzantine=(), safety_ms=6000, powers=(10, 10, 10, 10)
     )
     assert result.outcome is Outcome.PASS, result.summary_line()
     assert result.notes and "accountable fork" in result.notes[0]
