@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import itertools
 import logging
 import re
 import threading
@@ -187,12 +188,16 @@ def stream(
     most = threads(client)
     limit = window or 2 * max(1, most)
 
+    submitted = itertools.count()
+
     def fill() -> None:
         while len(inflight) < limit:
             spec = next(todo, None)
             if spec is None:
                 return
-            key = f"sim-run-{spec.seed}-{token}"
+            # Unique per submission: Dask would merge two tasks with one key (same seed, other
+            # overrides) into one.
+            key = f"sim-run-{spec.seed}-{token}-{next(submitted)}"
             future = client.submit(_remote, task, spec, key=key, pure=False)
             inflight[key] = spec
             pending.add(future)

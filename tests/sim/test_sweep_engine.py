@@ -111,3 +111,25 @@ def test_one_run_at_a_time_per_process_even_with_many_threads() -> None:
     for thread in threads:
         thread.join()
     assert overlaps == [1, 1, 1, 1]
+
+
+def test_a_patch_planted_bug_is_planted_per_run_in_the_workers(cluster: Any) -> None:
+    """`send_before_durable` patches the executor for its own run only: the same worker
+    processes then run the clean build, which must not see the patch."""
+    profile: dict[str, object] = {
+        "validators": 4,
+        "faults": ("storage",),
+        "byzantine": (),
+        "twins": (),
+        "safety_ms": 1000,
+    }
+    planted = [RunSpec(seed, {**profile, "bugs": ("send_before_durable",)}) for seed in (1, 3)]
+    clean = [RunSpec(seed, profile) for seed in (1, 3)]
+    results: list[RunResult] = []
+    with Client(cluster) as client:
+        stream(client, [planted[0], clean[0], planted[1], clean[1]], results.append, window=2)
+    by_spec = {(r.spec.seed, "bugs" in r.spec.overrides): r for r in results}
+    for seed in (1, 3):
+        caught = by_spec[(seed, True)]
+        assert caught.outcome is Outcome.SAFETY and "before persisting" in caught.reason
+        assert by_spec[(seed, False)].outcome is Outcome.PASS
