@@ -20,6 +20,7 @@ import msgpack
 
 from consensus.messages import (
     BLOCK_ID_SIZE,
+    MAX_KEPT_OWN_VOTES,
     PUBLIC_KEY_SIZE,
     SIGNATURE_SIZE,
     BlockId,
@@ -286,11 +287,13 @@ def sign_state_to_obj(s: SignState) -> list[object]:
         s.valid_round,
         s.valid_value,
         _record_to_obj(s.last_signed),
+        [vote_to_obj(v) for v in s.valid_polka],
+        [vote_to_obj(v) for v in s.own_votes],
     ]
 
 
 def sign_state_from_obj(obj: object) -> SignState:
-    f = _fields(obj, "sign state", 8)
+    f = _fields(obj, "sign state", 10)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
     step = Step(_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT))
@@ -305,8 +308,23 @@ def sign_state_from_obj(obj: object) -> SignState:
     last = _record_from_obj(f[7])
     if last is not None and (last.height, last.round, last.step) > (height, round_, step):
         raise DecodeError("last_signed is ahead of the sign state's own (height, round, step)")
+    polka = tuple(vote_from_obj(v) for v in _list(f[8], "valid_polka", MAX_VALIDATORS))
+    if any(
+        (v.type, v.height, v.round, v.block_id)
+        != (VoteType.PREVOTE, height, valid_round, valid_value)
+        for v in polka
+    ) or len({v.validator for v in polka}) != len(polka):
+        raise DecodeError("valid_polka: one prevote per validator for valid_value in valid_round")
+    own = tuple(vote_from_obj(v) for v in _list(f[9], "own_votes", MAX_KEPT_OWN_VOTES))
+    slots = {(v.round, v.type) for v in own}
+    if (
+        len(slots) != len(own)
+        or len({v.validator for v in own}) > 1
+        or any(v.height != height or v.round > round_ for v in own)
+    ):
+        raise DecodeError("own_votes: one validator's votes at this height, one per round and type")
     return SignState(
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka, own
     )
 
 

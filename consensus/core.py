@@ -24,12 +24,14 @@ message back into the log, exactly as if it had arrived from the network. Steps 
 signing, so the persisted state is always the state after the signature.
 
 Restart: a core built from a persisted `SignState` resumes its height at the persisted round,
-lock and valid value. The last message it signed (held in the sign state as sign bytes and
-signature) may never have left the node, so it is sent again, byte-identical, and counted in the
-log like any own message: a restored vote puts the core back in the step it was signed in, a
-restored proposal is re-proposed at the start of its round. Anything else the guard refuses to
-sign (at or below the last signed (height, round, step)) is silence; the step's timeout is still
-scheduled, so a refusal costs a timeout, never liveness.
+lock and valid value, and counts again the polka behind its valid value (it re-proposes that
+value with its valid round, and may be the last holder of those prevotes). The messages it
+signed at the height may never have left the node, so they are sent again, byte-identical, and
+counted in the log like any own message: every vote of the height (`own_votes`), oldest first,
+then the last message signed (sign bytes and signature): a restored vote puts the core back in
+the step it was signed in, a restored proposal is re-proposed at the start of its round.
+Anything else the guard refuses to sign (at or below the last signed (height, round, step)) is
+silence; the step's timeout is still scheduled, so a refusal costs a timeout, never liveness.
 
 Deviations from the letter of the paper, for an asynchronous driver: a proposer still waiting
 for its driver to supply a value (`RequestProposalValue`, line 18) schedules timeoutPropose like
@@ -128,6 +130,7 @@ class ConsensusCore(Rules):
         self._step = Step.PROPOSE
         self._locked_round, self._locked_value = -1, None
         self._valid_round, self._valid_value = -1, None
+        self._valid_polka = ()
         self._log = HeightLog(
             self.validators.total_power, double_count="double_count_vote" in self.bugs
         )
@@ -174,20 +177,27 @@ class ConsensusCore(Rules):
         self._height = height
         self._reset_height()
         start_round = 0
+        earlier: tuple[Vote, ...] = ()
         if restored is not None and restored.height == height:
+            earlier = restored.own_votes
             start_round = restored.round
             self._locked_round, self._locked_value = restored.locked_round, restored.locked_value
             self._valid_round, self._valid_value = restored.valid_round, restored.valid_value
+            self._restore_polka(restored.valid_polka)
         self._restored = None
         self._started = True
         self._round = start_round
         vote = self._restored_vote()
-        if vote is not None and vote.round <= start_round:
+        resend = vote is not None and vote.round <= start_round
+        if resend and vote is not None and vote.round == start_round:
+            self._step = vote.type.step  # see below
+        # Every other vote we signed at this height may have been lost with us too, and the
+        # others may wait for it (2f+1 votes of a round): send them all again, oldest first.
+        self._resend_all([v for v in earlier if v != vote and v.validator == self._me])
+        if resend and vote is not None:
             # We voted at this height before a crash; the vote may never have left the node, so
             # send it again and count it. Voted in this very round: resume in the state
             # persisted with that vote (the guard refuses anything else below it).
-            if vote.round == start_round:
-                self._step = vote.type.step
             self._resend(vote)
             if self._step is Step.PRECOMMIT:
                 # Our prevote of this round is lost if every peer lost it too, and only we
@@ -197,6 +207,17 @@ class ConsensusCore(Rules):
             self._start_round(start_round)
         self._progress()
         return self._finish()
+
+    def _restore_polka(self, polka: tuple[Vote, ...]) -> None:
+        """Count again the polka behind our restored valid value (our own durable record, as
+        trusted as the lock beside it), so that we hold it and can serve it: after a restart we
+        re-propose that value with its valid round, and our log may be the last place its
+        prevotes exist (see `SignState`)."""
+        self._valid_polka = polka
+        for vote in polka:
+            power = self.validators.power_of(vote.validator)
+            if power and not self._log.has_vote(vote):
+                self._add_vote(vote, power)
 
     def handle(self, event: Event, now_ms: int) -> list[Effect]:
         """Apply one event; return the effects to execute, in order. Never raises on bad input."""
@@ -351,6 +372,11 @@ class ConsensusCore(Rules):
 
     def own_messages(self) -> tuple[Proposal | Vote, ...]:
         return tuple(self._own)
+
+    def awaits_validity(self, block_id: BlockId) -> bool:
+        """True if we asked valid(v) for `block_id` (`RequestValidity`, once per block) and
+        have no answer yet: a driver that lacked the block then must answer once it has it."""
+        return block_id in self._log.requested and block_id not in self._log.verdicts
 
     def commit_for(self, block_id: BlockId) -> Commit | None:
         for round_ in self._log.rounds():

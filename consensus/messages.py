@@ -15,6 +15,8 @@ BlockId = bytes
 """The 32-byte hash that identifies a proposed value (block)."""
 
 BLOCK_ID_SIZE = 32
+MAX_KEPT_OWN_VOTES = 256
+"""Own votes of a height a sign state keeps (`SignState.own_votes`): those of 128 rounds."""
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
 
@@ -121,7 +123,15 @@ class SignedRecord:
 class SignState:
     """All a validator must persist (synced) before a signature leaves it, to resume safely.
 
-    `last_signed` is None only before the validator has ever signed.
+    `last_signed` is None only before the validator has ever signed. `valid_polka` is the
+    proof behind `valid_value`: the 2f+1 prevotes for it in `valid_round` (lines 36, 42-43),
+    kept because a restarted validator re-proposes its valid value with vr = valid_round
+    (lines 15-16) and everyone needs that polka to take it (line 28), while the prevotes may
+    survive nowhere else (the messages were lost and those who held them restarted).
+    `own_votes` are the votes this validator signed at `height`, oldest first (the latest
+    `MAX_KEPT_OWN_VOTES`): a restarted validator sends them all again, as a write-ahead log's
+    replay would, because the others may wait for any of them (2f+1 votes of a round, lines 34
+    and 47) and the network may have lost them.
     """
 
     height: int
@@ -132,3 +142,5 @@ class SignState:
     valid_round: int = -1
     valid_value: BlockId | None = None
     last_signed: SignedRecord | None = None
+    valid_polka: tuple[Vote, ...] = ()
+    own_votes: tuple[Vote, ...] = ()

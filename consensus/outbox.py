@@ -14,6 +14,7 @@ from consensus.events import Effect
 from consensus.guard import SignGuard
 from consensus.height_log import HeightLog
 from consensus.messages import (
+    MAX_KEPT_OWN_VOTES,
     BlockId,
     Proposal,
     SignedRecord,
@@ -52,6 +53,7 @@ class Outbox:
     _locked_value: BlockId | None
     _valid_round: int
     _valid_value: BlockId | None
+    _valid_polka: tuple[Vote, ...]
     _log: HeightLog
     _decided: BlockId | None
     _decide_count: int
@@ -71,6 +73,8 @@ class Outbox:
             locked_value=self._locked_value,
             valid_round=self._valid_round,
             valid_value=self._valid_value,
+            valid_polka=self._valid_polka,
+            own_votes=tuple(m for m in self._own if isinstance(m, Vote))[-MAX_KEPT_OWN_VOTES:],
             last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
         )
 
@@ -131,6 +135,16 @@ class Outbox:
         before the crash), and count it: it is a real message of this validator."""
         self._out += [ev.PersistSignState(self.sign_state), ev.Broadcast(signed)]
         self._log_own(signed)
+
+    def _resend_all(self, votes: list[Vote]) -> None:
+        """Send again, and count, votes of this height restored from the sign state (where
+        they are already durable: the state persisted first names them all)."""
+        if not votes:
+            return
+        for vote in votes:
+            self._log_own(vote)
+        self._out.append(ev.PersistSignState(self.sign_state))
+        self._out += [ev.Broadcast(vote) for vote in votes]
 
     def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
         self._sign(Vote(vote_type, self._height, self._round, block_id, b""))

@@ -153,6 +153,8 @@ class Rules(Outbox):
         """Lines 36-43: lock and precommit if still prevoting; always record validValue."""
         if "skip_valid_update_line36" not in self.bugs:
             self._valid_value, self._valid_round = v, self._round  # lines 42-43
+            # ... with the polka that proves it, kept across a restart (see SignState)
+            self._valid_polka = self._log.vote_set(self._round, VoteType.PREVOTE).votes_for(v)
         if self._step is Step.PREVOTE:
             self._locked_value, self._locked_round = v, self._round  # lines 38-39
             self._step = Step.PRECOMMIT
@@ -167,6 +169,11 @@ class Rules(Outbox):
         assert self._valid_round <= self._round, "validRound > round"
         assert (self._locked_round == -1) == (self._locked_value is None)
         assert (self._valid_round == -1) == (self._valid_value is None)
+        assert all(
+            (p.type, p.round, p.block_id)
+            == (VoteType.PREVOTE, self._valid_round, self._valid_value)
+            for p in self._valid_polka
+        ), "valid_polka is not for validValue in validRound"
         assert self._valid_round >= self._locked_round, "validRound < lockedRound"
         assert self._decide_count <= 1, "decided more than once at this height"
         own_slots = set()

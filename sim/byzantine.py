@@ -2,7 +2,8 @@
 
 A strategy holds only its own validator's signer (never the simulator's scheme), so whatever it
 sends is signed as itself: it can lie, equivocate and flood, but never forge a correct
-validator's message. Strategies:
+validator's message (`sim.strategy` has the base class and what a strategy may know).
+Strategies, each with the honest rule it tests:
 - `equivocate`: the proposer sends a second, different block to half of its peers; the voter
   sends each vote to half of its peers and a conflicting one to the other half;
 - `amnesia`: the replica is rebuilt from its store with its lock erased (it keeps what it signed,
@@ -10,13 +11,22 @@ validator's message. Strategies:
 - `silent`: nothing leaves (it still persists and commits);
 - `garbage`: besides its honest messages, sends junk: random bytes, truncated or bit-flipped
   messages, and votes claiming another validator's key with a bad signature;
-- `flood`: signs nil votes for many future rounds and heights and sends them to everyone.
+- `flood`: signs nil votes for many future rounds and heights and sends them to everyone;
+- `lie_vr`: proposes with a valid round that has no polka behind it (line 28; `sim.lies`);
+- `usurp`: proposes for rounds whose proposer it is not (the proposer check; `sim.lies`);
+- `forge`: serves committed blocks with short, other-height or badly signed certificates
+  (catch-up's certificate check; `sim.forgery`);
+- `cross_chain`: replays what the same validators signed on a sister chain, and signs its own
+  messages for it (the chain id in sign bytes; `sim.replays`);
+- `replay`: re-sends old heights' votes and proposals verbatim (the height check of
+  admission; `sim.replays`).
 Twins are not a strategy: a twin is a second honest instance under the same key.
 """
 
 from __future__ import annotations
 
 import random
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -25,45 +35,18 @@ from consensus.crypto import Signer
 from consensus.messages import Vote, VoteType
 from consensus.replica.block import block_id, decode_block, encode_block, make_block
 from consensus.replica.events import BroadcastPayload, ReplicaEffect, SendTo
-from consensus.replica.wire import ProposalMsg, VoteMsg, WireMessage, decode_wire, encode_wire
+from consensus.replica.wire import ProposalMsg, VoteMsg, WireMessage, encode_wire
 from consensus.signing import sign_proposal, sign_vote
+from sim.config import STRATEGIES
+from sim.forgery import Forge
+from sim.lies import LieValidRound, Usurp
+from sim.replays import CrossChain, Replay, SisterChain
+from sim.strategy import Strategy, StrategyContext
+
+if TYPE_CHECKING:
+    from sim.stack import World
 
 MAX_BLOCK_BYTES = 8_000_000
-
-
-@attrs.define
-class Strategy:
-    """The default: pass every effect through unchanged."""
-
-    name: str
-    signer: Signer
-    chain_id: str
-    peers: tuple[bytes, ...]  # every other validator key, sorted
-    rng: random.Random
-    sent: int = 0  # Byzantine messages injected
-
-    def outgoing(self, effects: list[ReplicaEffect]) -> list[ReplicaEffect]:
-        return effects
-
-    def wants_amnesia(self, locked_round: int) -> bool:
-        return False
-
-    def _halves(self) -> tuple[list[bytes], list[bytes]]:
-        peers = list(self.peers)
-        self.rng.shuffle(peers)
-        cut = len(peers) // 2
-        return sorted(peers[:cut]), sorted(peers[cut:])
-
-    def _own(self, payload: bytes) -> WireMessage | None:
-        try:
-            msg = decode_wire(payload)
-        except DecodeError:
-            return None
-        if isinstance(msg, VoteMsg) and msg.vote.validator == self.signer.public_key:
-            return msg
-        if isinstance(msg, ProposalMsg) and msg.proposal.proposer == self.signer.public_key:
-            return msg
-        return None
 
 
 class Equivocate(Strategy):
@@ -176,10 +159,27 @@ STRATEGY_CLASSES: dict[str, type[Strategy]] = {
     "silent": Silent,
     "garbage": Garbage,
     "flood": Flood,
+    "lie_vr": LieValidRound,
+    "usurp": Usurp,
+    "forge": Forge,
+    "cross_chain": CrossChain,
+    "replay": Replay,
 }
+assert tuple(STRATEGY_CLASSES) == STRATEGIES, "sim.config.STRATEGIES lists every strategy"
 
 
 def make_strategy(
-    name: str, signer: Signer, chain_id: str, peers: tuple[bytes, ...], rng: random.Random
+    name: str,
+    signer: Signer,
+    chain_id: str,
+    peers: tuple[bytes, ...],
+    rng: random.Random,
+    world: World | None = None,
 ) -> Strategy:
-    return STRATEGY_CLASSES[name](name, signer, chain_id, peers, rng)
+    """Strategy `name` for the validator of `signer`; `world` supplies the public context (the
+    validator set, and the sister chain its validators also sign on), never its signers."""
+    context = None
+    if world is not None:
+        sister = SisterChain(world.signers)
+        context = StrategyContext(world.validators, sister.votes)
+    return STRATEGY_CLASSES[name](name, signer, chain_id, peers, rng, context)

@@ -8,7 +8,8 @@ Checked at every event that could break them, failing fast with a `Violation`:
 - equal app hashes at equal heights (deterministic execution);
 - no correct validator signs two different messages for one (height, round, step), proposes
   out of turn or anything but its validValue, or prevotes against its lock without a polka
-  (lock discipline, "no amnesia");
+  (lock discipline, "no amnesia"), or votes for a value with no reason among the messages sent
+  (`sim.justification`: a proposal from the round's proposer, and the polka it needs);
 - a correct validator's signature leaves only after its sign state covering it is persisted.
 When the faulty validators hold 1/3 of the power or more, a fork is an expected outcome: it is
 recorded for the accountability checker instead of failing the run.
@@ -20,6 +21,7 @@ from consensus.codec import DecodeError, decode_commit, decode_sign_state
 from consensus.messages import Proposal, SignState, Step, ValidatorSet, Vote, VoteType
 from consensus.proposer import proposer
 from consensus.replica.events import CommitBlock
+from sim.justification import Justification
 from sim.result import Outcome
 from sim.votes_seen import VoteRecord
 
@@ -56,6 +58,7 @@ class SafetyChecker:
         self.proposing: dict[tuple[int, int, int], SignState] = {}  # (instance, h, r) -> state
         self._decoded: dict[bytes, SignState] = {}
         self.commits_checked = 0
+        self.justification = Justification(record, validators)
 
     def _name(self, key: bytes) -> str:
         return self.names.get(key, key[:4].hex())
@@ -156,6 +159,11 @@ class SafetyChecker:
         signed = state.last_signed
         if signed is not None and signed.step is Step.PROPOSE:
             self.proposing[(instance, signed.height, signed.round)] = state
+            self.justification.on_sign_state(state)
+
+    def on_proposal_sent(self, proposal: Proposal) -> None:
+        """Any instance sent `proposal` (a reason for votes, if its round's proposer signed it)."""
+        self.justification.on_proposal(proposal)
 
     def on_own_message(self, instance: int, key: bytes, message: Proposal | Vote) -> None:
         """A correct instance sent `message`, signed with its own key `key`."""
@@ -186,8 +194,12 @@ class SafetyChecker:
                 )
             if first:
                 self._check_valid_value(instance, key, message)
-        elif message.type is VoteType.PREVOTE and message.block_id is not None:
-            self._check_lock(key, message)
+        else:
+            reason = self.justification.unjustified(message)
+            if reason is not None:
+                raise Violation(Outcome.SAFETY, f"correct {self._name(key)} {reason}")
+            if message.type is VoteType.PREVOTE and message.block_id is not None:
+                self._check_lock(key, message)
 
     def _check_valid_value(self, instance: int, key: bytes, proposal: Proposal) -> None:
         """Lines 15-19: a proposer with a validValue proposes it, with vr = validRound (the

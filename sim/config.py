@@ -40,8 +40,20 @@ SCHEDULED_FAULTS: tuple[str, ...] = (
 )
 """Classes that appear as intervals in the fault schedule (the rest are per-message rates)."""
 
-STRATEGIES: tuple[str, ...] = ("equivocate", "amnesia", "silent", "garbage", "flood")
-"""Byzantine strategy plug-ins (twins are configured apart: honest code under a shared key)."""
+STRATEGIES: tuple[str, ...] = (
+    "equivocate",
+    "amnesia",
+    "silent",
+    "garbage",
+    "flood",
+    "lie_vr",
+    "usurp",
+    "forge",
+    "cross_chain",
+    "replay",
+)
+"""Byzantine strategy plug-ins, `sim.byzantine` (twins are configured apart: honest code under a
+shared key)."""
 
 POWER_PROFILES: tuple[str, ...] = (
     "equal",

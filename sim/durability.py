@@ -49,6 +49,7 @@ class Durability:
     checker: SafetyChecker
     workload: Workload
     named_by_evidence: set[bytes]
+    correct_keys: frozenset[bytes]
     recovery: RecoveryChecker
     disk_rng: random.Random
     _sent_now: int
@@ -95,7 +96,14 @@ class Durability:
         if isinstance(effect, ev.EvidenceFound):
             self._count("evidence found")
             if node.correct:
-                self.named_by_evidence.add(effect.evidence.vote_a.validator)
+                accused = effect.evidence.vote_a.validator
+                self.named_by_evidence.add(accused)
+                if accused in self.correct_keys:  # A2 fails for good: say so at once
+                    raise Violation(
+                        Outcome.ACCOUNTABILITY,
+                        f"correct validator(s) convicted: {self.checker.names[accused]} "
+                        f"(evidence reported by {node.name})",
+                    )
         elif isinstance(effect, ev.TxAdmitted):
             stats = self.workload.stats
             if effect.admission.accepted:

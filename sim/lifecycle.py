@@ -189,13 +189,11 @@ class Lifecycle:
     # ------------------------------------------------------------ workload
 
     def _submit(self, now: int) -> None:
-        cfg = self.config
-        up = [n for n in self.nodes if n.status is not Status.DOWN]
-        tx = self.workload.next_tx(now)
-        if up:
-            node = up[self.submit_rng.randrange(len(up))]
-            self._step(now, node, ev.TxSubmitted(tx), "tx", f"{len(tx)} bytes")
-        self.queue.push(now + self.workload.gap_ms(cfg.tx_per_s), Submit())
+        for index, tx in self.workload.tick(now, self.nodes):
+            node = self.nodes[index]  # a crashed validator loses the submission
+            if node.status is not Status.DOWN:
+                self._step(now, node, ev.TxSubmitted(tx), "tx", f"{len(tx)} bytes")
+        self.queue.push(now + self.workload.gap_ms(self.config.tx_per_s), Submit())
 
     # ------------------------------------------------------------ liveness phase
 

@@ -203,6 +203,6 @@ def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:
         strategy = cfg.strategy_of(validator) if index < cfg.validators else None
         if strategy is not None:
             peers = tuple(sorted(s.public_key for s in world.signers if s is not signer))
-            node.strategy = make_strategy(strategy, signer, world.chain_id, peers, byz)
+            node.strategy = make_strategy(strategy, signer, world.chain_id, peers, byz, world)
         nodes.append(node)
     return nodes

@@ -54,6 +54,14 @@ def _core(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "core", summary, core_flag=True)
 
 
+def _ledger(name: str, klass: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, klass, summary, patch=f"sim.plants.ledger:{name}")
+
+
+def _adversary(name: str, summary: str) -> PlantedBug:
+    return PlantedBug(name, "adversary", summary, patch=f"sim.plants.adversary:{name}")
+
+
 def _storage(name: str, summary: str) -> PlantedBug:
     return PlantedBug(name, "storage", summary, patch=f"sim.plants.storage:{name}")
 
@@ -64,13 +72,24 @@ CATALOGUE: tuple[PlantedBug, ...] = (
     _core("send_before_persist", "a signature leaves before its sign state is durable"),
     _core("skip_valid_update_line36", "line 36 forgets to update validValue/validRound"),
     _core("repropose_locked_value", "the proposer re-proposes lockedValue, not validValue"),
-    # New entries go below, one line each, in the class's section (a patch lives in
-    # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
+    # adversary: each exposed by one strategy of sim.byzantine (named first)
+    _adversary("line28_without_polka", "lie_vr: line 28 takes vr >= 0 without the round-vr polka"),
+    _adversary("line28_polka_any_value", "lie_vr: line 28 takes a round-vr polka of any value"),
+    _adversary("proposer_unchecked", "usurp: a proposal is admitted from any validator"),
+    _adversary("catchup_ignores_power", "forge: catch-up checks signatures, not their power"),
+    _adversary("catchup_ignores_block", "forge: catch-up checks a certificate, not its block"),
+    _adversary("chain_id_not_signed", "cross_chain: sign bytes leave out the chain id"),
+    _adversary("previous_height_admitted", "replay: votes of the previous height are admitted"),
     # storage: exposed only by writes that are not durable yet when a crash or power cut lands
     _storage("sign_state_unsynced", "the sign state is committed without a sync"),
     _storage("height_pointer_apart", "a height's pointer is committed apart from its data"),
     _storage("send_before_durable", "the executor sends before the sign-state write is durable"),
     _storage("block_write_last", "the executor saves a block after the next height's effects"),
+    # oracle and workload: ledger bugs only an independent model of the rules sees
+    _ledger("transfer_applied_twice", "oracle", "a transfer applied twice if the sender can pay"),
+    _ledger("frozen_recipient_credited", "workload", "a frozen account still receives money"),
+    # New entries go below, one line each, in the class's section (a patch lives in
+    # sim/plants/<area>.py and is named here as "sim.plants.<area>:<function>").
 )
 
 BY_NAME: dict[str, PlantedBug] = {bug.name: bug for bug in CATALOGUE}

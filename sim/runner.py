@@ -84,8 +84,11 @@ class Simulation(Lifecycle, Durability):
         self.sent = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.evidence = VoteRecord(self.world.chain_id, self.world.validators, self.world.scheme)
         self.checker = SafetyChecker(self.sent, self.world.validators, names, cfg.within_budget)
-        self.oracle = LedgerOracle(self.world)
-        self.workload = Workload(self.world, self.tree.rng("workload"), cfg.invalid_tx_pct)
+        world = self.world
+        self.oracle = LedgerOracle(world.genesis, world.scheme, judge_clients=cfg.within_budget)
+        self.workload = Workload(
+            self.world, self.tree.rng("workload"), cfg.invalid_tx_pct, self.oracle
+        )
         self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self.recovery = RecoveryChecker()
@@ -204,6 +207,8 @@ class Simulation(Lifecycle, Durability):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
         elif isinstance(msg, VoteMsg) and node.correct:
             self.evidence.add(msg.vote)
+        if node.strategy is not None:
+            node.strategy.incoming(payload)
         event = ev.MessageReceived(sender.key, payload)
         self._step(now, node, event, "recv", f"from {sender.name} {self.wire.classify(payload)}")
 
@@ -271,6 +276,7 @@ class Simulation(Lifecycle, Durability):
                 self.recovery.on_sent(node.index, msg.vote)
         elif isinstance(msg, ProposalMsg):
             self.blocks_seen[node.index].add(msg.proposal.block_id)
+            self.checker.on_proposal_sent(msg.proposal)
             own = node.correct and msg.proposal.proposer == node.key
             if own and self.sent.authentic(msg.proposal):
                 self.checker.on_own_message(node.index, node.key, msg.proposal)

@@ -3,8 +3,8 @@
 Every validator is the production `Replica` with the deposit-token `LedgerApp`, its `Mempool`
 and a store (in a run, the production `LmdbStore` on a simulated disk: `sim.disk_store`). Keys
 come from the run's "keys" stream: Ed25519 seeds for real signatures, or the simulator's fast
-MAC scheme. Clients of the workload (governor, compliance, issuer, participants) get keys from
-the same scheme.
+MAC scheme. Clients of the workload (governor, compliance, issuer, participants, and spare keys
+it onboards or grants roles to during a run) get keys from the same scheme.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from sim.planted import core_flags
 
 CHAIN_ID = "depositnet-sim"
 PARTICIPANTS = 6
+SPARES = 4
 CURRENCIES: tuple[tuple[str, int], ...] = (("USD", 2), ("EUR", 2))
 MINT_ALLOWANCE = 10**15
 VIRTUAL_START_MS = 0
@@ -48,6 +49,12 @@ class Clients:
     compliance: Signer
     issuer: Signer
     participants: tuple[Signer, ...]
+    spares: tuple[Signer, ...] = ()
+    """Keys the workload onboards, grants roles to or makes issuers during a run."""
+
+    def all(self) -> tuple[Signer, ...]:
+        """Every client key, the genesis roles first."""
+        return (self.governor, self.compliance, self.issuer, *self.participants, *self.spares)
 
 
 @attrs.frozen
@@ -108,6 +115,7 @@ def build_world(config: SimConfig, rng: random.Random) -> World:
         compliance=new_signer(),  # type: ignore[operator]
         issuer=new_signer(),  # type: ignore[operator]
         participants=tuple(new_signer() for _ in range(PARTICIPANTS)),  # type: ignore[operator]
+        spares=tuple(new_signer() for _ in range(SPARES)),  # type: ignore[operator]
     )
     genesis = Genesis(
         chain_id=CHAIN_ID,

@@ -71,6 +71,15 @@ def _timeouts(tree: SeedTree) -> dict[str, int]:
     }
 
 
+STRATEGY_WEIGHTS: tuple[int, ...] = tuple(
+    {"lie_vr": 3, "usurp": 2}.get(name, 1) for name in STRATEGIES
+)
+"""How often each strategy is drawn for a Byzantine validator, relative to the others. The
+adversaries that need an occasion (a lying proposer needs a failed round at its turn; the
+usurper and forger, turns of their own) weigh more; each strategy is drawn for about 4-12% of
+seeds (`tests/sim/test_adversaries.py` holds the swarm to that)."""
+
+
 def _byzantine(tree: SeedTree, n: int) -> tuple[tuple[tuple[int, str], ...], tuple[int, ...]]:
     rng = _option_rng(tree, "byzantine")
     f = (n - 1) // 3
@@ -88,7 +97,7 @@ def _byzantine(tree: SeedTree, n: int) -> tuple[tuple[tuple[int, str], ...], tup
         if rng.random() < 0.25:
             twins.append(index)
         else:
-            byzantine.append((index, rng.choice(STRATEGIES)))
+            byzantine.append((index, rng.choices(STRATEGIES, STRATEGY_WEIGHTS)[0]))
     return tuple(byzantine), tuple(twins)
 
 

@@ -89,6 +89,9 @@ class ReplicaParts:
     def _cache_block(self, bid: BlockId, block: Block, raw: bytes) -> None:
         raise NotImplementedError
 
+    def _answer_validity(self, height: int, bid: BlockId, now_ms: int) -> list[ev.ReplicaEffect]:
+        raise NotImplementedError
+
     def _broadcast_signed(self, message: Proposal | Vote, now_ms: int) -> list[ev.ReplicaEffect]:
         raise NotImplementedError
 

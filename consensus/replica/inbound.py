@@ -105,6 +105,10 @@ class Inbound(ReplicaParts):
         out = self._drive(effects, now_ms, peer)
         if self.height != proposal.height:
             return out  # it completed a decision
+        if fresh and self._core.awaits_validity(proposal.block_id):
+            # The core asked valid(v) when we lacked the block (our own re-proposal of a valid
+            # value whose block a restart lost) and asks once per block: answer now.
+            out += self._answer_validity(self.height, proposal.block_id, now_ms)
         unsent = self._unsent.pop(proposal.block_id, None)
         if unsent is not None:
             out += self._broadcast_signed(unsent, now_ms)

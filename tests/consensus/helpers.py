@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+from consensus import codec
 from consensus import events as ev
 from consensus.core import ConsensusCore
 from consensus.crypto import Ed25519Signer
@@ -91,13 +92,17 @@ def timeouts(effects: list[ev.Effect]) -> list[tuple[int, int, Step]]:
 
 
 def assert_persist_before_send(effects: list[ev.Effect]) -> None:
-    """Every Broadcast is preceded by a PersistSignState naming that very signature."""
+    """Every Broadcast is preceded by a PersistSignState naming that very signature (as the
+    last signed message, or among the height's own votes that a restart re-sends)."""
     persisted: set[bytes] = set()
     for effect in effects:
         if isinstance(effect, ev.PersistSignState):
+            encoded = codec.encode_sign_state(effect.state)  # what a driver writes, and reads
+            assert codec.decode_sign_state(encoded) == effect.state
             last = effect.state.last_signed
             if last is not None:
                 persisted.add(last.signature)
+            persisted.update(v.signature for v in effect.state.own_votes)
         elif isinstance(effect, ev.Broadcast):
             assert effect.message.signature in persisted, "broadcast before persist"
 

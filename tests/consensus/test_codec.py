@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import msgpack
 import pytest
 from hypothesis import given
@@ -69,9 +70,16 @@ def sign_states(draw: st.DrawFn) -> SignState:
             draw(st.binary(min_size=1, max_size=100)),
             draw(sigs),
         )
-    return SignState(
-        h, r, step, lr, None if lr == -1 else draw(ids), vr, None if vr == -1 else draw(ids), last
-    )
+    valid = None if vr == -1 else draw(ids)
+    polka: tuple[Vote, ...] = ()
+    if valid is not None:  # the prevotes behind the valid value, one per validator
+        voters = draw(st.lists(keys, max_size=4, unique=True))
+        polka = tuple(Vote(VoteType.PREVOTE, h, vr, valid, k, draw(sigs)) for k in voters)
+    lock = None if lr == -1 else draw(ids)
+    me = draw(keys)  # our own votes of the height: one per (round, type)
+    slots = draw(st.lists(st.tuples(st.integers(0, r), st.sampled_from(VoteType)), unique=True))
+    own = tuple(Vote(t, h, rr, draw(st.none() | ids), me, draw(sigs)) for rr, t in slots[:6])
+    return SignState(h, r, step, lr, lock, vr, valid, last, polka, own)
 
 
 PAIRS: list[tuple[st.SearchStrategy[object], Callable[..., bytes], Callable[[bytes], object]]] = [
@@ -189,12 +197,18 @@ def test_malformed_catalogue_other_values() -> None:
     for obj in bad_sets:
         with pytest.raises(DecodeError):
             codec.decode_validator_set(_raw(obj))
+    polka_vote = codec.vote_to_obj(attrs.evolve(V, type=VoteType.PREVOTE, height=1, round=0))
     bad_states: list[object] = [
-        [1, 0, 0, 0, None, -1, None, None],  # locked round without value
-        [1, 0, 0, -1, b"\x01" * 32, -1, None, None],
-        [1, 0, 3, -1, None, -1, None, None],  # no such step
-        [1, 0, 0, 1, b"\x01" * 32, -1, None, None],  # locked round above round
-        [1, 0, 0, -1, None, -1, None, [2, 0, 0, b"x", b"\x03" * 64]],  # signed ahead
+        [1, 0, 0, 0, None, -1, None, None, [], []],  # locked round without value
+        [1, 0, 0, -1, b"\x01" * 32, -1, None, None, [], []],
+        [1, 0, 3, -1, None, -1, None, None, [], []],  # no such step
+        [1, 0, 0, 1, b"\x01" * 32, -1, None, None, [], []],  # locked round above round
+        [1, 0, 0, -1, None, -1, None, [2, 0, 0, b"x", b"\x03" * 64], [], []],  # signed ahead
+        [1, 0, 0, -1, None, -1, None, None, []],  # no own_votes field
+        [1, 0, 0, -1, None, -1, None, None, [polka_vote], []],  # a polka without a valid value
+        [1, 0, 0, -1, None, 0, b"\x07" * 32, None, [polka_vote], []],  # a polka for another value
+        [1, 0, 0, -1, None, -1, None, None, [], [polka_vote, polka_vote]],  # one slot twice
+        [1, 0, 0, -1, None, -1, None, None, [], [codec.vote_to_obj(V)]],  # another height
     ]
     for obj in bad_states:
         with pytest.raises(DecodeError):

@@ -93,7 +93,11 @@ def test_restart_keeps_the_lock_and_round() -> None:
     again = VALS.core(3, sign_state=state)
     out = again.start_height(1, 0)
     assert again.round == 1 and again.step is Step.PROPOSE
-    (resent,) = broadcasts(out)  # round 0's precommit, re-sent and counted; the state keeps round 1
+    # Round 0's prevote and precommit (every vote of the height, oldest first), re-sent and
+    # counted; the state keeps round 1.
+    earlier, resent = broadcasts(out)
+    assert isinstance(earlier, Vote) and earlier.type is VoteType.PREVOTE
+    assert earlier in again.votes(0, VoteType.PREVOTE)
     assert (resent.round, resent.block_id) == (0, B) and resent in again.votes(
         0, VoteType.PRECOMMIT
     )

@@ -469,15 +469,20 @@ def test_a_validator_restarted_after_its_precommit_times_the_round_out() -> None
     precommit (its sign state holds its last signature); its prevote, which the others needed
     for 2f+1 prevotes of any value (line 34), is gone with their memories, nobody sees 2f+1
     precommits either (line 47), and the round never ends. So a validator resuming in the
-    precommit step schedules timeoutPrecommit itself (line 65 then starts the next round)."""
+    precommit step schedules timeoutPrecommit itself (line 65 then starts the next round).
+    (It now re-sends its prevote too, from `SignState.own_votes`; the others' prevotes of the
+    round may still be lost with them, so the timeout stays.)"""
     run = Run(me=3)
-    run.proposal(0, B)
+    prevote_b = my_votes(run.proposal(0, B), PRE)
+    assert prevote_b == [B]
+    (own_prevote,) = broadcasts(run.last)
     out = run.feed(prevote(VALS, 0, 1, 0, B), prevote(VALS, 1, 1, 0, B))
     (vote,) = [v for v in broadcasts(out) if isinstance(v, Vote) and v.type is COM]
     state = persisted_after(out, vote)
 
     restarted = Run(me=3, sign_state=state)
-    assert broadcasts(restarted.last) == [vote] and restarted.core.step is Step.PRECOMMIT
+    assert broadcasts(restarted.last) == [own_prevote, vote]
+    assert restarted.core.step is Step.PRECOMMIT
     assert timeouts(restarted.last) == [(1, 0, Step.PRECOMMIT)]
     restarted.timeout(0, Step.PRECOMMIT)
     assert (restarted.core.round, restarted.core.step) == (1, Step.PROPOSE)
@@ -541,3 +546,54 @@ def test_two_validators_crash_before_their_prevotes_leave_and_the_height_still_d
             break
         assert net.fire_next_timeout()
     assert len({d[1] for d in net.decisions.values()}) == 1
+
+
+def test_a_restarted_validator_keeps_the_polka_behind_its_valid_value() -> None:
+    """Sim seed 1021 (`depositnet sim run --seed 1021 --set byzantine=none --set twins=none`),
+    four correct validators, lost messages and crashes. In round 0 validators 1, 2 and 3
+    prevoted B; 1's prevote reached only 1 and 2, which locked on B (lines 36-41); then both
+    crashed and restarted. Restored, they re-proposed B with vr = 0 (lines 15-16), but the
+    round-0 polka existed nowhere any more: 1 had kept only its last signed message and 2 none
+    of what it received. So line 28 waited for ever for everyone, the two locked validators
+    prevoted nil on every fresh value, and no height was ever decided again. The polka behind
+    the valid value is now part of the persisted sign state and counted again on restart: the
+    restarted validator holds it, serves it (the round's votes), and takes its own
+    re-proposal."""
+    run = Run(me=2)
+    run.lock_on(B, 0, others=(1, 3))
+    (precommit_b,) = [v for v in broadcasts(run.last) if isinstance(v, Vote)]
+    state = persisted_after(run.last, precommit_b)
+    voters = {v.validator for v in state.valid_polka}
+    assert voters == {VALS.signers[i].public_key for i in (1, 2, 3)}
+
+    restarted = Run(me=2, sign_state=state)
+    assert restarted.core.has_quorum(0, PRE, B)
+    held = {v.validator for v in restarted.core.votes(0, PRE)}  # what a peer asking is sent
+    assert VALS.signers[1].public_key in held
+    restarted.to_round(2)  # validator 2 proposes in round 2: its valid value, vr = 0 ...
+    (proposal,) = broadcasts(restarted.last)
+    assert isinstance(proposal, Proposal) and (proposal.block_id, proposal.valid_round) == (B, 0)
+    out = restarted.feed(ev.ValidityVerdict(1, B, True))  # (its verdicts died with it)
+    assert my_votes(out, PRE) == [B]  # ... and takes it (line 28)
+
+
+def test_a_restarted_validator_resends_every_vote_of_its_height() -> None:
+    """Sim seed 1036 (`depositnet sim run --seed 1036 --set byzantine=0:replay --set
+    twins=none`): validator 1 prevoted nil and precommitted nil in round 0, and its prevote
+    was lost; it crashed, and restarted re-sent only its last signed message, the precommit.
+    Validators 2 and 3 waited in the prevote step for 2f+1 prevotes of round 0 (line 34), 1
+    and the Byzantine 0 (restarted too) in the precommit step for 2f+1 precommits (line 47):
+    nobody could leave round 0 again. A restarted validator now sends every vote it signed at
+    its height again, oldest first, as a write-ahead log's replay would."""
+    run = Run(me=1)
+    run.timeout(0, Step.PROPOSE)
+    (prevote_nil,) = broadcasts(run.last)
+    run.feed(prevote(VALS, 2, 1, 0, None), prevote(VALS, 3, 1, 0, None))  # a nil polka
+    (precommit_nil,) = broadcasts(run.last)  # line 44
+    state = persisted_after(run.last, precommit_nil)
+    assert state.own_votes == (prevote_nil,)  # and the precommit is the last signed
+
+    restarted = Run(me=1, sign_state=state)
+    assert broadcasts(restarted.last) == [prevote_nil, precommit_nil]
+    assert restarted.core.step is Step.PRECOMMIT
+    assert set(restarted.core.own_messages()) == {prevote_nil, precommit_nil}

@@ -1,12 +1,14 @@
 """Random sequences of every transaction kind, valid and invalid, applied to the ledger and to
-an independent reference model (tests/ledger/reference_model.py), block by block.
+the simulator's independent reference model (`sim.reference`), block by block, as bytes.
 
 Each rule builds one signed transaction from drawn parameters. A statically bad one (bad
 amount, self-transfer, someone else's transfer, wrong chain, bad signature, replay, ...) must
-be refused by `check_tx` with the expected code and make any block holding it invalid; the rest
-queue for the next block. `commit_block` executes the queue in the app and in the model and
-compares every result code, every balance, supply, allowance and participant; the ledger
-invariants and the incremental app hash are checked after every block.
+be refused by `check_tx` with the expected code, and by the model with the same code, and
+make any block holding it invalid for both; the rest queue for the next block.
+`commit_block` executes the queue in the app and in the model and compares every result code
+and result leaf, then the whole state (every table, read from the app's key/value state into
+the model's terms by `sim.observed`); the ledger invariants, the model's own and the
+incremental app hash are checked after every block.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from ledger import layout
+from consensus.crypto import ED25519
 from ledger.amounts import MAX_AMOUNT
 from ledger.app import LedgerApp
 from ledger.apphash import Accumulator
@@ -50,7 +52,8 @@ from ledger.tx import (
     Unpause,
 )
 from ledger.txcodec import from_wire, to_wire
-from tests.ledger.reference_model import ReferenceLedger
+from sim.observed import ObservedState
+from sim.reference import ReferenceLedger
 from tests.ledger.support import (
     ALICE,
     BLOCK_MS,
@@ -105,11 +108,10 @@ class LedgerMachine(RuleBasedStateMachine):
             max_validity_window_ms=max(60_000, WINDOW * BLOCK_MS), max_memo_bytes=8
         )
         self.app = LedgerApp(self.genesis)
-        self.model = ReferenceLedger(self.genesis)
+        self.model = ReferenceLedger(self.genesis, ED25519)
         self.counter = 0
-        self.block: list[tuple[bytes, str, bytes, dict[str, Any]]] = []
-        self.committed: list[tuple[bytes, int, str]] = []  # (tx, valid_until, code)
-        self.redemption_ids: list[bytes] = []
+        self.block: list[bytes] = []
+        self.committed: list[tuple[bytes, str]] = []  # (tx, the code it committed with)
         self.block_limit = 3
 
     @initialize(block_limit=st.integers(1, 5), kyc=st.integers(5, 40))
@@ -147,25 +149,27 @@ class LedgerMachine(RuleBasedStateMachine):
     def _refused(self, tx: bytes, code: str, message: str | None = None) -> None:
         admission = self.app.check_tx(tx, self.now)
         assert (admission.accepted, admission.code) == (False, code), admission
+        assert self.model.admission(tx, self.now) == code
         if message is not None:
             assert message in admission.message
         if code not in REUSE_CODES:
-            reason = self.app.validate_block_txs(self.next_height, self.now, [*self._queued(), tx])
+            txs = [*self.block, tx]
+            reason = self.app.validate_block_txs(self.next_height, self.now, txs)
             assert reason is not None
+            assert self.model.block_problem(self.next_height, self.now, txs) is not None
 
-    def _queued(self) -> list[bytes]:
-        return [tx for tx, _, _, _ in self.block]
-
-    def _submit(self, who: Any, body: Body, kind: str, args: dict[str, Any], bad: str | None):
+    def _submit(self, who: Any, body: Body, bad: str | None = None) -> bytes:
         tx = self._tx(who, body)
         if bad is not None:
             self._refused(tx, bad)
-            return
+            return tx
         admission = self.app.check_tx(tx, self.now)
         assert admission.accepted, admission
-        self.block.append((tx, kind, who.public_key, args))
+        assert self.model.admission(tx, self.now) == "OK"
+        self.block.append(tx)
         if len(self.block) >= self.block_limit:
             self.commit_block()
+        return tx
 
     # ------------------------------------------------------------ participant
 
@@ -186,8 +190,7 @@ class LedgerMachine(RuleBasedStateMachine):
             bad = "SELF_TRANSFER"
         if bad is None and len(memo) > 8:
             bad = "MEMO_TOO_LARGE"
-        body = Transfer(who.public_key, to, code, amount, memo)
-        self._submit(signer, body, "transfer", {"to": to, "code": code, "amount": amount}, bad)
+        self._submit(signer, Transfer(who.public_key, to, code, amount, memo), bad)
 
     @rule(
         who=holders,
@@ -202,21 +205,17 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule(who=holders, code=currencies, amount=st.one_of(small, small, any_amounts))
     def redeem(self, who: Any, code: str, amount: Any) -> None:
-        args = {"code": code, "amount": amount}
-        self._submit(who, Redeem(code, amount), "redeem", args, amount_code(amount))
-        if amount_code(amount) is None:
-            self.redemption_ids.append((self.counter).to_bytes(16, "big"))
+        self._submit(who, Redeem(code, amount), amount_code(amount))
 
     # ------------------------------------------------------------ issuer
 
     @rule(who=usually(USD_ISSUER), to=keys, code=currencies, amount=good_amounts, ref=refs)
     def mint(self, who: Any, to: bytes, code: str, amount: int, ref: str) -> None:
-        args = {"to": to, "code": code, "amount": amount, "ref": ref}
-        self._submit(who, Mint(to, code, amount, ref), "mint", args, None)
+        self._submit(who, Mint(to, code, amount, ref))
 
     @rule(who=usually(USD_ISSUER), rid=st.binary(min_size=16, max_size=16), ref=refs)
     def resolve_unknown(self, who: Any, rid: bytes, ref: str) -> None:
-        self._submit(who, SettleRedemption(rid, ref), "settle", {"rid": rid, "ref": ref}, None)
+        self._submit(who, SettleRedemption(rid, ref))
 
     @rule(
         who=holders,
@@ -227,39 +226,32 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def redeem_then_resolve(self, who: Any, code: str, amount: int, ref: str, settle: bool):
         """A redemption and, once it is pending, its settlement or rejection by the issuer."""
-        self.redeem(who, code, amount)
-        rid = self.counter.to_bytes(16, "big")
+        rid = from_wire(self._submit(who, Redeem(code, amount))).tx_id
         if self.block:
             self.commit_block()
-        if rid in self.model.redemptions:
-            issuer = USD_ISSUER if code == "USD" else EUR_ISSUER
-            if self.model.currencies[code]["issuer"] != issuer.public_key:
-                return
-            if settle:
-                body: Body = SettleRedemption(rid, ref)
-                self._submit(issuer, body, "settle", {"rid": rid, "ref": ref}, None)
-            else:
-                self._submit(issuer, RejectRedemption(rid, "no"), "reject", {"rid": rid}, None)
+        pending = self.model.state.redemptions.get(rid)
+        if pending is None:
+            return
+        issuer = SIGNER_OF.get(self.model.state.currencies[code].issuer)
+        if issuer is None:
+            return
+        body = SettleRedemption(rid, ref) if settle else RejectRedemption(rid, "no")
+        self._submit(issuer, body)
 
-    @precondition(lambda self: self.model.redemptions)
+    @precondition(lambda self: self.model.state.redemptions)
     @rule(data=st.data(), ref=refs, settle=st.booleans(), by_issuer=st.booleans())
     def resolve(self, data: st.DataObject, ref: str, settle: bool, by_issuer: bool) -> None:
-        rid = data.draw(st.sampled_from(sorted(self.model.redemptions)))
-        code = self.model.redemptions[rid][1]
-        issuer = self.model.currencies[code]["issuer"]
-        issuers = {s.public_key: s for s in SIGNERS}
-        who = issuers.get(issuer, GOV) if by_issuer else data.draw(signers)
-        if settle:
-            self._submit(who, SettleRedemption(rid, ref), "settle", {"rid": rid, "ref": ref}, None)
-        else:
-            self._submit(who, RejectRedemption(rid, "no"), "reject", {"rid": rid}, None)
+        rid = data.draw(st.sampled_from(sorted(self.model.state.redemptions)))
+        code = self.model.state.redemptions[rid].currency
+        issuer = self.model.state.currencies[code].issuer
+        who = SIGNER_OF.get(issuer, GOV) if by_issuer else data.draw(signers)
+        self._submit(who, SettleRedemption(rid, ref) if settle else RejectRedemption(rid, "no"))
 
     # ------------------------------------------------------------ governor and compliance
 
     @rule(who=usually(GOV), code=currencies, issuer=keys)
     def add_currency(self, who: Any, code: str, issuer: bytes) -> None:
-        args = {"code": code, "scale": 2, "issuer": issuer}
-        self._submit(who, AddCurrency(code, 2, issuer), "add_currency", args, None)
+        self._submit(who, AddCurrency(code, 2, issuer))
 
     @rule(
         who=usually(GOV),
@@ -268,35 +260,34 @@ class LedgerMachine(RuleBasedStateMachine):
         amount=st.sampled_from([0, 500, MAX_AMOUNT]),
     )
     def set_allowance(self, who: Any, issuer: bytes, code: str, amount: int) -> None:
-        args = {"issuer": issuer, "code": code, "amount": amount}
-        body = SetMintAllowance(issuer, code, amount)
-        self._submit(who, body, "set_allowance", args, None)
+        self._submit(who, SetMintAllowance(issuer, code, amount))
 
     @rule(who=usually(GOV), role=roles, key=keys, grant=st.booleans())
     def role(self, who: Any, role: str, key: bytes, grant: bool) -> None:
-        body = GrantRole(role, key) if grant else RevokeRole(role, key)
-        kind = "grant" if grant else "revoke"
-        self._submit(who, body, kind, {"role": role, "key": key}, None)
+        self._submit(who, GrantRole(role, key) if grant else RevokeRole(role, key))
 
     @rule(who=usually(COMP), key=keys, kyc=st.integers(0, 30))
     def register(self, who: Any, key: bytes, kyc: int) -> None:
-        body = RegisterParticipant(key, "p", kyc)
-        self._submit(who, body, "register", {"key": key, "kyc": kyc}, None)
+        self._submit(who, RegisterParticipant(key, "p", kyc))
 
     @rule(who=usually(COMP), key=keys, frozen=st.booleans())
     def freeze(self, who: Any, key: bytes, frozen: bool) -> None:
-        body = Freeze(key) if frozen else Unfreeze(key)
-        self._submit(who, body, "freeze", {"key": key, "frozen": frozen}, None)
+        self._submit(who, Freeze(key) if frozen else Unfreeze(key))
 
     @rule(who=usually(COMP), code=currencies, paused=rarely)
     def pause(self, who: Any, code: str, paused: bool) -> None:
-        body = Pause(code) if paused else Unpause(code)
-        self._submit(who, body, "pause", {"code": code, "paused": paused}, None)
+        self._submit(who, Pause(code) if paused else Unpause(code))
 
     # ------------------------------------------------------------ bad envelopes and replays
 
-    @rule(what=st.sampled_from(["chain", "signature", "truncated", "trailing", "late", "early"]))
-    def bad_envelope(self, what: str) -> None:
+    @rule(
+        what=st.sampled_from(
+            ["chain", "signature", "truncated", "trailing", "late", "early", "flipped"]
+        ),
+        position=st.integers(0, 10_000),
+        bit=st.integers(0, 7),
+    )
+    def bad_envelope(self, what: str, position: int, bit: int) -> None:
         body = Redeem("USD", 1)
         tx = self._tx(ALICE, body)
         if what == "chain":
@@ -312,9 +303,15 @@ class LedgerMachine(RuleBasedStateMachine):
             self._refused(tx + b"\xc0", "TRAILING_BYTES")
         elif what == "late":
             self._refused(self._tx(ALICE, body, until=self.now - 1), "EXPIRED")
-        else:
+        elif what == "early":
             far = self.now + self.genesis.limits.max_validity_window_ms + 1
             self._refused(self._tx(ALICE, body, until=far), "TOO_FAR_AHEAD")
+        else:  # one bit flipped anywhere: whatever the ledger says, the model says too
+            i = position % len(tx)
+            flipped = tx[:i] + bytes([tx[i] ^ (1 << bit)]) + tx[i + 1 :]
+            admission = self.app.check_tx(flipped, self.now)
+            code = "OK" if admission.accepted else admission.code
+            assert self.model.admission(flipped, self.now) == code, (i, bit, admission)
 
     @rule(data=st.data(), same=st.booleans(), into_block=st.booleans())
     def replay(self, data: st.DataObject, same: bool, into_block: bool) -> None:
@@ -322,7 +319,7 @@ class LedgerMachine(RuleBasedStateMachine):
         admission; if it reaches a block anyway, it commits with no effect."""
         if not self.committed:
             return
-        tx, _, code = data.draw(st.sampled_from(self.committed))
+        tx, code = data.draw(st.sampled_from(self.committed))
         if not same:  # the same signer and nonce (hence id), another body
             first = from_wire(tx)
             signer = SIGNER_OF[first.signer]
@@ -330,30 +327,26 @@ class LedgerMachine(RuleBasedStateMachine):
         reuse = "ALREADY_COMMITTED" if same else "DUPLICATE_TX_ID"
         self._refused(tx, reuse, f"with {code}")
         if into_block and from_wire(tx).valid_until_ms >= self.now:
-            self.block.append((tx, "reuse", from_wire(tx).signer, {"code": reuse}))
+            self.block.append(tx)
 
     # ------------------------------------------------------------ blocks
 
     @rule()
     def commit_block(self) -> None:
-        height, now = self.next_height, self.now
-        txs = self._queued()
+        height, now, txs = self.next_height, self.now, self.block
         assert self.app.validate_block_txs(height, now, txs) is None
+        assert self.model.block_problem(height, now, txs) is None
         execution = self.app.execute_block(height, now, txs)
-        expected = []
-        for tx, kind, signer, args in self.block:
-            if kind == "reuse":
-                expected.append(args["code"])
-            else:
-                expected.append(self.model.run(kind, signer, args, height, from_wire(tx).tx_id))
-        assert [r.code for r in execution.results] == expected
+        outcomes = self.model.execute(height, now, txs)
+        assert [r.code for r in execution.results] == [o.code for o in outcomes]
+        assert list(execution.result_leaves) == [o.leaf() for o in outcomes]
         self.app.apply(execution)
-        for (tx, kind, _, _), code in zip(self.block, expected, strict=True):
-            if kind == "reuse":
+        for tx, outcome in zip(txs, outcomes, strict=True):
+            if not outcome.applied:
                 continue
-            self.committed.append((tx, from_wire(tx).valid_until_ms, code))
-            outcome = self.app.tx_result(from_wire(tx).tx_id)
-            assert outcome is not None and (outcome.height, outcome.code) == (height, code)
+            self.committed.append((tx, outcome.code))
+            result = self.app.tx_result(outcome.tx.tx_id)
+            assert result is not None and (result.height, result.code) == (height, outcome.code)
         self.block = []
         self._compare()
 
@@ -361,34 +354,17 @@ class LedgerMachine(RuleBasedStateMachine):
         state = self.app.state
         check_ledger_invariants(state)
         assert self.app.app_hash == Accumulator.of_state(state).app_hash(self.app.height)
-        for key in KEYS:
-            account = self.app.account(key)
-            assert dict(account.balances) == self.model.nonzero_balances(key)
-            p = self.model.participants.get(key)
-            assert account.registered == (p is not None)
-            if p is not None:
-                assert (account.kyc_expiry_height, account.frozen) == (p["kyc"], p["frozen"])
-            for code in self.model.currencies:
-                raw = state.get(layout.allowance_key(key, code))
-                got = 0 if raw is None else layout.decode_int(raw, "allowance")
-                assert got == self.model.allowances[(key, code)]
-        assert self.app.currencies() == sorted(self.model.currencies)
-        for code, c in self.model.currencies.items():
-            supply = self.app.supply(code)
-            assert supply is not None
-            assert (supply.minted, supply.redeemed, supply.pending_redemptions, supply.paused) == (
-                c["minted"], c["redeemed"], c["pending"], c["paused"],
-            )  # fmt: skip
-        for role, members in self.model.roles.items():
-            raw = state.get(layout.role_key(role))
-            role_keys = [] if raw is None else layout.decode_keys(raw, role)
-            assert sorted(role_keys) == sorted(members)
+        assert list(self.model.state.invariant_errors()) == []
+        observed = ObservedState.of(state).model
+        assert observed == self.model.state, observed.differences(self.model.state)
 
     @invariant()
     def every_committed_id_keeps_its_first_outcome(self) -> None:
-        for tx, _, code in self.committed[-5:]:
+        for tx, code in self.committed[-5:]:
             outcome = self.app.tx_result(from_wire(tx).tx_id)
             assert outcome is not None and outcome.code == code
+        for tx, _ in self.committed[-3:]:
+            assert self.model.admission(tx, self.now) == "ALREADY_COMMITTED"
 
 
 SOAK = os.environ.get("DEPOSITNET_SOAK") == "1"

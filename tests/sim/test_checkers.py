@@ -10,6 +10,7 @@ from consensus.codec import encode_commit, encode_sign_state
 from consensus.interfaces import HeightRecord
 from consensus.messages import (
     Commit,
+    Proposal,
     SignedRecord,
     SignState,
     Step,
@@ -20,7 +21,7 @@ from consensus.messages import (
 )
 from consensus.proposer import proposer
 from consensus.replica.events import CommitBlock
-from consensus.signing import sign_vote
+from consensus.signing import proposal_sign_bytes, sign_proposal, sign_vote
 from sim.accountability import judge
 from sim.checkers import SafetyChecker, Violation
 from sim.fastsig import FastScheme, FastSigner
@@ -52,6 +53,13 @@ def _persisted(h: int, r: int, step: Step) -> bytes:
     return encode_sign_state(SignState(h, r, step, last_signed=record))
 
 
+def _proposed(checker: SafetyChecker, world: World, h: int, r: int, block: bytes) -> None:
+    """proposer(h, r) proposes `block` (vr = -1): the reason a correct validator may vote it."""
+    signers, validators, _ = world
+    turn = next(s for s in signers if s.public_key == proposer(validators, h, r))
+    checker.on_proposal_sent(sign_proposal(turn, CHAIN, Proposal(h, r, -1, block, turn.public_key)))
+
+
 def _checker(world: World, strict: bool = True) -> tuple[SafetyChecker, VoteRecord]:
     _signers, validators, scheme = world
     record = VoteRecord(CHAIN, validators, scheme)
@@ -62,6 +70,7 @@ def test_a_correct_validator_signing_twice_at_one_step_is_a_violation(world: Wor
     checker, _ = _checker(world)
     signer = world[0][0]
     checker.on_persist(0, _persisted(1, 0, Step.PREVOTE))
+    _proposed(checker, world, 1, 0, X)
     checker.on_own_message(0, signer.public_key, _vote(signer, VoteType.PREVOTE, 1, 0, X))
     checker.on_own_message(0, signer.public_key, _vote(signer, VoteType.PREVOTE, 1, 0, X))
     with pytest.raises(Violation, match="double sign") as info:
@@ -82,23 +91,25 @@ def test_prevoting_against_the_lock_needs_a_polka(world: World) -> None:
     signers = world[0]
     me = signers[0]
     checker.on_persist(0, _persisted(1, 5, Step.PRECOMMIT))
+    _proposed(checker, world, 1, 0, X)
+    for s in signers[:3]:
+        record.add(_vote(s, VoteType.PREVOTE, 1, 0, X))
     locked = _vote(me, VoteType.PRECOMMIT, 1, 0, X)
     record.add(locked)
     checker.on_own_message(0, me.public_key, locked)
     # A polka for Y in round 1 (3 of 4 equal powers) justifies prevoting Y in round 2 ...
     for s in signers[1:]:
         record.add(_vote(s, VoteType.PREVOTE, 1, 1, Y))
+    _proposed(checker, world, 1, 2, Y)
     checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 2, Y))
-    # ... but nothing justifies prevoting a third value in round 3.
+    # ... but nothing justifies prevoting a third value in round 3 (however proposed).
     z = b"\x03" * 32
+    _proposed(checker, world, 1, 3, z)
     with pytest.raises(Violation, match="lock violated"):
         checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 3, z))
 
 
 def test_proposing_out_of_turn_is_a_violation(world: World) -> None:
-    from consensus.messages import Proposal
-    from consensus.signing import sign_proposal
-
     checker, _ = _checker(world)
     signers, validators, _ = world
     turn = proposer(validators, 1, 0)
@@ -175,3 +186,67 @@ def test_accountability_convicts_equivocators_and_amnesiacs_and_never_the_correc
     # Evidence against a correct validator is framing, forked or not.
     framed = judge(only, frozenset(keys[:1]), names, forked=False)
     assert not framed.ok and "v0" in framed.reason
+
+
+def test_a_correct_vote_needs_a_proposal_from_the_rounds_proposer(world: World) -> None:
+    checker, _ = _checker(world)
+    signers, validators, _ = world
+    me = signers[0]
+    checker.on_persist(0, _persisted(1, 1, Step.PREVOTE))
+    checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 0, None))  # nil: free
+    with pytest.raises(Violation, match=r"proposer\(1, 1\) never proposed"):
+        checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 1, X))
+    # A proposal for X from a validator whose turn it is not is no reason either ...
+    usurper = next(s for s in signers if s.public_key != proposer(validators, 1, 1))
+    checker.on_proposal_sent(
+        sign_proposal(usurper, CHAIN, Proposal(1, 1, -1, X, usurper.public_key))
+    )
+    with pytest.raises(Violation, match="never proposed"):
+        checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 1, X))
+    # ... nor is one with a forged signature; the rightful proposer's is.
+    turn = next(s for s in signers if s.public_key == proposer(validators, 1, 1))
+    checker.on_proposal_sent(Proposal(1, 1, -1, X, turn.public_key, b"\x00" * 64))
+    with pytest.raises(Violation, match="never proposed"):
+        checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 1, X))
+    _proposed(checker, world, 1, 1, X)
+    checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 1, X))
+
+
+def test_a_valid_round_is_a_reason_only_with_its_polka(world: World) -> None:
+    checker, record = _checker(world)
+    signers, validators, _ = world
+    me = signers[0]
+    turn = next(s for s in signers if s.public_key == proposer(validators, 1, 2))
+    checker.on_proposal_sent(sign_proposal(turn, CHAIN, Proposal(1, 2, 1, X, turn.public_key)))
+    checker.on_persist(0, _persisted(1, 2, Step.PRECOMMIT))
+    # 2f+1 prevotes in round 1, but for nil (any value, not X), and X's polka in round 0:
+    for s in signers[:3]:
+        record.add(_vote(s, VoteType.PREVOTE, 1, 1, None))
+        record.add(_vote(s, VoteType.PREVOTE, 1, 0, X))
+    with pytest.raises(Violation, match="valid round 1 but no polka for it there"):
+        checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 2, X))
+    with pytest.raises(Violation, match="no polka for it in round 2"):
+        checker.on_own_message(0, me.public_key, _vote(me, VoteType.PRECOMMIT, 1, 2, X))
+    for s in signers[1:]:
+        record.add(_vote(s, VoteType.PREVOTE, 1, 1, X))  # equivocators' second votes count
+    checker.on_own_message(0, me.public_key, _vote(me, VoteType.PREVOTE, 1, 2, X))
+    for s in signers[1:]:
+        record.add(_vote(s, VoteType.PREVOTE, 1, 2, X))
+    checker.on_own_message(0, me.public_key, _vote(me, VoteType.PRECOMMIT, 1, 2, X))
+
+
+def test_a_proposal_a_correct_validator_signed_is_a_reason_before_it_is_sent(
+    world: World,
+) -> None:
+    """Re-proposing a value whose block was lost waits for the block, but the proposer may
+    prevote it at once: its persisted sign state holds the proposal."""
+    checker, _ = _checker(world)
+    signers, validators, _ = world
+    turn = next(s for s in signers if s.public_key == proposer(validators, 1, 0))
+    proposal = sign_proposal(turn, CHAIN, Proposal(1, 0, -1, X, turn.public_key))
+    signed = SignedRecord(
+        1, 0, Step.PROPOSE, proposal_sign_bytes(CHAIN, proposal), proposal.signature
+    )
+    checker.on_sign_state(0, encode_sign_state(SignState(1, 0, Step.PROPOSE, last_signed=signed)))
+    checker.on_persist(0, _persisted(1, 0, Step.PREVOTE))
+    checker.on_own_message(0, turn.public_key, _vote(turn, VoteType.PREVOTE, 1, 0, X))

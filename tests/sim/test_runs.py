@@ -30,7 +30,13 @@ LOST_PRECOMMIT: dict[str, object] = {
 # correct validators, which then refused every re-proposal with vr = 0 (line 28) for good: a
 # liveness failure, fixed by counting its conflicting vote for its own value (consensus/votes.py)
 # and pulling round vr from the proposer.
-HIDDEN_POLKA: dict[str, object] = {"validators": 10, "safety_ms": 15000}
+HIDDEN_POLKA: dict[str, object] = {
+    "validators": 10,
+    "safety_ms": 15000,
+    # as derived before there were ten strategies
+    "byzantine": "0:equivocate,4:equivocate,5:flood",
+    "twins": "none",
+}
 
 # Seeds 15 and 19 of `depositnet sim sweep --set validators=7 --set power_profile=below_third
 # --set byzantine=0:equivocate,1:equivocate` (safety phase as derived). In seed 15 the proposer
@@ -47,29 +53,57 @@ _RESTART = {
 RESTART_RESEND_15: dict[str, object] = {**_RESTART, "safety_ms": 11000}
 RESTART_RESEND_19: dict[str, object] = {**_RESTART, "safety_ms": 15000}
 
+# Seed 1021 of `depositnet sim sweep --seeds 1000..1059 --set byzantine=0:usurp --set
+# twins=none`, and as plainly without any Byzantine validator: four correct validators, loss and
+# crashes. A round-0 polka's only copies died in two restarts (a lost prevote, and the log of
+# the one validator that had it), leaving two validators locked on a value nobody could prove
+# valid again: no height decided for the rest of the run. Fixed by persisting the polka behind
+# the valid value (`SignState.valid_polka`, consensus/rules.py line 36).
+LOST_POLKA: dict[str, object] = {"byzantine": "none", "twins": "none", "safety_ms": 12000}
+
+# Seed 1036 of the same sweep with `byzantine=0:replay`: a correct validator's round-0 prevote
+# was lost and, restarted, it re-sent only its last signed message (its precommit); two
+# validators waited for 2f+1 prevotes of round 0, two for 2f+1 precommits, for ever. Fixed by
+# re-sending every vote of the height after a restart (`SignState.own_votes`).
+LOST_PREVOTE: dict[str, object] = {"byzantine": "0:replay", "twins": "none", "safety_ms": 13000}
+
+# Seed 1006 of the same sweep with `byzantine=0:lie_vr`: two validators locked on B restarted
+# without B's block and re-proposed it; valid(B) was asked while the block was missing and never
+# answered once it came back, so they prevoted nothing but nil again. Fixed in the replica
+# (`Inbound._on_proposal` answers a pending valid(v) when the block arrives).
+LOST_BLOCK: dict[str, object] = {"byzantine": "0:lie_vr", "twins": "none", "safety_ms": 12000}
+
 # Seeds that once found something or exercise a feature; a failing one is fixed, never skipped.
 REGRESSION: list[tuple[int, dict[str, object]]] = [
     (1, {}),  # plain, no Byzantine validator
     (3, {}),  # fast heights
     (4, {}),  # two twins beyond the budget
-    (6, {}),  # a flooding validator within the budget
-    (10, {}),  # amnesia beyond the budget
+    # (Strategies pinned as derived before there were ten of them.)
+    (6, {"byzantine": "3:flood", "twins": "none"}),  # a flooding validator within the budget
+    (10, {"byzantine": "0:amnesia", "twins": "none"}),  # amnesia beyond the budget
     (2, {"validators": 7, "byzantine": "0:garbage,3:silent"}),
     (5, {"faults": "partition,crash,outage,pause,clock", "safety_ms": 4000}),
     (8, {"byzantine": "2:equivocate", "power_profile": "below_third"}),
     (11, {"twins": "1", "byzantine": "none", "validators": 5}),
     (12, {"faults": "loss,duplicate,reorder,filter,clog", "tx_per_s": 100}),
-    (76064608, {}),  # restart while waiting for transactions, then catch-up commits
+    # restart while waiting for transactions, then catch-up commits
+    (76064608, {"byzantine": "3:amnesia", "twins": "none"}),
     *((seed, LOST_PRECOMMIT) for seed in (9, 16, 18, 20)),
     (12, HIDDEN_POLKA),
     (15, RESTART_RESEND_15),
     (19, RESTART_RESEND_19),
+    (1021, LOST_POLKA),
+    (1036, LOST_PREVOTE),
+    (1006, LOST_BLOCK),
 ]
 _NAMED = {
     id(LOST_PRECOMMIT): "lost-precommit",
     id(HIDDEN_POLKA): "hidden-polka",
     id(RESTART_RESEND_15): "restart-resend",
     id(RESTART_RESEND_19): "restart-resend",
+    id(LOST_POLKA): "lost-polka",
+    id(LOST_PREVOTE): "lost-prevote",
+    id(LOST_BLOCK): "lost-block",
 }
 
 
