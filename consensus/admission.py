@@ -38,15 +38,26 @@ def proposal_problem(p: object) -> str | None:
 
 
 def vote_problem(v: object) -> str | None:
+    # The checks of `_is_int` and `_is_bytes`, written out: this runs for every vote.
     if not isinstance(v, Vote):
         return "not a vote"
     if not isinstance(v.type, VoteType):
         return "vote type must be PREVOTE or PRECOMMIT"
-    if not (_is_int(v.height, 0, MAX_HEIGHT) and _is_int(v.round, 0, MAX_ROUND)):
+    height, round_ = v.height, v.round
+    if not (
+        type(height) is int
+        and 0 <= height <= MAX_HEIGHT
+        and type(round_) is int
+        and 0 <= round_ <= MAX_ROUND
+    ):
         return "vote height or round out of range"
-    if v.block_id is not None and not is_block_id(v.block_id):
+    block_id = v.block_id
+    if block_id is not None and not (type(block_id) is bytes and len(block_id) == BLOCK_ID_SIZE):
         return "vote block_id must be nil or 32 bytes"
-    if not _is_bytes(v.validator, PUBLIC_KEY_SIZE) or type(v.signature) is not bytes:
+    validator = v.validator
+    if not (type(validator) is bytes and len(validator) == PUBLIC_KEY_SIZE):
+        return "vote validator or signature malformed"
+    if type(v.signature) is not bytes:
         return "vote validator or signature malformed"
     return None
 

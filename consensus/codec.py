@@ -65,9 +65,9 @@ def _canonical(obj: object, depth: int = 0) -> object:
     """`obj` with every map's items sorted by key; TypeError for types we never encode."""
     if depth > MAX_DEPTH:
         raise TypeError("nested too deeply")
-    if obj is None or isinstance(obj, bool | int | bytes | str):
+    if obj is None or isinstance(obj, (bool, int, bytes, str)):
         return obj
-    if isinstance(obj, list | tuple):
+    if isinstance(obj, (list, tuple)):
         # Scalars inline: a block or a batch is a long list of bytes, walked on every decode.
         return [item if type(item) in _SCALARS else _canonical(item, depth + 1) for item in obj]
     if isinstance(obj, dict):
@@ -75,16 +75,41 @@ def _canonical(obj: object, depth: int = 0) -> object:
     raise TypeError(f"cannot encode {type(obj).__name__} canonically")
 
 
+_PACKER = msgpack.Packer(use_bin_type=True)
+"""One packer for every encoding: `msgpack.packb` builds (and allocates a buffer for) a new
+`Packer` per call, which costs as much as packing a vote. `pack` resets the packer when it
+returns or raises, and runs with the GIL held throughout (no callbacks are configured), so
+threads cannot interleave on it."""
+
+
+def _plain(items: list[Any] | tuple[Any, ...], depth: int) -> bool:
+    """True if `items` (an array at nesting `depth`) holds only scalars of exactly the types
+    `_canonical` passes through and arrays of them, nested no deeper than `_canonical` allows:
+    then `_canonical` would only copy it, and msgpack encodes it as it is."""
+    for item in items:
+        kind = type(item)
+        if kind in _SCALARS:
+            continue
+        if (kind is list or kind is tuple) and depth < MAX_DEPTH and _plain(item, depth + 1):
+            continue
+        return False
+    return True
+
+
 def packb(obj: object) -> bytes:
     """The canonical msgpack encoding of a tree of None/bool/int/bytes/str/list/tuple/dict."""
-    result: bytes = msgpack.packb(_canonical(obj), use_bin_type=True)
+    kind = type(obj)
+    if (kind is list or kind is tuple) and _plain(obj, 0):  # type: ignore[arg-type]
+        plain: bytes = _PACKER.pack(obj)  # no map to sort: skip the copy
+        return plain
+    result: bytes = _PACKER.pack(_canonical(obj))
     return result
 
 
 def pack_values(obj: list[object]) -> bytes:
     """Canonical encoding of a tree of lists and scalars without maps (our values, sign bytes):
     the same bytes as `packb`, without its walk."""
-    result: bytes = msgpack.packb(obj, use_bin_type=True)
+    result: bytes = _PACKER.pack(obj)
     return result
 
 
@@ -94,7 +119,7 @@ def _refuse_ext(code: int, data: bytes) -> object:
 
 def unpackb_canonical(data: bytes, max_size: int = MAX_MESSAGE_BYTES) -> object:
     """Decode one msgpack object, refusing oversize, trailing bytes or a non-canonical form."""
-    if not isinstance(data, bytes | bytearray | memoryview):
+    if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
     if len(data) > max_size:
@@ -182,9 +207,38 @@ def vote_to_obj(v: Vote) -> list[object]:
     return [int(v.type), v.height, v.round, v.block_id, v.validator, v.signature]
 
 
+_VOTE_TYPES = {int(t): t for t in VoteType}  # a dict lookup: cheaper than the Enum's call
+
+
+_PREVOTE, _PRECOMMIT = int(VoteType.PREVOTE), int(VoteType.PRECOMMIT)
+
+
 def vote_from_obj(obj: object) -> Vote:
+    # Votes are decoded more than anything else: a well-formed one is accepted by the same
+    # checks written out in one expression; anything else goes through the field-by-field
+    # version, which names what is wrong.
+    if type(obj) is list and len(obj) == 6:
+        kind, height, round_, block_id, validator, signature = obj
+        if (
+            type(kind) is int
+            and _PREVOTE <= kind <= _PRECOMMIT
+            and type(height) is int
+            and 0 <= height <= MAX_HEIGHT
+            and type(round_) is int
+            and 0 <= round_ <= MAX_ROUND
+            and (block_id is None or (type(block_id) is bytes and len(block_id) == BLOCK_ID_SIZE))
+            and type(validator) is bytes
+            and len(validator) == PUBLIC_KEY_SIZE
+            and type(signature) is bytes
+            and len(signature) == SIGNATURE_SIZE
+        ):
+            return Vote(_VOTE_TYPES[kind], height, round_, block_id, validator, signature)
+    return _vote_from_fields(obj)
+
+
+def _vote_from_fields(obj: object) -> Vote:
     f = _fields(obj, "vote", 6)
-    vote_type = VoteType(_int(f[0], "vote type", VoteType.PREVOTE, VoteType.PRECOMMIT))
+    vote_type = _VOTE_TYPES[_int(f[0], "vote type", VoteType.PREVOTE, VoteType.PRECOMMIT)]
     height = _int(f[1], "vote height", 0, MAX_HEIGHT)
     round_ = _int(f[2], "vote round", 0, MAX_ROUND)
     block_id = _optional_block_id(f[3], "vote block_id")
@@ -260,6 +314,9 @@ def validator_set_from_obj(obj: object) -> ValidatorSet:
 # ---------------------------------------------------------------- sign state
 
 
+_STEPS = {int(step): step for step in Step}  # a dict lookup: cheaper than the Enum's call
+
+
 def _record_to_obj(r: SignedRecord | None) -> list[object] | None:
     if r is None:
         return None
@@ -272,7 +329,7 @@ def _record_from_obj(obj: object) -> SignedRecord | None:
     f = _fields(obj, "last_signed", 5)
     height = _int(f[0], "last_signed height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "last_signed round", 0, MAX_ROUND)
-    step = Step(_int(f[2], "last_signed step", Step.PROPOSE, Step.PRECOMMIT))
+    step = _STEPS[_int(f[2], "last_signed step", Step.PROPOSE, Step.PRECOMMIT)]
     if type(f[3]) is not bytes or not 1 <= len(f[3]) <= MAX_SIGN_BYTES:
         raise DecodeError("last_signed sign_bytes: expected 1 to 1024 bytes")
     signature = _bytes(f[4], "last_signed signature", SIGNATURE_SIZE)
@@ -295,10 +352,80 @@ def sign_state_to_obj(s: SignState) -> list[object]:
 
 
 def sign_state_from_obj(obj: object) -> SignState:
+    # Decoded at every persist by the simulator's checker: well-formed scalar fields are
+    # accepted by the same checks in one expression (the votes then go through the same
+    # checks as below); anything else goes field by field, naming the fault.
+    if type(obj) is list and len(obj) == 10:
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last = obj[:8]
+        if (
+            type(height) is int
+            and 0 <= height <= MAX_HEIGHT
+            and type(round_) is int
+            and 0 <= round_ <= MAX_ROUND
+            and type(step) is int
+            and _PROPOSE_STEP <= step <= _PRECOMMIT_STEP
+            and type(locked_round) is int
+            and -1 <= locked_round <= round_
+            and (locked_round == -1) == (locked_value is None)
+            and (locked_value is None or _is_block_id(locked_value))
+            and type(valid_round) is int
+            and -1 <= valid_round <= round_
+            and (valid_round == -1) == (valid_value is None)
+            and (valid_value is None or _is_block_id(valid_value))
+            and (last is None or _record_ok(last, (height, round_, step)))
+        ):
+            record = None
+            if last is not None:
+                h, r, s, sign_bytes, signature = last
+                record = SignedRecord(h, r, _STEPS[s], sign_bytes, signature)
+            polka, own = _sign_state_votes(obj[8], obj[9], height, round_, valid_round, valid_value)
+            return SignState(
+                height,
+                round_,
+                _STEPS[step],
+                locked_round,
+                locked_value,
+                valid_round,
+                valid_value,
+                record,
+                polka,
+                own,
+            )
+    return _sign_state_from_fields(obj)
+
+
+_PROPOSE_STEP, _PRECOMMIT_STEP = int(Step.PROPOSE), int(Step.PRECOMMIT)
+
+
+def _is_block_id(obj: object) -> bool:
+    return type(obj) is bytes and len(obj) == BLOCK_ID_SIZE
+
+
+def _record_ok(obj: object, at_most: tuple[int, int, int]) -> bool:
+    """`_record_from_obj` would accept `obj`, and it is not ahead of `at_most` (h, r, step)."""
+    if type(obj) is not list or len(obj) != 5:
+        return False
+    height, round_, step, sign_bytes, signature = obj
+    return (
+        type(height) is int
+        and 0 <= height <= MAX_HEIGHT
+        and type(round_) is int
+        and 0 <= round_ <= MAX_ROUND
+        and type(step) is int
+        and _PROPOSE_STEP <= step <= _PRECOMMIT_STEP
+        and type(sign_bytes) is bytes
+        and 1 <= len(sign_bytes) <= MAX_SIGN_BYTES
+        and type(signature) is bytes
+        and len(signature) == SIGNATURE_SIZE
+        and (height, round_, step) <= at_most
+    )
+
+
+def _sign_state_from_fields(obj: object) -> SignState:
     f = _fields(obj, "sign state", 10)
     height = _int(f[0], "sign state height", 0, MAX_HEIGHT)
     round_ = _int(f[1], "sign state round", 0, MAX_ROUND)
-    step = Step(_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT))
+    step = _STEPS[_int(f[2], "sign state step", Step.PROPOSE, Step.PRECOMMIT)]
     locked_round = _int(f[3], "locked_round", -1, round_)
     locked_value = _optional_block_id(f[4], "locked_value")
     valid_round = _int(f[5], "valid_round", -1, round_)
@@ -310,14 +437,29 @@ def sign_state_from_obj(obj: object) -> SignState:
     last = _record_from_obj(f[7])
     if last is not None and (last.height, last.round, last.step) > (height, round_, step):
         raise DecodeError("last_signed is ahead of the sign state's own (height, round, step)")
-    polka = tuple(vote_from_obj(v) for v in _list(f[8], "valid_polka", MAX_VALIDATORS))
+    polka, own = _sign_state_votes(f[8], f[9], height, round_, valid_round, valid_value)
+    return SignState(
+        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka, own
+    )
+
+
+def _sign_state_votes(
+    polka_obj: object,
+    own_obj: object,
+    height: int,
+    round_: int,
+    valid_round: int,
+    valid_value: BlockId | None,
+) -> tuple[tuple[Vote, ...], tuple[Vote, ...]]:
+    """The sign state's valid polka and own votes, checked against its other fields."""
+    polka = tuple(vote_from_obj(v) for v in _list(polka_obj, "valid_polka", MAX_VALIDATORS))
     if any(
         (v.type, v.height, v.round, v.block_id)
         != (VoteType.PREVOTE, height, valid_round, valid_value)
         for v in polka
     ) or len({v.validator for v in polka}) != len(polka):
         raise DecodeError("valid_polka: one prevote per validator for valid_value in valid_round")
-    own = tuple(vote_from_obj(v) for v in _list(f[9], "own_votes", MAX_KEPT_OWN_VOTES))
+    own = tuple(vote_from_obj(v) for v in _list(own_obj, "own_votes", MAX_KEPT_OWN_VOTES))
     slots = {(v.round, v.type) for v in own}
     if (
         len(slots) != len(own)
@@ -325,9 +467,7 @@ def sign_state_from_obj(obj: object) -> SignState:
         or any(v.height != height or v.round > round_ for v in own)
     ):
         raise DecodeError("own_votes: one validator's votes at this height, one per round and type")
-    return SignState(
-        height, round_, step, locked_round, locked_value, valid_round, valid_value, last, polka, own
-    )
+    return polka, own
 
 
 # ---------------------------------------------------------------- bytes in, bytes out

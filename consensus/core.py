@@ -123,6 +123,7 @@ class ConsensusCore(Rules):
         self._started = False
         self._now_ms = 0
         self._out: list[Effect] = []
+        self._version = 0  # bumped by every entry point that may change state (see `version`)
         self._reset_height()
 
     def _reset_height(self) -> None:
@@ -159,6 +160,13 @@ class ConsensusCore(Rules):
     def decided(self) -> BlockId | None:
         return self._decided
 
+    @property
+    def version(self) -> int:
+        """Changes whenever the core may have changed state: every call of `handle` and
+        `start_height` that gets past its input checks. Equal versions of one core mean equal
+        states, so a caller may skip re-checking invariants it checked at that version."""
+        return self._version
+
     # ------------------------------------------------------------ entry points
 
     def start_height(self, height: int, now_ms: int) -> list[Effect]:
@@ -168,7 +176,7 @@ class ConsensusCore(Rules):
         if self._started and height <= self._height:
             raise ValueError(f"already at height {self._height}; cannot start {height}")
         restored = self._restored
-        last = self.sign_state.last_signed
+        last = self._last_signed()
         if (restored is not None and height < restored.height) or (
             last is not None and height < last.height
         ):
@@ -228,11 +236,15 @@ class ConsensusCore(Rules):
         kind, problem = kind_of(event)
         if problem is not None:
             return [ev.InputRejected(problem, code=Code.MALFORMED)]
-        self._begin(now_ms)
+        self._version += 1  # `_begin` and `_finish`, inline: this runs for every message
+        self._now_ms = now_ms
+        self._out = []
         getattr(self, DISPATCH[self._step, kind])(event)
-        return self._finish()
+        out, self._out = self._out, []
+        return out
 
     def _begin(self, now_ms: int) -> None:
+        self._version += 1
         self._now_ms = now_ms
         self._out = []
 

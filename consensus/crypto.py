@@ -67,3 +67,40 @@ class Ed25519Scheme:
 
 
 ED25519 = Ed25519Scheme()
+
+DEFAULT_VERIFIED_ENTRIES = 100_000
+
+
+class VerifyMemo:
+    """A `SignatureScheme` that remembers `scheme`'s verdicts by (key, message, signature).
+
+    Why: the same signed vote is checked by every validator that receives it, again when it
+    comes back inside the next block's last commit, and by the simulator's checkers; a verdict
+    is a pure function of those three byte strings, so it is computed once. A hit returns
+    exactly what `scheme` returned for the same bytes (True or False), so no check is skipped.
+    Only exact `bytes` arguments are memoised (anything else goes to `scheme` as it is), and
+    the memo is bounded: it is cleared when `max_entries` verdicts are held.
+    """
+
+    scheme: SignatureScheme
+
+    def __init__(self, scheme: SignatureScheme, max_entries: int = DEFAULT_VERIFIED_ENTRIES):
+        if isinstance(scheme, VerifyMemo):
+            scheme = scheme.scheme
+        self.scheme = scheme
+        self._max_entries = max_entries
+        self._verdicts: dict[tuple[bytes, bytes, bytes], bool] = {}
+
+    def verify(self, public_key: bytes, message: bytes, signature: bytes) -> bool:
+        if type(public_key) is not bytes or type(message) is not bytes:
+            return self.scheme.verify(public_key, message, signature)
+        if type(signature) is not bytes:
+            return self.scheme.verify(public_key, message, signature)
+        key = (public_key, message, signature)
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self.scheme.verify(public_key, message, signature)
+            if len(self._verdicts) >= self._max_entries:
+                self._verdicts.clear()
+            self._verdicts[key] = known
+        return known

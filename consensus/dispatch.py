@@ -24,6 +24,9 @@ INPUT_KINDS = (
 )
 
 
+_TIMEOUT_KINDS = {step: f"timeout_{step.name.lower()}" for step in Step}
+
+
 def kind_of(event: object) -> tuple[str, str | None]:
     """The dispatch kind of an event, and None or the reason it is malformed."""
     if isinstance(event, ev.ProposalReceived):
@@ -32,7 +35,7 @@ def kind_of(event: object) -> tuple[str, str | None]:
         return "vote", vote_problem(event.vote)
     if isinstance(event, ev.TimeoutElapsed):
         problem = hrs_problem(event.height, event.round, event.step)
-        return ("timeout", problem) if problem else (f"timeout_{event.step.name.lower()}", None)
+        return ("timeout", problem) if problem else (_TIMEOUT_KINDS[event.step], None)
     if isinstance(event, ev.ProposalValueSupplied):
         return "value", None
     if isinstance(event, ev.ValidityVerdict):

@@ -12,7 +12,7 @@ at most `MAX_FUTURE_ROUNDS_PER_SENDER` rounds above ours at a time (CometBFT all
 from __future__ import annotations
 
 from consensus.messages import BlockId, DuplicateVoteEvidence, Proposal, Vote, VoteType
-from consensus.votes import AddResult, VoteSet
+from consensus.votes import CONFLICT, DUPLICATE, AddResult, VoteSet
 
 MAX_FUTURE_ROUNDS_PER_SENDER = 2
 
@@ -25,6 +25,7 @@ class HeightLog:
         self._double_count = double_count
         self.proposals: dict[int, Proposal] = {}
         self._vote_sets: dict[tuple[int, VoteType], VoteSet] = {}
+        self._handed_out: set[tuple[int, VoteType]] = set()  # by `vote_set`, since last checked
         self._round_power: dict[int, int] = {}  # power of distinct senders per round (line 55)
         self._sender_rounds: dict[bytes, set[int]] = {}
         self.verdicts: dict[BlockId, bool] = {}
@@ -35,7 +36,11 @@ class HeightLog:
     # -------------------------------------------------------------- votes
 
     def vote_set(self, round: int, vote_type: VoteType) -> VoteSet:
+        """The vote set of (round, type), created if new. Every change to a vote set goes
+        through here, so the sets handed out since the last check are the only ones an
+        invariant check needs to look at again (`vote_sets_to_check`)."""
         key = (round, vote_type)
+        self._handed_out.add(key)
         found = self._vote_sets.get(key)
         if found is None:
             found = VoteSet(vote_type, self.total_power, double_count=self._double_count)
@@ -58,11 +63,11 @@ class HeightLog:
         count as duplicates. With MAX_VALUES_PER_VALIDATOR = 2 the first conflict is also the
         only conflicting vote a vote set counts, so a DUPLICATE never changes a tally."""
         result, first = self.vote_set(vote.round, vote.type).add(vote, power)
-        if result is AddResult.CONFLICT:
+        if result is CONFLICT:
             assert first is not None
             slot = (vote.validator, vote.round, vote.type)
             if slot in self._evidence_slots:
-                return AddResult.DUPLICATE
+                return DUPLICATE
             self._evidence_slots.add(slot)
             self.evidence.append(DuplicateVoteEvidence(first, vote))
         else:
@@ -72,7 +77,9 @@ class HeightLog:
     # -------------------------------------------------------------- rounds
 
     def note_sender(self, round: int, sender: bytes, power: int) -> None:
-        rounds = self._sender_rounds.setdefault(sender, set())
+        rounds = self._sender_rounds.get(sender)
+        if rounds is None:
+            rounds = self._sender_rounds[sender] = set()
         if round not in rounds:
             rounds.add(round)
             self._round_power[round] = self._round_power.get(round, 0) + power
@@ -92,7 +99,10 @@ class HeightLog:
         return ahead < MAX_FUTURE_ROUNDS_PER_SENDER
 
     def rounds_above(self, round: int) -> list[int]:
-        return sorted(r for r in self._round_power if r > round)
+        round_power = self._round_power
+        if len(round_power) == 1 and round in round_power:
+            return []  # the common case, asked after every message: only our round is known
+        return sorted(r for r in round_power if r > round)
 
     def rounds(self) -> tuple[int, ...]:
         found = set(self.proposals) | {r for r, _ in self._vote_sets}
@@ -100,3 +110,11 @@ class HeightLog:
 
     def vote_sets(self) -> list[VoteSet]:
         return list(self._vote_sets.values())
+
+    def vote_sets_to_check(self) -> list[VoteSet]:
+        """The vote sets handed out by `vote_set` since the last call, in creation order (as
+        `vote_sets` lists them); the others have not changed since they were last checked."""
+        handed_out, self._handed_out = self._handed_out, set()
+        if len(handed_out) == len(self._vote_sets):
+            return list(self._vote_sets.values())
+        return [found for key, found in self._vote_sets.items() if key in handed_out]

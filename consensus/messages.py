@@ -35,10 +35,13 @@ class VoteType(enum.IntEnum):
 
     @property
     def step(self) -> Step:
-        return Step.PREVOTE if self is VoteType.PREVOTE else Step.PRECOMMIT
+        return _VOTE_STEPS[self]
 
 
-@attrs.frozen
+_VOTE_STEPS = {VoteType.PREVOTE: Step.PREVOTE, VoteType.PRECOMMIT: Step.PRECOMMIT}
+
+
+@attrs.frozen(cache_hash=True)
 class Proposal:
     """<PROPOSAL, h, r, v, vr> of the paper; `block_id` stands for v."""
 
@@ -50,7 +53,7 @@ class Proposal:
     signature: bytes = b""
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Vote:
     """<PREVOTE|PRECOMMIT, h, r, id(v)|nil>; `block_id is None` is a vote for nil."""
 
@@ -79,18 +82,43 @@ class Validator:
     name: str = ""
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class ValidatorSet:
-    """The validators of a height, sorted by public key (the address order used for ties)."""
+    """The validators of a height, sorted by public key (the address order used for ties).
+
+    Power is looked up for every vote, so each key's power and the total are computed once, at
+    construction (the set is frozen); they take no part in equality. A malformed set (which
+    `consensus.codec.validate_validator_set` refuses) falls back to scanning."""
 
     validators: tuple[Validator, ...]
+    _powers: dict[bytes, int] | None = attrs.field(init=False, eq=False, repr=False)
+    _total_power: int | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        powers: dict[bytes, int] | None = {}
+        total: int | None
+        try:
+            for validator in self.validators:  # the first entry of a key wins, as a scan's
+                powers.setdefault(validator.public_key, validator.power)  # type: ignore[union-attr]
+            total = sum(v.power for v in self.validators)
+        except Exception:  # not a well-formed set: answer by scanning, as before
+            powers, total = None, None
+        object.__setattr__(self, "_powers", powers)
+        object.__setattr__(self, "_total_power", total)
 
     @property
     def total_power(self) -> int:
-        return sum(v.power for v in self.validators)
+        total = self._total_power
+        return sum(v.power for v in self.validators) if total is None else total
 
     def power_of(self, public_key: bytes) -> int:
         """The voting power of `public_key`, 0 for a non-member."""
+        powers = self._powers
+        if powers is not None:
+            try:
+                return powers.get(public_key, 0)
+            except TypeError:  # an unhashable key: compare as the scan does
+                pass
         for validator in self.validators:
             if validator.public_key == public_key:
                 return validator.power

@@ -7,8 +7,6 @@ only path by which a signature leaves the core. Effects collect in `_out` during
 
 from __future__ import annotations
 
-import attrs
-
 from consensus import events as ev
 from consensus.events import Effect
 from consensus.guard import SignGuard
@@ -32,7 +30,7 @@ from consensus.signing import (
     vote_sign_bytes,
 )
 from consensus.timeouts import TimeoutConfig
-from consensus.votes import AddResult
+from consensus.votes import CONFLICT, DUPLICATE
 
 
 class Outbox:
@@ -75,7 +73,7 @@ class Outbox:
             valid_value=self._valid_value,
             valid_polka=self._valid_polka,
             own_votes=tuple(m for m in self._own if isinstance(m, Vote))[-MAX_KEPT_OWN_VOTES:],
-            last_signed=self._guard.last_signed if self._guard else self._last_signed_at_start,
+            last_signed=self._last_signed(),
         )
 
     def _store_proposal(self, p: Proposal) -> None:
@@ -88,20 +86,26 @@ class Outbox:
 
     def _add_vote(self, v: Vote, power: int) -> None:
         result = self._log.add_vote(v, power)
-        if result is AddResult.CONFLICT:  # evidence; the vote also counts for its own value
+        if result is CONFLICT:  # evidence; the vote also counts for its own value
             self._out.append(ev.ReportEvidence(self._log.evidence[-1]))
-        if result is not AddResult.DUPLICATE or "double_count_vote" in self.bugs:
+        if result is not DUPLICATE or "double_count_vote" in self.bugs:
             self._dirty.add(v.round)
 
     def _sign(self, message: Proposal | Vote) -> Proposal | Vote | None:
         """Sign `message` through the guard; emit persist-then-broadcast; log it as received."""
         if self._guard is None or self._me is None:
             return None
+        # Built directly rather than with attrs.evolve (the same values, without its field
+        # introspection: this runs for every signature).
+        signed: Proposal | Vote
         if isinstance(message, Proposal):
-            message = attrs.evolve(message, proposer=self._me, signature=b"")
+            p = message
+            message = Proposal(p.height, p.round, p.valid_round, p.block_id, self._me, b"")
             sign_bytes = proposal_sign_bytes(self.chain_id, message)
         else:
-            message = attrs.evolve(message, validator=self._me, signature=b"")
+            v = message
+            if v.validator != self._me or v.signature != b"":
+                message = Vote(v.type, v.height, v.round, v.block_id, self._me, b"")
             sign_bytes = vote_sign_bytes(self.chain_id, message)
         step = message_step(message)
         signature = self._guard.sign(message.height, message.round, step, sign_bytes)
@@ -110,7 +114,12 @@ class Outbox:
             # but never a stall: the step's timeout still moves us on (lines 57-66).
             self._schedule(step)
             return None
-        signed = attrs.evolve(message, signature=signature)
+        if isinstance(message, Proposal):
+            p = message
+            signed = Proposal(p.height, p.round, p.valid_round, p.block_id, p.proposer, signature)
+        else:
+            v = message
+            signed = Vote(v.type, v.height, v.round, v.block_id, v.validator, signature)
         if signed in self._own:  # the stored signature of a message restored and re-sent
             return signed
         persist, send = ev.PersistSignState(self.sign_state), ev.Broadcast(signed)
@@ -147,14 +156,18 @@ class Outbox:
         self._out += [ev.Broadcast(vote) for vote in votes]
 
     def _sign_vote(self, vote_type: VoteType, block_id: BlockId | None) -> None:
-        self._sign(Vote(vote_type, self._height, self._round, block_id, b""))
+        self._sign(Vote(vote_type, self._height, self._round, block_id, self._me or b""))
 
     def _propose(self, block_id: BlockId, valid_round: int) -> None:
         self._sign(Proposal(self._height, self._round, valid_round, block_id, b""))
 
+    def _last_signed(self) -> SignedRecord | None:
+        """`sign_state.last_signed`, without building the whole sign state."""
+        return self._guard.last_signed if self._guard else self._last_signed_at_start
+
     def _restored_proposal(self) -> Proposal | None:
         """Our own proposal for the current round, if the persisted guard says we signed one."""
-        last = self.sign_state.last_signed
+        last = self._last_signed()
         if last is None or (last.height, last.round, last.step) != (
             self._height,
             self._round,
@@ -170,7 +183,7 @@ class Outbox:
     def _restored_vote(self) -> Vote | None:
         """Our own last vote of the current height, if the persisted guard says we signed one
         (rebuilt from its sign bytes and stored signature: byte-identical, so the guard agrees)."""
-        last = self.sign_state.last_signed
+        last = self._last_signed()
         if last is None or last.height != self._height or last.step is Step.PROPOSE:
             return None
         try:

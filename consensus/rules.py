@@ -15,6 +15,11 @@ from consensus.outbox import Outbox
 from consensus.proposer import proposer
 from consensus.votes import more_than_one_third
 
+# Enum members as module constants: looking a member up on its Enum class costs more than the
+# test it feeds, and this code runs for every message.
+PROPOSE_STEP, PREVOTE_STEP, PRECOMMIT_STEP = Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT
+PREVOTE_TYPE, PRECOMMIT_TYPE = VoteType.PREVOTE, VoteType.PRECOMMIT
+
 
 class Rules(Outbox):
     """Upon-rules of one height (the middle layer of ConsensusCore)."""
@@ -27,16 +32,16 @@ class Rules(Outbox):
         A proposer schedules timeoutPropose too whenever it cannot count on receiving its own
         proposal at once: while it waits for a value, after a restart that re-sends a proposal
         whose block may be lost, and when the guard refuses to sign (`Outbox._sign`)."""
-        self._round, self._step, self._awaiting_value = round, Step.PROPOSE, False
+        self._round, self._step, self._awaiting_value = round, PROPOSE_STEP, False
         me = self._me
         if self._guard is None or me != proposer(self.validators, self._height, round):
-            self._schedule(Step.PROPOSE)  # line 21
+            self._schedule(PROPOSE_STEP)  # line 21
             return
         restored = self._restored_proposal()
         if restored is not None:  # we proposed this round before a crash: the same proposal again
             self._resend(restored)
             # Its block may have died with us (valid(v) never answered): wait only so long.
-            self._schedule(Step.PROPOSE)
+            self._schedule(PROPOSE_STEP)
         elif "repropose_locked_value" in self.bugs and self._locked_value is not None:
             self._propose(self._locked_value, self._locked_round)  # planted bug: not line 15
         elif self._valid_value is not None:
@@ -44,7 +49,7 @@ class Rules(Outbox):
         else:
             self._awaiting_value = True  # line 18, answered by ProposalValueSupplied
             self._out.append(ev.RequestProposalValue(self._height, round))
-            self._schedule(Step.PROPOSE)  # see "Deviation" in core.py
+            self._schedule(PROPOSE_STEP)  # see "Deviation" in core.py
 
     # ------------------------------------------------------------ the fixed point
 
@@ -64,10 +69,12 @@ class Rules(Outbox):
 
     def _try_decide(self) -> bool:
         """Lines 49-54: a proposal and 2f+1 precommits for it in *any* round, and valid(v)."""
+        if not self._dirty:
+            return False
         dirty, self._dirty = sorted(self._dirty), set()
         for r in dirty:
             p = self._log.proposals.get(r)
-            precommits = self._log.peek_vote_set(r, VoteType.PRECOMMIT)
+            precommits = self._log.peek_vote_set(r, PRECOMMIT_TYPE)
             if p is None or precommits is None or not precommits.has_quorum_for(p.block_id):
                 continue
             if self._valid(p.block_id) is not True:
@@ -100,11 +107,11 @@ class Rules(Outbox):
         """Fire one rule of the current round (lines 22, 28, 36, 34, 44, 47); False if none."""
         r, step = self._round, self._step
         p = self._log.proposals.get(r)
-        prevotes = self._log.vote_set(r, VoteType.PREVOTE)
-        if step is Step.PROPOSE and p is not None and self._on_proposal_rules(p):
+        prevotes = self._log.vote_set(r, PREVOTE_TYPE)
+        if step is PROPOSE_STEP and p is not None and self._on_proposal_rules(p):
             return True
         if (
-            step >= Step.PREVOTE
+            step >= PREVOTE_STEP
             and p is not None
             and prevotes.has_quorum_for(p.block_id)
             and self._valid(p.block_id) is True
@@ -112,16 +119,16 @@ class Rules(Outbox):
         ):
             self._line_36(p.block_id)
             return True
-        if step is Step.PREVOTE and prevotes.has_quorum_any() and self._once(34):
-            self._schedule(Step.PREVOTE)  # lines 34-35
+        if step is PREVOTE_STEP and prevotes.has_quorum_any() and self._once(34):
+            self._schedule(PREVOTE_STEP)  # lines 34-35
             return True
-        if step is Step.PREVOTE and prevotes.has_quorum_for(None):
-            self._step = Step.PRECOMMIT  # lines 44-46
-            self._sign_vote(VoteType.PRECOMMIT, None)
+        if step is PREVOTE_STEP and prevotes.has_quorum_for(None):
+            self._step = PRECOMMIT_STEP  # lines 44-46
+            self._sign_vote(PRECOMMIT_TYPE, None)
             return True
-        precommits = self._log.vote_set(r, VoteType.PRECOMMIT)
+        precommits = self._log.vote_set(r, PRECOMMIT_TYPE)
         if precommits.has_quorum_any() and self._once(47):
-            self._schedule(Step.PRECOMMIT)  # lines 47-48
+            self._schedule(PRECOMMIT_STEP)  # lines 47-48
             return True
         return False
 
@@ -137,7 +144,7 @@ class Rules(Outbox):
                 lock_ok = True  # planted bug: line 22 ignores the lock
             choice = v if valid and lock_ok else None
         else:
-            polka = self._log.peek_vote_set(vr, VoteType.PREVOTE)
+            polka = self._log.peek_vote_set(vr, PREVOTE_TYPE)
             if polka is None or not polka.has_quorum_for(v):
                 return False  # without the round-vr polka the proposal waits (timeout: nil)
             valid = self._valid(v)
@@ -145,8 +152,8 @@ class Rules(Outbox):
                 return False
             lock_ok = self._locked_round <= vr or self._locked_value == v
             choice = v if valid and lock_ok else None
-        self._step = Step.PREVOTE
-        self._sign_vote(VoteType.PREVOTE, choice)
+        self._step = PREVOTE_STEP
+        self._sign_vote(PREVOTE_TYPE, choice)
         return True
 
     def _line_36(self, v: BlockId) -> None:
@@ -154,37 +161,40 @@ class Rules(Outbox):
         if "skip_valid_update_line36" not in self.bugs:
             self._valid_value, self._valid_round = v, self._round  # lines 42-43
             # ... with the polka that proves it, kept across a restart (see SignState)
-            self._valid_polka = self._log.vote_set(self._round, VoteType.PREVOTE).votes_for(v)
-        if self._step is Step.PREVOTE:
+            self._valid_polka = self._log.vote_set(self._round, PREVOTE_TYPE).votes_for(v)
+        if self._step is PREVOTE_STEP:
             self._locked_value, self._locked_round = v, self._round  # lines 38-39
-            self._step = Step.PRECOMMIT
-            self._sign_vote(VoteType.PRECOMMIT, v)  # line 40
+            self._step = PRECOMMIT_STEP
+            self._sign_vote(PRECOMMIT_TYPE, v)  # line 40
 
     # ------------------------------------------------------------ invariants
 
     def check_invariants(self) -> None:
         """Assert what must hold between calls; a failure is a bug in this code."""
-        assert isinstance(self._step, Step) and self._round >= 0
-        assert self._locked_round <= self._round, "lockedRound > round"
-        assert self._valid_round <= self._round, "validRound > round"
-        assert (self._locked_round == -1) == (self._locked_value is None)
-        assert (self._valid_round == -1) == (self._valid_value is None)
+        rnd, locked_round, valid_round = self._round, self._locked_round, self._valid_round
+        assert isinstance(self._step, Step) and rnd >= 0
+        assert locked_round <= rnd, "lockedRound > round"
+        assert valid_round <= rnd, "validRound > round"
+        assert (locked_round == -1) == (self._locked_value is None)
+        assert (valid_round == -1) == (self._valid_value is None)
         assert all(
-            (p.type, p.round, p.block_id)
-            == (VoteType.PREVOTE, self._valid_round, self._valid_value)
+            (p.type, p.round, p.block_id) == (PREVOTE_TYPE, valid_round, self._valid_value)
             for p in self._valid_polka
         ), "valid_polka is not for validValue in validRound"
-        assert self._valid_round >= self._locked_round, "validRound < lockedRound"
+        assert valid_round >= locked_round, "validRound < lockedRound"
         assert self._decide_count <= 1, "decided more than once at this height"
-        own_slots = set()
-        for m in self._own:
-            slot = (m.height, m.round, "proposal" if isinstance(m, Proposal) else m.type)
-            assert slot not in own_slots, f"signed twice for {slot}"
-            own_slots.add(slot)
-            assert m.height == self._height
-        if self._guard is not None and self._own:
-            last = self._guard.last_signed
-            assert last is not None and last.height == self._height
-            assert (last.round, last.step) <= (self._round, self._step), "signed ahead of state"
-        for vote_set in self._log.vote_sets():
+        own = self._own
+        if own:
+            own_slots = set()
+            height = self._height
+            for m in own:
+                slot = (m.height, m.round, "proposal" if isinstance(m, Proposal) else m.type)
+                assert slot not in own_slots, f"signed twice for {slot}"
+                own_slots.add(slot)
+                assert m.height == height
+            if self._guard is not None:
+                last = self._guard.last_signed
+                assert last is not None and last.height == height
+                assert (last.round, last.step) <= (rnd, self._step), "signed ahead of state"
+        for vote_set in self._log.vote_sets_to_check():  # the sets that may have changed
             vote_set.check()

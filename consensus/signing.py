@@ -28,14 +28,31 @@ def proposal_sign_bytes(chain_id: str, p: Proposal) -> bytes:
     )
 
 
+_SIGN_BYTES_MAX = 4096
+_sign_bytes: dict[int, tuple[Vote, str, bytes]] = {}
+"""Sign bytes of recent votes, by the vote object's identity (each entry keeps its vote alive,
+so an id() is never reused while cached): every receiver of a vote checks its signature, and
+in the simulator all of them hold the same decoded object."""
+
+
 def vote_sign_bytes(chain_id: str, v: Vote) -> bytes:
     """What a validator signs: type tag, chain, height, round, block id (nil), validator."""
-    return pack_values([_VOTE_TAGS[v.type], chain_id, v.height, v.round, v.block_id, v.validator])
+    found = _sign_bytes.get(id(v))
+    if found is not None and found[0] is v and found[1] == chain_id:
+        return found[2]
+    data = pack_values([_VOTE_TAGS[v.type], chain_id, v.height, v.round, v.block_id, v.validator])
+    if len(_sign_bytes) >= _SIGN_BYTES_MAX:
+        _sign_bytes.clear()
+    _sign_bytes[id(v)] = (v, chain_id, data)
+    return data
+
+
+_PROPOSE = Step.PROPOSE
 
 
 def message_step(message: Proposal | Vote) -> Step:
     """The step a signed message belongs to, for the (height, round, step) double-sign guard."""
-    return Step.PROPOSE if isinstance(message, Proposal) else message.type.step
+    return _PROPOSE if isinstance(message, Proposal) else message.type.step
 
 
 def sign_proposal(signer: Signer, chain_id: str, p: Proposal) -> Proposal:

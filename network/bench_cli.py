@@ -2,7 +2,7 @@
 
     depositnet bench [--validators 4] [--steps 100,200,400] [--step-seconds S]
                      [--soak-seconds S] [--out bench/results]
-    depositnet bench sim [--seconds VIRTUAL_S]      the simulator's speed
+    depositnet bench sim [--seconds VIRTUAL_S] [--seeds N]   the simulator's speed
     depositnet bench catchup [--blocks 10000]       a lagging validator's catch-up speed
 
 The harness lives in `bench/` of a source checkout (it is not installed with the package), so
@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sim.add_argument("--seconds", type=int, default=20, help="virtual seconds per run")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--tx-per-s", type=int, default=0)
+    sim.add_argument(
+        "--seeds", type=int, default=20, metavar="N", help="default-config seeds to sweep (0: none)"
+    )
     sim.add_argument("--out", default="bench/results", metavar="DIR")
     sim.set_defaults(func=_run_sim)
     catchup = kinds.add_parser("catchup", help="how fast a validator that missed blocks recovers")
@@ -124,6 +127,8 @@ def _run_sim(args: argparse.Namespace) -> int:
         sim_speed = _harness("sim_speed")
     except ImportError as exc:
         raise CommandError(f"the simulator benchmark is not available: {exc}") from None
+    if args.seconds < 1 or args.seeds < 0:
+        raise CommandError("--seconds must be positive and --seeds >= 0")
     _stop_on_sigterm()
     runs = {}
     load_start = os.getloadavg()
@@ -146,17 +151,34 @@ def _run_sim(args: argparse.Namespace) -> int:
             f"| {m['heights_per_s']:.1f} | {m['heights_per_cpu_s']:.1f} "
             f"| {m['virtual_to_wall']:.1f}x | {m['virtual_to_cpu']:.1f}x |"
         )
+    sweep = None
+    if args.seeds:
+        print(f"sweeping default-config seeds 0..{args.seeds - 1} on one core ...", flush=True)
+        sweep = sim_speed.sweep_rate(range(args.seeds))
+        lines += [
+            "",
+            "| default sweep | seeds | passed | wall s | CPU s | seeds/hour (wall) "
+            "| seeds per CPU hour | events/s | virtual:wall |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| seeds 0..{args.seeds - 1}, one process | {sweep['seeds']:.0f} "
+            f"| {sweep['passed']:.0f} | {sweep['wall_s']:.1f} | {sweep['cpu_s']:.1f} "
+            f"| {sweep['seeds_per_hour']:.0f} | {sweep['seeds_per_cpu_hour']:.0f} "
+            f"| {sweep['events_per_s']:.0f} | {sweep['virtual_to_wall']:.1f}x |",
+        ]
     meta = {
         "seconds": args.seconds,
         "seed": args.seed,
         "tx_per_s": args.tx_per_s,
+        "seeds": args.seeds,
         "load_average_start": list(load_start),
         "load_average_end": list(os.getloadavg()),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = _stem("sim")
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
+    (out / f"{stem}.json").write_text(
+        json.dumps({"meta": meta, "runs": runs, "sweep": sweep}, indent=2)
+    )
     header = (
         f"# depositnet bench sim\n\n4 validators, no faults, {args.seconds} virtual s, seed "
         f"{args.seed}; one process (so per core); load average {meta['load_average_start']} "

@@ -26,7 +26,7 @@ import attrs
 import trio
 
 from consensus import codec
-from consensus.crypto import ED25519, Ed25519Signer
+from consensus.crypto import ED25519, Ed25519Signer, VerifyMemo
 from consensus.interfaces import TxAdmission
 from consensus.messages import ValidatorSet
 from consensus.replica import events as ev
@@ -51,6 +51,10 @@ from network.txprecheck import TxPrecheck
 log = logging.getLogger(__name__)
 
 INBOUND_QUEUE_FRAMES = 4096
+VOTE_VERDICTS_KEPT = 8192
+"""Consensus signature verdicts a node remembers (about 2 MiB): the votes of the last hundreds
+of heights at 4-16 validators, which is what recurs (a vote comes back in the next block's
+last commit, and in the recent blocks a lagging peer is served)."""
 """Frames received from all peers and not yet handled; the transport blocks readers beyond."""
 
 
@@ -178,6 +182,9 @@ class ValidatorNode:
                 store=store,
                 config=settings.replica,
                 genesis_time_ms=self.genesis.genesis_time_ms,
+                # A vote checked on arrival is checked again inside the next block's last
+                # commit (and when catch-up serves recent heights): remember the verdicts.
+                scheme=VerifyMemo(ED25519, max_entries=VOTE_VERDICTS_KEPT),
             )
             self._view = LedgerNodeView(self, app, mempool, store)
             self._executor = EffectExecutor(

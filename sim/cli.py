@@ -4,8 +4,9 @@
   line on a terminal, and a summary table; `--trace FILE` writes the event trace, `--report
   FILE.html` a self-contained page. The exit status is the outcome's (0 pass, 3 safety,
   4 liveness, 5 accountability, 6 crash; 2 is a usage error).
-- `sweep --seeds A..B --workers K`: many seeds in parallel processes; a results table as text,
-  and as JSON with `--json FILE`.
+- `sweep --seeds A..B`: many seeds on a Dask cluster (`sim.sweep_cli`): a local one of
+  `--workers K` processes, or `--scheduler tcp://host:8786`; progress on stderr, a results
+  table as text, and JSON + Markdown with `--out DIR` (`--json FILE` for the JSON alone).
 - `shrink --seed N`: minimise a failing run and print the line that reproduces the smaller one.
 Every option of a run comes from its seed unless overridden with `--set key=value` (the keys
 are the fields printed at the start of a run) or `--bug NAME` (plant a known bug).
@@ -15,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 from depositnet.cli import CommandError
 from sim.config import BUGS, ConfigError, describe, parse_overrides
-from sim.result import Outcome, RunResult, RunSpec
+from sim.result import RunResult, RunSpec
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -56,11 +56,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--quiet", action="store_true", help="print only the summary line")
     run.set_defaults(func=_run)
 
-    sweep = commands.add_parser("sweep", help="run many seeds in parallel processes")
-    sweep.add_argument("--seeds", required=True, help="A..B (inclusive)")
-    sweep.add_argument("--workers", type=int, default=1)
+    sweep = commands.add_parser("sweep", help="run many seeds on a Dask cluster (local by default)")
+    sweep.add_argument("--seeds", required=True, help="A..B (inclusive), e.g. 0..9999")
+    sweep.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes of the local cluster, one run each at a time (default: one per CPU)",
+    )
+    sweep.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="run on this Dask cluster instead of a local one (its workers, `dask worker "
+        "ADDRESS --nthreads 1`, must run this commit)",
+    )
+    sweep.add_argument(
+        "--memory-limit",
+        default="4GiB",
+        help="per local worker; a run above it loses its worker and counts as a crash "
+        "(default 4GiB)",
+    )
+    sweep.add_argument(
+        "--connect-timeout", type=float, default=10.0, metavar="S", help="for --scheduler"
+    )
     _add_common(sweep)
-    sweep.add_argument("--json", metavar="FILE", help="also write the summary as JSON")
+    sweep.add_argument("--out", metavar="DIR", help="write sweep-<stamp>.json and .md there")
+    sweep.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     sweep.set_defaults(func=_sweep)
 
     shrink = commands.add_parser("shrink", help="minimise a failing run")
@@ -109,12 +129,15 @@ def _progress_line(now: int, end: int, height: int) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from sim.recording import RecordingSimulation
     from sim.runner import Simulation
     from sim.trace import Trace
 
     spec = _spec(args)
+    # Only a report needs the messages; recording them leaves the run (and its digest) as is.
+    kind = RecordingSimulation if args.report else Simulation
     try:
-        simulation = Simulation(spec, progress=_progress_line if sys.stderr.isatty() else None)
+        simulation = kind(spec, progress=_progress_line if sys.stderr.isatty() else None)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     if not args.quiet:
@@ -162,45 +185,9 @@ def summary_table(result: RunResult) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from sim.sweep import parse_seeds, timed_sweep, to_json, to_text
+    from sim.sweep_cli import sweep_command_main
 
-    try:
-        seeds = parse_seeds(args.seeds)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if args.workers < 1:
-        raise CommandError("--workers: expected at least 1")
-    overrides = _overrides(args)
-    total = len(seeds)
-    done = [0, 0]
-    started = time.perf_counter()
-
-    def on_result(result: RunResult) -> None:
-        done[0] += 1
-        done[1] += result.outcome.failed
-        if result.outcome.failed:
-            sys.stderr.write(("\n" if sys.stderr.isatty() else "") + result.summary_line() + "\n")
-        if sys.stderr.isatty():
-            elapsed = time.perf_counter() - started
-            sys.stderr.write(
-                f"\r{done[0]}/{total} seeds, {done[1]} failing, {elapsed:.0f} s elapsed "
-            )
-        sys.stderr.flush()
-
-    try:
-        _results, summary = timed_sweep(seeds, overrides, workers=args.workers, on_result=on_result)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    if sys.stderr.isatty():
-        sys.stderr.write("\n")
-    print(to_text(summary))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            out.write(to_json(summary) + "\n")
-    failing = [
-        Outcome(name) for name, count in summary.outcomes.items() if count and name != "pass"
-    ]
-    return failing[0].exit_code if failing else 0
+    return sweep_command_main(args, _overrides(args))
 
 
 def _shrink(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ class EventQueue(Generic[T]):
         self._seq += 1
 
     def pop(self) -> tuple[int, T]:
-        """Remove the earliest event and advance the clock to it."""
+        """Remove the earliest event and advance the clock to it (IndexError when empty)."""
         time_ms, _, item = heapq.heappop(self._heap)
         self.now_ms = time_ms
         return time_ms, item
@@ -76,6 +76,8 @@ class NodeClock:
 
     def to_global(self, local_ms: int) -> int:
         """The first global time at which the local clock reads at least `local_ms`."""
+        if not self.drift_ppm:  # local = global + offset exactly
+            return max(0, local_ms - self.offset_ms)
         rate = PPM + self.drift_ppm
         guess = max(0, -((-(local_ms - self.offset_ms) * PPM) // rate))
         while guess > 0 and self.local(guess - 1) >= local_ms:

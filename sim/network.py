@@ -102,6 +102,9 @@ class Network:
         if self.loss and rng.random() < self.loss:
             self.stats.dropped_loss += 1
             return ()
+        if not self.reorder and not self.duplicate:  # `_latency` inline: the common case
+            base, mean = self._links[(src, dst)]
+            return (held_until + base + int(rng.expovariate(1.0 / mean)),)
         first = held_until + self._latency(src, dst)
         if self.duplicate and rng.random() < self.duplicate:
             self.stats.duplicated += 1

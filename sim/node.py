@@ -30,6 +30,7 @@ from sim.config import SimConfig
 from sim.disk import CrashReport, SimDisk
 from sim.disk_store import SimLmdbStore
 from sim.executor import SimExecutor
+from sim.items import STEP_NAMES
 from sim.rng import SeedTree
 from sim.stack import World, open_replica
 
@@ -47,6 +48,10 @@ class Status(enum.Enum):
     UP = "up"
     PAUSED = "paused"
     DOWN = "down"
+
+
+_UP, _PAUSED, _DOWN = Status.UP, Status.PAUSED, Status.DOWN  # looked up per event: an Enum
+# member lookup costs more than the test
 
 
 @attrs.define
@@ -80,7 +85,7 @@ class SimNode:
 
     @property
     def up(self) -> bool:
-        return self.status is Status.UP
+        return self.status is _UP
 
     @property
     def where(self) -> str:
@@ -172,10 +177,10 @@ class SimNode:
     def view(self) -> tuple[int | None, int | None, str]:
         """(height, round, step) for the trace, or Nones when down."""
         replica = self.replica
-        if replica is None or self.status is Status.DOWN:
+        if replica is None or self.status is _DOWN:
             return None, None, "down"
-        step = replica.step.name.lower()
-        return replica.height, replica.round, "paused" if self.status is Status.PAUSED else step
+        step = STEP_NAMES[replica.step]
+        return replica.height, replica.round, "paused" if self.status is _PAUSED else step
 
 
 def make_nodes(cfg: SimConfig, world: World, tree: SeedTree) -> list[SimNode]:

@@ -13,10 +13,11 @@ import random
 
 import attrs
 
-from consensus.crypto import ED25519, Ed25519Signer, SignatureScheme, Signer
+from consensus.crypto import ED25519, Ed25519Signer, SignatureScheme, Signer, VerifyMemo
 from consensus.interfaces import Store
 from consensus.messages import ValidatorSet
 from consensus.replica.config import ReplicaConfig
+from consensus.replica.decoded import DecodeMemo
 from consensus.replica.replica import Replica
 from consensus.timeouts import TimeoutConfig
 from ledger.app import LedgerApp
@@ -59,7 +60,13 @@ class Clients:
 
 @attrs.frozen
 class World:
-    """What every replica of a run shares."""
+    """What every replica of a run shares.
+
+    All instances live in one process, so they share what is a pure function of bytes: the
+    scheme remembers signature verdicts (`VerifyMemo`) and `decoded` holds decoded peer
+    messages, so a broadcast is decoded and its signature checked once, not once per
+    receiver. Both belong to this run only (a bug planted for one run cannot leak into the
+    next run of the same process)."""
 
     chain_id: str
     genesis: Genesis
@@ -68,6 +75,7 @@ class World:
     replica_config: ReplicaConfig
     signers: tuple[Signer, ...]  # validator index -> signer
     clients: Clients
+    decoded: DecodeMemo = attrs.field(factory=DecodeMemo, eq=False, repr=False)
 
 
 def _signer_factory(config: SimConfig, rng: random.Random) -> tuple[SignatureScheme, object]:
@@ -108,7 +116,8 @@ def clock_spread_bound_ms(config: SimConfig) -> int:
 
 def build_world(config: SimConfig, rng: random.Random) -> World:
     """Keys, genesis and replica settings of run `config`, drawn from `rng` (the keys stream)."""
-    scheme, new_signer = _signer_factory(config, rng)
+    inner, new_signer = _signer_factory(config, rng)
+    scheme = VerifyMemo(inner)
     signers = tuple(new_signer() for _ in range(config.validators))  # type: ignore[operator]
     clients = Clients(
         governor=new_signer(),  # type: ignore[operator]
@@ -167,4 +176,5 @@ def open_replica(world: World, signer: Signer, store: Store) -> Replica:
         scheme=world.scheme,
         config=world.replica_config,
         genesis_time_ms=world.genesis.genesis_time_ms,
+        decoded=world.decoded,
     )

@@ -1,65 +1,59 @@
-"""Many seeds, in parallel processes: runs are fully independent, so they scale by process.
+"""Many seeds: what a sweep runs, and the figures researchers report about it.
 
-`sweep` runs every seed of a range (with the same overrides) on `workers` processes and
-returns the results in seed order; `summarize` turns them into the numbers researchers report:
-outcome counts, heights, faults injected, simulated events per wall second, and the ratio of
-virtual to wall time. `to_text` and `to_json` format a summary.
+Runs are fully independent, so a sweep scales by process and by machine: `sim.sweep_engine`
+hands `run_spec` to Dask distributed workers one seed at a time. This module holds what does
+not depend on the engine: parsing a seed range, the task itself, and `summarize`, which turns
+results into outcome counts, heights, faults injected, simulated events per CPU second, the
+ratio of virtual to CPU time and seeds per hour. `to_text` formats a summary for a terminal;
+`sim.sweep_tables` writes JSON and Markdown.
 """
 
 from __future__ import annotations
 
-import json
-import multiprocessing
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable
 
 import attrs
 
 from sim.result import Outcome, RunResult, RunSpec
 from sim.runner import Simulation
 
+MAX_SEEDS = 10_000_000
+"""A bound on one sweep, so a typo (`0..99999999999`) is an error, not a year of work."""
+
 
 def run_spec(spec: RunSpec) -> RunResult:
-    """Run one spec (module-level so worker processes can import it)."""
+    """Run one spec (module-level so worker processes import it by name)."""
     return Simulation(spec).run()
 
 
 def parse_seeds(text: str) -> range:
-    """`A..B` (inclusive) or a single seed `A`; ValueError otherwise."""
-    first, sep, last = text.partition("..")
+    """`A..B` (inclusive) or a single seed `A`; ValueError with a one-line reason otherwise."""
+    first, sep, last = text.strip().partition("..")
     try:
         start = int(first)
         stop = int(last) if sep else start
     except ValueError:
-        raise ValueError(f"seeds: expected A..B or A, got {text!r}") from None
+        raise ValueError(f"seeds: expected A..B or A (integers), got {text!r}") from None
     if start < 0 or stop < start:
         raise ValueError(f"seeds: expected 0 <= A <= B, got {text!r}")
+    if stop - start + 1 > MAX_SEEDS:
+        raise ValueError(f"seeds: at most {MAX_SEEDS:,} per sweep, got {stop - start + 1:,}")
     return range(start, stop + 1)
 
 
-def sweep(
-    seeds: Iterable[int],
-    overrides: Mapping[str, object] | None = None,
-    *,
-    workers: int = 1,
-    on_result: Callable[[RunResult], None] | None = None,
-) -> list[RunResult]:
-    """Run every seed; `on_result` sees each result as it arrives (any order)."""
-    specs = [RunSpec(seed, dict(overrides or {})) for seed in seeds]
-    results: list[RunResult] = []
-    if workers <= 1:
-        for spec in specs:
-            result = run_spec(spec)
-            results.append(result)
-            if on_result is not None:
-                on_result(result)
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            for result in pool.imap_unordered(run_spec, specs, chunksize=1):
-                results.append(result)
-                if on_result is not None:
-                    on_result(result)
-    return sorted(results, key=lambda r: r.spec.seed)
+def crashed(spec: RunSpec, reason: str) -> RunResult:
+    """The result of a run that produced none (its worker died): a crash with no trace."""
+    return RunResult(
+        spec=spec,
+        outcome=Outcome.CRASH,
+        reason=reason,
+        heights=(),
+        events=0,
+        virtual_ms=0,
+        wall_s=0.0,
+        faults={},
+        digest="",
+    )
 
 
 @attrs.frozen
@@ -75,6 +69,8 @@ class Summary:
     cpu_s: float  # sum of the runs' wall times (process time spent simulating)
     wall_s: float  # elapsed for the whole sweep
     failures: tuple[str, ...]  # one summary line (with its reproduction) per failing seed
+    workers: int = 0  # the most worker threads (one per process) seen during the sweep
+    engine: str = ""  # what ran it, e.g. "dask distributed 2026.8.0, local cluster"
 
     @property
     def events_per_s(self) -> float:
@@ -84,8 +80,16 @@ class Summary:
     def virtual_to_wall(self) -> float:
         return self.virtual_ms / 1000 / self.cpu_s if self.cpu_s else 0.0
 
+    @property
+    def seeds_per_hour(self) -> float:
+        """Whole-sweep throughput (all workers), from the elapsed wall time."""
+        return self.seeds * 3600 / self.wall_s if self.wall_s else 0.0
 
-def summarize(results: list[RunResult], wall_s: float) -> Summary:
+
+def summarize(
+    results: Iterable[RunResult], wall_s: float, *, workers: int = 0, engine: str = ""
+) -> Summary:
+    results = sorted(results, key=lambda r: r.spec.seed)
     outcomes = {o.value: 0 for o in Outcome}
     faults: dict[str, int] = {}
     for r in results:
@@ -105,7 +109,15 @@ def summarize(results: list[RunResult], wall_s: float) -> Summary:
         cpu_s=sum(r.wall_s for r in results),
         wall_s=wall_s,
         failures=tuple(r.summary_line() for r in results if r.outcome.failed),
+        workers=workers,
+        engine=engine,
     )
+
+
+def exit_code(summary: Summary) -> int:
+    """The first failing outcome's exit code (in `Outcome` order), 0 when every seed passed."""
+    failing = [Outcome(name) for name, n in summary.outcomes.items() if n and name != "pass"]
+    return failing[0].exit_code if failing else 0
 
 
 def to_text(summary: Summary) -> str:
@@ -120,28 +132,12 @@ def to_text(summary: Summary) -> str:
         ("events / s (per core)", f"{summary.events_per_s:,.0f}"),
         ("virtual : wall (per core)", f"{summary.virtual_to_wall:,.1f}x"),
         ("wall time", f"{summary.wall_s:.1f} s"),
+        ("seeds / hour", f"{summary.seeds_per_hour:,.0f} ({summary.workers} workers)"),
     ]
+    if summary.engine:
+        rows.append(("engine", summary.engine))
     rows += [(f"  fault {name}", str(count)) for name, count in summary.faults.items()]
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     lines += ["", *summary.failures] if summary.failures else []
     return "\n".join(lines)
-
-
-def to_json(summary: Summary) -> str:
-    data = attrs.asdict(summary)
-    data["events_per_s"] = round(summary.events_per_s, 1)
-    data["virtual_to_wall"] = round(summary.virtual_to_wall, 2)
-    return json.dumps(data, indent=2, sort_keys=True)
-
-
-def timed_sweep(
-    seeds: Iterable[int],
-    overrides: Mapping[str, object] | None = None,
-    *,
-    workers: int = 1,
-    on_result: Callable[[RunResult], None] | None = None,
-) -> tuple[list[RunResult], Summary]:
-    started = time.perf_counter()
-    results = sweep(seeds, overrides, workers=workers, on_result=on_result)
-    return results, summarize(results, time.perf_counter() - started)

@@ -26,8 +26,10 @@ class Timeline:
     _total: int = 0
 
     def sample(self, t: int, instance: int, height: int, round_: int) -> None:
-        rows = self.samples.setdefault(instance, [])
-        if rows and rows[-1][1:] == (height, round_):
+        rows = self.samples.get(instance)
+        if rows is None:
+            rows = self.samples[instance] = []
+        elif rows and rows[-1][1] == height and rows[-1][2] == round_:
             return
         if self._total >= MAX_SAMPLES:
             return

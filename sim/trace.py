@@ -29,12 +29,18 @@ HEADER = (
 )
 
 
+FLUSH_LINES = 512
+"""Lines hashed together: blake2b over their concatenation is the digest of the lines one by
+one, at a fraction of the calls."""
+
+
 class Trace:
     """Hashes every line; also writes it when given a file."""
 
     def __init__(self, out: TextIO | None = None) -> None:
         self._out = out
         self._hash = hashlib.blake2b(digest_size=16)
+        self._pending: list[str] = []
         self.lines = 0
         if out is not None:
             out.write(HEADER)
@@ -49,13 +55,28 @@ class Trace:
         event: str,
         detail: str = "",
     ) -> None:
-        h = "-" if height is None else str(height)
-        r = "-" if round is None else str(round)
-        line = f"{time_ms:010d} {node:<5} {h:>6} {r:>5} {step:<9} {event:<10} {detail}\n"
-        self._hash.update(line.encode())
+        # %-formatting builds the very line an f-string would, in about half the time.
+        line = "%010d %-5s %6s %5s %-9s %-10s %s\n" % (  # noqa: UP031
+            time_ms,
+            node,
+            "-" if height is None else height,
+            "-" if round is None else round,
+            step,
+            event,
+            detail,
+        )
+        pending = self._pending
+        pending.append(line)
+        if len(pending) >= FLUSH_LINES:
+            self._flush()
         self.lines += 1
         if self._out is not None:
             self._out.write(line)
 
+    def _flush(self) -> None:
+        self._hash.update("".join(self._pending).encode())
+        self._pending.clear()
+
     def digest(self) -> str:
+        self._flush()
         return self._hash.hexdigest()

@@ -28,6 +28,7 @@ class VoteRecord:
         self._power = {v.public_key: v.power for v in validators.validators}
         self._scheme = scheme
         self._verified: dict[Vote | Proposal, bool] = {}
+        self._recorded: set[Vote] = set()  # the votes `add` recorded
         # (height, round, type) -> block id (None = nil) -> validators
         self.by_round: dict[tuple[int, int, VoteType], dict[BlockId | None, set[bytes]]] = (
             defaultdict(lambda: defaultdict(set))
@@ -56,12 +57,15 @@ class VoteRecord:
 
     def add(self, vote: Vote) -> bool:
         """Record `vote` if authentic; True if it was new."""
+        if vote in self._recorded:
+            return False  # an equal vote was recorded already (it reaches several receivers)
         if not self.authentic(vote):
             return False
         voters = self.by_round[(vote.height, vote.round, vote.type)][vote.block_id]
         if vote.validator in voters:
             return False
         voters.add(vote.validator)
+        self._recorded.add(vote)
         ids = self.by_voter[(vote.validator, vote.height, vote.round, vote.type)]
         if vote.block_id not in ids:
             ids.append(vote.block_id)
@@ -79,10 +83,11 @@ class VoteRecord:
     def equivocators(self) -> dict[bytes, str]:
         """Validators with two different votes of one type at one (height, round)."""
         found: dict[bytes, str] = {}
-        for (key, height, round, vote_type), ids in sorted(
-            self.by_voter.items(), key=lambda item: (item[0][0], item[0][1:3], item[0][3])
+        doubles = [item for item in self.by_voter.items() if len(item[1]) > 1]  # sort only these
+        for (key, height, round, vote_type), _ids in sorted(
+            doubles, key=lambda item: (item[0][0], item[0][1:3], item[0][3])
         ):
-            if len(ids) > 1 and key not in found:
+            if key not in found:
                 found[key] = f"two {vote_type.name.lower()}s at height {height} round {round}"
         return found
 
@@ -94,10 +99,16 @@ class VoteRecord:
         for (key, height, round, vote_type), ids in self.by_voter.items():
             if vote_type is VoteType.PRECOMMIT:
                 precommits[(key, height)].extend((round, b) for b in ids if b is not None)
-        for (key, height, r2, vote_type), ids in sorted(
-            self.by_voter.items(), key=lambda item: (item[0][0], item[0][1:3], item[0][3])
+        # Only a prevote at a round above 0 can follow a precommit (r1 < r2): sort only those.
+        later_prevotes = [
+            item
+            for item in self.by_voter.items()
+            if item[0][3] is VoteType.PREVOTE and item[0][2] > 0
+        ]
+        for (key, height, r2, _), ids in sorted(
+            later_prevotes, key=lambda item: (item[0][0], item[0][1:3], item[0][3])
         ):
-            if vote_type is not VoteType.PREVOTE or key in found:
+            if key in found:
                 continue
             for r1, locked in precommits.get((key, height), ()):
                 for later in ids:

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from consensus.codec import DecodeError
 from consensus.messages import VoteType
-from consensus.replica.wire import ProposalMsg, VoteMsg, WireMessage, decode_wire, message_kind
+from consensus.replica.decoded import DecodeMemo
+from consensus.replica.wire import (
+    MAX_WIRE_BYTES,
+    ProposalMsg,
+    VoteMsg,
+    WireMessage,
+    decode_wire,
+    message_kind,
+)
 
 MAX_CACHED = 20_000
 
@@ -26,36 +34,51 @@ _SIMPLE_KINDS = {
 
 
 class WireCache:
-    """Decodes payloads once; `decode` returns None for anything malformed."""
+    """Decodes payloads once; `decode` returns None for anything malformed.
 
-    def __init__(self) -> None:
-        self._cache: dict[bytes, WireMessage | None] = {}
+    `memo` is the run's memo of decoded peer bytes, which the replicas share, so a payload is
+    decoded once for the checkers and every receiver together."""
+
+    def __init__(self, memo: DecodeMemo | None = None) -> None:
+        self._memo = DecodeMemo(MAX_CACHED) if memo is None else memo
+        self._info: dict[bytes, tuple[WireMessage | None, str]] = {}
 
     def decode(self, payload: bytes) -> WireMessage | None:
         try:
-            return self._cache[payload]
-        except KeyError:
-            pass
-        try:
-            msg: WireMessage | None = decode_wire(payload)
+            return self._memo.wire(payload, MAX_WIRE_BYTES, decode_wire)
         except DecodeError:
-            msg = None
-        if len(self._cache) >= MAX_CACHED:
-            self._cache.clear()
-        self._cache[payload] = msg
-        return msg
+            return None
 
     def signed(self, payload: bytes) -> WireMessage | None:
         """The decoded message if it carries a consensus signature (proposal or vote)."""
-        kind = message_kind(payload)
-        if kind != "vote" and kind != "proposal":
-            return None
-        msg = self.decode(payload)
-        return msg if isinstance(msg, VoteMsg | ProposalMsg) else None
+        return self.info(payload)[0]
 
     def classify(self, payload: bytes) -> str:
         """proposal, prevote, precommit, status, block, get_blocks, get_round, txs, evidence,
         or garbage."""
+        return self.info(payload)[1]
+
+    def info(self, payload: bytes) -> tuple[WireMessage | None, str]:
+        """(`signed(payload)`, `classify(payload)`), worked out once per payload: a broadcast
+        is looked at when it leaves and again at every receiver."""
+        try:
+            return self._info[payload]
+        except KeyError:
+            pass
+        found = (self._signed(payload), self._classify(payload))
+        if len(self._info) >= MAX_CACHED:
+            self._info.clear()
+        self._info[payload] = found
+        return found
+
+    def _signed(self, payload: bytes) -> WireMessage | None:
+        kind = message_kind(payload)
+        if kind != "vote" and kind != "proposal":
+            return None
+        msg = self.decode(payload)
+        return msg if isinstance(msg, (VoteMsg, ProposalMsg)) else None
+
+    def _classify(self, payload: bytes) -> str:
         kind = message_kind(payload)
         if kind == "vote":
             msg = self.decode(payload)

@@ -20,6 +20,7 @@ from consensus.replica.block import Block
 from consensus.replica.catchup import CatchUp, Fetched
 from consensus.replica.chain import ChainTip
 from consensus.replica.config import ReplicaConfig
+from consensus.replica.decoded import DecodeMemo
 from consensus.replica.evidence import EvidencePool
 from consensus.replica.gossip import FutureBuffer, PeerTable, SeenCache
 from consensus.replica.wire import StatusMsg, WireMessage
@@ -46,6 +47,7 @@ class ReplicaParts:
     _core: ConsensusCore
     _tip: ChainTip
     _pool: EvidencePool
+    _decoded: DecodeMemo | None
     _store: Store
     _mempool: Mempool
     _peers: PeerTable

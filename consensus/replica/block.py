@@ -138,9 +138,23 @@ def encode_header(header: Header) -> bytes:
     return codec.packb(_header_obj(header))
 
 
+_IDS_MAX = 1024
+_ids: dict[int, tuple[Header, BlockId]] = {}
+"""Block ids of recent headers, by the header object's identity (each entry keeps its header
+alive, so an id() is never reused while cached): a replica asks for the id of one header
+many times per height (on arrival, judging, executing, committing)."""
+
+
 def block_id(header: Header) -> BlockId:
     """sha256 of the canonical header bytes: what validators vote for."""
-    return hashlib.sha256(b"depositnet/block" + encode_header(header)).digest()
+    found = _ids.get(id(header))
+    if found is not None and found[0] is header:
+        return found[1]
+    bid = hashlib.sha256(b"depositnet/block" + encode_header(header)).digest()
+    if len(_ids) >= _IDS_MAX:
+        _ids.clear()
+    _ids[id(header)] = (header, bid)
+    return bid
 
 
 def encode_block(block: Block) -> bytes:

@@ -25,6 +25,7 @@ class PeerTable:
         self._index = {v.public_key: i for i, v in enumerate(validators.validators)}
         self._own_key = own_key
         self._connected: set[bytes] = set()
+        self._sorted: list[bytes] | None = []  # `_connected` sorted, kept until it changes
         self._status: dict[bytes, StatusMsg] = {}
 
     def is_validator(self, key: bytes) -> bool:
@@ -40,13 +41,23 @@ class PeerTable:
 
     def connect(self, peer: bytes) -> None:
         self._connected.add(peer)
+        self._sorted = None
 
     def disconnect(self, peer: bytes) -> None:
         self._connected.discard(peer)
+        self._sorted = None
         self._status.pop(peer, None)
 
     def connected(self) -> list[bytes]:
-        return sorted(self._connected)
+        return list(self._in_order())
+
+    def _in_order(self) -> list[bytes]:
+        """The connected peers, sorted (read-only: every status asks, connections rarely
+        change)."""
+        found = self._sorted
+        if found is None:
+            found = self._sorted = sorted(self._connected)
+        return found
 
     def is_connected(self, peer: bytes) -> bool:
         return peer in self._connected
@@ -68,7 +79,7 @@ class PeerTable:
         """Connected peers whose last status is at `height`, sorted."""
         return [
             p
-            for p in self.connected()
+            for p in self._in_order()
             if (s := self._status.get(p)) is not None and s.height == height
         ]
 
@@ -76,7 +87,7 @@ class PeerTable:
         """Connected peers that have committed at least `height`, sorted."""
         return [
             p
-            for p in self.connected()
+            for p in self._in_order()
             if (s := self._status.get(p)) is not None and s.last_committed >= height
         ]
 

@@ -16,7 +16,7 @@ from consensus.messages import BlockId, Proposal, Step, Vote, VoteType
 from consensus.replica import events as ev
 from consensus.replica import serving
 from consensus.replica.base import CATCHUP_TIMER, MAX_PENDING_FETCHES, ReplicaParts
-from consensus.replica.block import block_id, decode_block
+from consensus.replica.block import Block, block_id, decode_block
 from consensus.replica.catchup import Fetched
 from consensus.replica.evidence import check_evidence
 from consensus.replica.wire import (
@@ -41,13 +41,22 @@ class Inbound(ReplicaParts):
         if not self._peers.is_validator(peer):
             return [ev.PeerMisbehaved(peer, "message from a non-validator")]
         try:
-            msg = decode_wire(payload, self.config.max_message_bytes)
+            if self._decoded is None:
+                msg = decode_wire(payload, self.config.max_message_bytes)
+            else:
+                msg = self._decoded.wire(payload, self.config.max_message_bytes, decode_wire)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable message: {exc}")]
         return self._on_message(peer, msg, now_ms)
 
+    def _decode_block(self, data: bytes) -> Block:
+        """`decode_block` under our size limit (through the shared memo, if any)."""
+        if self._decoded is None:
+            return decode_block(data, self.config.max_message_bytes)
+        return self._decoded.block(data, self.config.max_message_bytes, decode_block)
+
     def _on_message(self, peer: bytes, msg: WireMessage, now_ms: int) -> list[ev.ReplicaEffect]:
-        if isinstance(msg, ProposalMsg | VoteMsg):
+        if isinstance(msg, (ProposalMsg, VoteMsg)):
             return self._on_consensus(peer, msg, now_ms)
         if isinstance(msg, StatusMsg):
             return self._on_status(peer, msg, now_ms)
@@ -73,16 +82,17 @@ class Inbound(ReplicaParts):
         self, peer: bytes, msg: ProposalMsg | VoteMsg, now_ms: int
     ) -> list[ev.ReplicaEffect]:
         value: Proposal | Vote = msg.proposal if isinstance(msg, ProposalMsg) else msg.vote
-        height = value.height
-        if height < self.height or height > self.height + self.config.max_future_heights:
+        height, current = value.height, self.height
+        if height < current or height > current + self.config.max_future_heights:
             return []  # late, or too far ahead to hold
-        if height > self.height or self._waiting():
+        if height > current or self._waiting():
             self._future.add(height, peer, msg)
-            if self._waiting() and isinstance(msg, ProposalMsg) and height == self.height:
+            if self._waiting() and isinstance(msg, ProposalMsg) and height == current:
                 return self._begin_height(now_ms, force=True)
             return []
         if isinstance(msg, VoteMsg):
-            out = self._drive(self._core.handle(VoteReceived(msg.vote), now_ms), now_ms, peer)
+            effects = self._core.handle(VoteReceived(msg.vote), now_ms)
+            out = self._drive(effects, now_ms, peer) if effects else []
             if self.height == height:
                 out += self._fetch_missing(msg.vote.round, now_ms)
             return out
@@ -91,7 +101,7 @@ class Inbound(ReplicaParts):
     def _on_proposal(self, peer: bytes, msg: ProposalMsg, now_ms: int) -> list[ev.ReplicaEffect]:
         proposal = msg.proposal
         try:
-            block = decode_block(msg.block, self.config.max_message_bytes)
+            block = self._decode_block(msg.block)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable block: {exc}")]
         if block_id(block.header) != proposal.block_id or block.header.height != proposal.height:
@@ -223,7 +233,7 @@ class Inbound(ReplicaParts):
         self, peer: bytes, msg: CommittedBlock, now_ms: int
     ) -> list[ev.ReplicaEffect]:
         try:
-            block = decode_block(msg.block, self.config.max_message_bytes)
+            block = self._decode_block(msg.block)
             commit = codec.decode_commit(msg.commit)
         except DecodeError as exc:
             return [ev.PeerMisbehaved(peer, f"undecodable committed block: {exc}")]

@@ -36,6 +36,8 @@ from consensus.replica.wire import EvidenceMsg, ProposalMsg, VoteMsg, encode_wir
 
 BENIGN_REJECTIONS = frozenset({RejectCode.OTHER_HEIGHT, RejectCode.FUTURE_ROUND})
 """Core rejections honest gossip produces (other heights, far-ahead rounds): not misbehaviour."""
+_QUESTIONS = (ce.RequestProposalValue, ce.RequestValidity, ce.Decide)
+"""The core's questions (a tuple: `A | B` in an isinstance call builds a union on every call)."""
 
 
 class Progress(ReplicaParts):
@@ -113,7 +115,7 @@ class Progress(ReplicaParts):
         out: list[ev.ReplicaEffect] = []
         questions: list[object] = []  # answered after the batch, so its effects stay in order
         for effect in effects:
-            if isinstance(effect, ce.RequestProposalValue | ce.RequestValidity | ce.Decide):
+            if isinstance(effect, _QUESTIONS):
                 questions.append(effect)
             elif isinstance(effect, ce.PersistSignState):
                 out.append(ev.PersistSignState(self._sign_record(effect.state)))
@@ -229,13 +231,14 @@ class Progress(ReplicaParts):
     def _cache_block(self, bid: BlockId, block: Block, raw: bytes) -> None:
         if bid in self._blocks:
             return
-        state = self._core.sign_state
-        keep = {state.locked_value, state.valid_value}
-        while len(self._blocks) >= MAX_CACHED_BLOCKS:
-            victim = next((k for k in self._blocks if k not in keep), None)
-            if victim is None:
-                break
-            del self._blocks[victim]
-            self._executions.pop(victim, None)
-            self._early.pop(victim, None)
+        if len(self._blocks) >= MAX_CACHED_BLOCKS:  # only evicting needs the lock and valid value
+            state = self._core.sign_state
+            keep = {state.locked_value, state.valid_value}
+            while len(self._blocks) >= MAX_CACHED_BLOCKS:
+                victim = next((k for k in self._blocks if k not in keep), None)
+                if victim is None:
+                    break
+                del self._blocks[victim]
+                self._executions.pop(victim, None)
+                self._early.pop(victim, None)
         self._blocks[bid] = (block, raw)

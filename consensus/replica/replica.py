@@ -47,6 +47,7 @@ from consensus.replica.block import Block
 from consensus.replica.catchup import CatchUp
 from consensus.replica.chain import ChainTip
 from consensus.replica.config import ReplicaConfig
+from consensus.replica.decoded import DecodeMemo
 from consensus.replica.evidence import EvidencePool
 from consensus.replica.gossip import FutureBuffer, PeerTable, SeenCache
 from consensus.replica.inbound import Inbound
@@ -94,6 +95,7 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
         tip: ChainTip,
         pool: EvidencePool,
         kept: Kept | None = None,
+        decoded: DecodeMemo | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.validators = validators
@@ -107,6 +109,7 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
         self._core = core
         self._tip = tip
         self._pool = pool
+        self._decoded = decoded
         self._peers = PeerTable(validators, self._key)
         self._future = FutureBuffer(config.max_buffered_per_peer)
         self._seen = SeenCache(config.tx_seen_cache_size)
@@ -124,6 +127,7 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
         self._waiting_since_ms: int | None = None  # height start deferred (no empty blocks)
         self._kept = kept if kept is not None else Kept()  # restored; used once (kept.py)
         self._started = False
+        self._core_checked: tuple[ConsensusCore, int] | None = None  # (core, version) checked
 
     # ------------------------------------------------------------------ construction
 
@@ -145,11 +149,14 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
         scheme: SignatureScheme = ED25519,
         config: ReplicaConfig | None = None,
         genesis_time_ms: int = 0,
+        decoded: DecodeMemo | None = None,
     ) -> Replica:
         """A replica resuming from `store` (whose committed state `app` already reflects).
 
         `genesis_time_ms` is the chain's time at height 0 (the genesis document's): block 1's
-        time must exceed it. Raises ReplicaStartError if the store lacks a consistent sign state.
+        time must exceed it. `decoded` is a memo of decoded peer bytes that replicas in one
+        process may share (`consensus.replica.decoded`); None decodes every message afresh.
+        Raises ReplicaStartError if the store lacks a consistent sign state.
         """
         config = ReplicaConfig() if config is None else config
         if type(genesis_time_ms) is not int or genesis_time_ms < 0:
@@ -177,6 +184,7 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
             tip=restored.tip,
             pool=restored.pool,
             kept=restored.kept,
+            decoded=decoded,
         )
 
     # ------------------------------------------------------------------ queries
@@ -226,22 +234,28 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
 
     def check_invariants(self) -> None:
         """Assert our own invariants (tests and the simulator call this after every event)."""
-        self._core.check_invariants()
-        assert self._app.height == self._tip.height, "application and tip disagree"
+        core, tip_height, config = self._core, self._tip.height, self.config
+        # The core's own invariants are a function of its state, which only its entry points
+        # change: re-check them whenever it took an event since the last check (nearly every
+        # vote or proposal), and not after events that never reached it (status, stale timers).
+        checked = (core, core.version)
+        if checked != self._core_checked:
+            core.check_invariants()
+            self._core_checked = checked
+        assert self._app.height == tip_height, "application and tip disagree"
         # A core waiting for transactions may lag: a restart puts it at its sign state's
         # height, and catch-up can commit several heights before it starts again.
-        assert self._core.height <= self._tip.height + 1, "core ahead of the chain"
+        core_height = core.height
+        assert core_height <= tip_height + 1, "core ahead of the chain"
         if not self._waiting():
-            assert self._core.height == self._tip.height + 1, "core not at the next height"
+            assert core_height == tip_height + 1, "core not at the next height"
         assert len(self._blocks) <= MAX_CACHED_BLOCKS + 1
         assert len(self._executions) <= MAX_CACHED_BLOCKS + 1
-        assert set(self._early) <= set(self._blocks)
-        assert len(self._future) <= self.config.max_buffered_per_peer * len(
-            self.validators.validators
-        )
-        assert len(self._seen) <= self.config.tx_seen_cache_size
-        assert len(self._pool) <= self.config.max_pending_evidence
-        assert len(self._catchup) <= self.config.max_catchup_batch
+        assert not self._early or self._early.keys() <= self._blocks.keys()
+        assert len(self._future) <= config.max_buffered_per_peer * len(self.validators.validators)
+        assert len(self._seen) <= config.tx_seen_cache_size
+        assert len(self._pool) <= config.max_pending_evidence
+        assert len(self._catchup) <= config.max_catchup_batch
         assert len(self._unsent) <= MAX_CACHED_BLOCKS
 
     # ------------------------------------------------------------------ events

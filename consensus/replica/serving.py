@@ -37,7 +37,10 @@ def make_status(
     def indices(vote_type: VoteType) -> bytes:
         if not current:
             return b""
-        found = [peers.index_of(v.validator) for v in core.votes(rnd, vote_type)]
+        votes = core.votes(rnd, vote_type)
+        if not votes:
+            return b""  # what `bitmap` makes of no indices (a new round: the common case)
+        found = [peers.index_of(v.validator) for v in votes]
         return bitmap(sorted(i for i in found if i is not None))
 
     return StatusMsg(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +25,8 @@ from depositnet.cli import build_parser, main
         ["bench", "--max-steps", "101"],
         ["bench", "--steps", "10000", "--soak-seconds", "86400"],  # a window over 7 days
         ["bench", "catchup", "--blocks", "0"],
+        ["bench", "sim", "--seeds", "-1"],
+        ["bench", "sim", "--seconds", "0"],
     ],
 )
 def test_bad_arguments_are_refused_without_starting_a_network(
@@ -49,3 +53,16 @@ def test_bench_has_sim_and_catchup_kinds() -> None:
     args = parse(["bench", "--steps", "10,20", "--soak-seconds", "60"])
     assert (args.steps, args.soak_seconds, args.out) == ("10,20", 60.0, "bench/results")
     assert not hasattr(args, "validity_window")
+
+
+def test_bench_sim_reports_heights_and_seeds_per_hour(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A tiny run of each figure: both signature schemes, and a sweep of one default seed."""
+    assert main(["bench", "sim", "--seconds", "1", "--seeds", "1", "--out", str(tmp_path)]) == 0
+    (report,) = tmp_path.glob("sim-*.json")
+    data = json.loads(report.read_text())
+    assert set(data["runs"]) == {"fast", "ed25519"}
+    assert all(run["heights"] > 0 for run in data["runs"].values())
+    assert data["sweep"]["seeds"] == 1 and data["sweep"]["seeds_per_hour"] > 0
+    assert "seeds/hour" in next(tmp_path.glob("sim-*.md")).read_text()
