@@ -124,33 +124,39 @@ class RuleChecker:
 
     def begin(self, node: SimNode, starting: bool) -> None:
         """Before `node` handles an event (or starts: then it enters whatever round it
-        resumes, and no round change is a skip)."""
+        resumes, and no round change is a skip). Correct validators only."""
+        if not node.correct:
+            return
         state = self._of(node)
-        replica = node.replica
         state.view = None
         if starting:
             state.entered.clear()
-        elif replica is not None:
-            state.view = (replica.core.height, replica.core.round)
+        elif (replica := node.replica) is not None:
+            core = replica.core
+            state.view = (core.height, core.round)
         state.signed_before = state.last_signed
-        state.timers.clear()
+        if state.timers:
+            state.timers = []
 
     def end(self, node: SimNode, event: ReplicaEvent | None) -> None:
         """After the step: check its timers and round change (correct validators only)."""
-        state = self._of(node)
-        timers, state.timers = state.timers, []
-        replica = node.replica
         if not node.correct:
             return
+        state = self._of(node)
+        replica = node.replica
         after = None
         if replica is not None and node.up:
-            after = (replica.core.height, replica.core.round)
-        for effect, local_now in timers:
-            self._check_timer(node, state, effect, local_now, after)
+            core = replica.core
+            after = (core.height, core.round)
+        if state.timers:
+            timers, state.timers = state.timers, []
+            for effect, local_now in timers:
+                self._check_timer(node, state, effect, local_now, after)
         if after is None:
             return
-        if state.view is not None:  # a height begun within a step starts at round 0
-            before = state.view[1] if state.view[0] == after[0] else 0
+        view = state.view
+        if view is not None and view != after:  # a height begun in a step starts at round 0
+            before = view[1] if view[0] == after[0] else 0
             self._check_round_change(node, state, event, before, after)
         if state.top.get(after[0], -1) > after[1]:  # the log holds only what was heard
             self._check_no_skip_pending(node, after)
