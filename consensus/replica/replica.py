@@ -318,8 +318,9 @@ class Replica(Inbound, Progress, TxGossip, Keeping):
         if timer == EMPTY_BLOCK_TIMER:
             if self._waiting_since_ms is None:
                 return []
-            if now_ms < self._waiting_since_ms + self.config.empty_block_interval_ms:
-                return []
+            deadline = self._waiting_since_ms + self.config.empty_block_interval_ms
+            if now_ms < deadline:  # a driver fired it early: the wait still ends at its deadline
+                return [ev.SetTimer(deadline, EMPTY_BLOCK_TIMER)]
             return self._begin_height(now_ms, force=True)
         raise ValueError(f"unknown timer {timer!r}")
 

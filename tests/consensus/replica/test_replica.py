@@ -10,6 +10,7 @@ from consensus.interfaces import TxAdmission
 from consensus.merkle import merkle_root
 from consensus.messages import DuplicateVoteEvidence, Vote, VoteType
 from consensus.replica import events as ev
+from consensus.replica.base import EMPTY_BLOCK_TIMER
 from consensus.replica.block import Block, block_id, decode_block, make_block
 from consensus.replica.chain import check_block, check_execution
 from consensus.replica.config import ReplicaConfig
@@ -116,6 +117,21 @@ def test_no_empty_blocks_mode_waits_for_a_transaction_or_the_interval() -> None:
     assert net.min_height() == 1  # idle again
     net.run_until(lambda: net.min_height() >= 2, 6_000)  # the interval produced an empty block
     net.assert_agreement()
+
+
+def test_an_empty_block_timer_fired_early_is_armed_again_for_its_deadline() -> None:
+    config = attrs.evolve(FAST, create_empty_blocks=False, empty_block_interval_ms=5_000)
+    net = Net(4, config=config)
+    net.start()
+    replica = net.nodes[0].replica
+    waiting_since = replica._waiting_since_ms
+    assert waiting_since is not None
+    deadline = waiting_since + 5_000
+    early = replica.handle(ev.TimerFired(EMPTY_BLOCK_TIMER), deadline - 1)
+    assert early == [ev.SetTimer(deadline, EMPTY_BLOCK_TIMER)]
+    assert replica._waiting_since_ms == waiting_since  # still waiting, same deadline
+    assert replica.handle(ev.TimerFired(EMPTY_BLOCK_TIMER), deadline) != []  # the height starts
+    assert replica._waiting_since_ms is None
 
 
 def test_far_future_and_flooding_messages_are_bounded() -> None:
