@@ -6,6 +6,7 @@ One cluster serves the module (started once, ~1 s); the command line reaches it 
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import re
 import shlex
@@ -26,6 +27,21 @@ from sim.sweep_engine import _remote, local_cluster, stream
 QUICK = ["--set", "validators=4", "--set", "safety_ms=800", "--set", "byzantine=none"]
 QUICK_OVERRIDES: dict[str, object] = {"validators": 4, "safety_ms": 800, "byzantine": ()}
 HUNGRY_SEED = 2
+
+
+MODULE_LIMIT_S = 900
+"""Far above what this module takes on a loaded machine (about 10 s). Dask's start-up once hung
+in a full run; past this limit the test process prints every thread's stack and exits, so CI
+fails with a trace in minutes instead of spending its whole budget."""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def watchdog() -> Iterator[None]:
+    faulthandler.dump_traceback_later(MODULE_LIMIT_S, exit=True)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")
