@@ -7,7 +7,6 @@ moves events into replicas and effects out of them; this module changes the worl
 
 from __future__ import annotations
 
-import random
 from typing import TYPE_CHECKING
 
 import attrs
@@ -48,7 +47,6 @@ class Lifecycle:
     checker: SafetyChecker
     evidence: VoteRecord
     workload: Workload
-    submit_rng: random.Random
     correct_keys: frozenset[bytes]
     named_by_evidence: set[bytes]
     connected: dict[int, set[bytes]]

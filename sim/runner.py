@@ -122,7 +122,6 @@ class Simulation(Lifecycle, Durability):
         self.workload = Workload(
             self.world, self.tree.rng("workload"), cfg.invalid_tx_pct, self.oracle
         )
-        self.submit_rng = self.tree.rng("crash")
         self.named_by_evidence: set[bytes] = set()
         self._evidence_seen: set[bytes] = set()  # vote payloads offered to `evidence` already
         self._received: dict[tuple[int, bytes], ev.MessageReceived] = {}  # immutable events
