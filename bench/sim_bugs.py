@@ -19,15 +19,15 @@ Uses time.perf_counter (bench/ is the only place wall time is measured).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import time
 
+from sim.catch import attempts
 from sim.config import BUGS
 from sim.hunts import HUNTS, run
 from sim.planted import BY_NAME, CATALOGUE, CLASSES
-from sim.result import RunSpec
-from sim.runner import Simulation
 
 
 def hunt_row(bug: str, extra_seeds: int) -> dict[str, object]:
@@ -69,28 +69,27 @@ def hunt_row(bug: str, extra_seeds: int) -> dict[str, object]:
 def swarm_row(bug: str, budget_s: float, start: int) -> dict[str, object]:
     """Default swarm seeds from `start` until the bug is caught or `budget_s` runs out."""
     started = time.perf_counter()
-    seed = start
     clean_failures: list[str] = []
     tried = 0
-    while time.perf_counter() - started < budget_s:
+    for attempt in attempts(bug, itertools.count(start)):
         tried += 1
-        result = Simulation(RunSpec(seed, {"bugs": (bug,)})).run()
-        if result.outcome.failed:
-            clean = Simulation(RunSpec(seed, {})).run()
-            if not clean.outcome.failed:
-                return {
-                    "bug": bug,
-                    "class": BY_NAME[bug].klass,
-                    "caught": True,
-                    "first_seed": seed,
-                    "seeds_tried": tried,
-                    "wall_s": round(time.perf_counter() - started, 2),
-                    "reason": f"{result.outcome.value}: {result.reason}"[:200],
-                    "reproduce": result.spec.command(),
-                    "clean_failures": clean_failures,
-                }
-            clean_failures.append(clean.summary_line().splitlines()[0])
-        seed += 1
+        if attempt.caught:
+            result = attempt.planted
+            return {
+                "bug": bug,
+                "class": BY_NAME[bug].klass,
+                "caught": True,
+                "first_seed": attempt.seed,
+                "seeds_tried": tried,
+                "wall_s": round(time.perf_counter() - started, 2),
+                "reason": f"{result.outcome.value}: {result.reason}"[:200],
+                "reproduce": result.spec.command(),
+                "clean_failures": clean_failures,
+            }
+        if attempt.clean is not None:
+            clean_failures.append(attempt.clean.summary_line().splitlines()[0])
+        if time.perf_counter() - started >= budget_s:
+            break
     return {
         "bug": bug,
         "class": BY_NAME[bug].klass,

@@ -9,20 +9,19 @@ seeds and the time each hunt takes.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from collections.abc import Callable
 
 import pytest
 
-from consensus import signing
-from consensus.core import KNOWN_BUGS, ConsensusCore
-from consensus.replica import inbound
-from consensus.rules import Rules
+from consensus.core import KNOWN_BUGS
+from sim.catch import first_catch, run_default
 from sim.config import BUGS, STRATEGIES
 from sim.hunts import HUNTS, detects, run
 from sim.planted import BY_NAME, CATALOGUE, core_flags
-from sim.result import Outcome, RunResult, RunSpec
-from sim.runner import Simulation
+from sim.result import Outcome, RunResult
 from sim.stack import build_world, new_store, open_replica
 from sim.swarm import derive_config
 
@@ -65,60 +64,46 @@ def test_planted_bugs_reach_the_core_through_the_replica_config() -> None:
         assert replica.core.bugs == frozenset(bugs)
 
 
-# Adversary bugs (issue 13, class 2): the first default swarm seed that catches each, as
-# `python bench/sim_bugs.py --class adversary` finds it, and how it is caught. When the code
-# changes what a seed does, that command finds the new first seed.
-ADVERSARY_SEEDS: dict[str, tuple[int, Outcome, str]] = {
-    "line28_without_polka": (0, Outcome.SAFETY, "no polka for it there (line 28)"),
-    "line28_polka_any_value": (4, Outcome.SAFETY, "no polka for it there (line 28)"),
-    "proposer_unchecked": (4, Outcome.SAFETY, "never proposed"),
-    "catchup_ignores_power": (11, Outcome.SAFETY, "not more than 2/3"),
-    "catchup_ignores_block": (11, Outcome.SAFETY, "invalid precommit"),
-    "chain_id_not_signed": (4, Outcome.ACCOUNTABILITY, "correct validator(s) convicted"),
-    "previous_height_admitted": (1, Outcome.ACCOUNTABILITY, "correct validator(s) convicted"),
+# Adversary bugs (issue 13, class 2): how each is caught on the default swarm seeds, where
+# `python bench/sim_bugs.py --class adversary` finds the first (0 to 11 today).
+ADVERSARY_CATCH: dict[str, tuple[Outcome, str]] = {
+    "line28_without_polka": (Outcome.SAFETY, "no polka for it there (line 28)"),
+    "line28_polka_any_value": (Outcome.SAFETY, "no polka for it there (line 28)"),
+    "proposer_unchecked": (Outcome.SAFETY, "never proposed"),
+    "catchup_ignores_power": (Outcome.SAFETY, "not more than 2/3"),
+    "catchup_ignores_block": (Outcome.SAFETY, "invalid precommit"),
+    "chain_id_not_signed": (Outcome.ACCOUNTABILITY, "correct validator(s) convicted"),
+    "previous_height_admitted": (Outcome.ACCOUNTABILITY, "correct validator(s) convicted"),
 }
+DEFAULT_SEEDS = range(40)
+"""The bound: each adversary bug is caught, the expected way, on one of these default seeds."""
 
 
 def test_every_adversary_bug_has_a_detecting_seed_and_a_strategy() -> None:
     adversary = {bug.name for bug in CATALOGUE if bug.klass == "adversary"}
-    assert adversary == set(ADVERSARY_SEEDS)
+    assert adversary == set(ADVERSARY_CATCH)
     for name in adversary:
         strategy = BY_NAME[name].summary.split(":")[0]
         assert strategy in STRATEGIES, name
 
 
-@pytest.mark.parametrize("bug", sorted(ADVERSARY_SEEDS))
+def caught_as_expected(bug: str) -> Callable[[RunResult], bool]:
+    """Whether a planted run failed the way `ADVERSARY_CATCH` says `bug` is caught."""
+    outcome, reason = ADVERSARY_CATCH[bug]
+    return lambda result: result.outcome is outcome and reason in result.reason
+
+
+@pytest.mark.parametrize("bug", sorted(ADVERSARY_CATCH))
 def test_each_adversary_bug_is_caught_on_a_default_seed_the_clean_build_passes(bug: str) -> None:
-    seed, outcome, reason = ADVERSARY_SEEDS[bug]
-    caught = Simulation(RunSpec(seed, {"bugs": (bug,)})).run()
-    assert caught.outcome is outcome and reason in caught.reason, (
-        f"{caught.summary_line()}\n(`python bench/sim_bugs.py --bug {bug}` finds the first seed)"
+    outcome, reason = ADVERSARY_CATCH[bug]
+    catch = first_catch(bug, DEFAULT_SEEDS, accept=caught_as_expected(bug), run=_cached)
+    assert catch is not None, (
+        f"{bug} not caught as {outcome.value} ({reason!r}) with the clean build passing, on"
+        f" default seeds {DEFAULT_SEEDS.start}..{DEFAULT_SEEDS.stop - 1}"
     )
-    clean = _clean(seed)
-    assert clean.outcome is Outcome.PASS, clean.summary_line()
 
 
-_CLEAN: dict[int, RunResult] = {}
-
-
-def _clean(seed: int) -> RunResult:
-    """The clean build's run of default seed `seed` (several bugs share a seed)."""
-    if seed not in _CLEAN:
-        _CLEAN[seed] = Simulation(RunSpec(seed, {})).run()
-    return _CLEAN[seed]
-
-
-def test_a_planted_patch_is_gone_when_its_run_ends() -> None:
-    originals = {
-        "line28_without_polka": (Rules, "_on_proposal_rules"),
-        "proposer_unchecked": (ConsensusCore, "_on_proposal"),
-        "catchup_ignores_power": (inbound, "verify_commit"),
-        "previous_height_admitted": (ConsensusCore, "_on_vote"),
-    }
-    before = {name: getattr(owner, attr) for name, (owner, attr) in originals.items()}
-    code = signing.vote_sign_bytes.__code__
-    for name in ADVERSARY_SEEDS:
-        with BY_NAME[name].plant():
-            pass
-    assert {name: getattr(owner, attr) for name, (owner, attr) in originals.items()} == before
-    assert signing.vote_sign_bytes.__code__ is code
+@functools.cache
+def _cached(seed: int, bugs: tuple[str, ...]) -> RunResult:
+    """Several bugs share a seed's clean run."""
+    return run_default(seed, bugs)
