@@ -37,17 +37,7 @@ from consensus.replica.wire import ProposalMsg, VoteMsg
 from consensus.rules import Rules
 from consensus.signing import _VOTE_TAGS, PROPOSAL_TAG, verify_proposal, verify_vote
 from consensus.votes import more_than_two_thirds
-
-
-@contextlib.contextmanager
-def _replaced(owner: object, name: str, mutant: object) -> Iterator[None]:
-    """Set `owner.name` to `mutant` for the block, then put the original back."""
-    original = getattr(owner, name)
-    setattr(owner, name, mutant)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
+from sim.plants import replaced
 
 
 @contextlib.contextmanager
@@ -89,11 +79,11 @@ def _line28(polka_of_any_value: bool) -> Callable[[Rules, Proposal], bool]:
 
 
 def line28_without_polka() -> contextlib.AbstractContextManager[None]:
-    return _replaced(Rules, "_on_proposal_rules", _line28(polka_of_any_value=False))
+    return replaced(Rules, "_on_proposal_rules", _line28(polka_of_any_value=False))
 
 
 def line28_polka_any_value() -> contextlib.AbstractContextManager[None]:
-    return _replaced(Rules, "_on_proposal_rules", _line28(polka_of_any_value=True))
+    return replaced(Rules, "_on_proposal_rules", _line28(polka_of_any_value=True))
 
 
 # ---------------------------------------------------------------- the proposer (usurp)
@@ -127,7 +117,7 @@ def _on_proposal_any_proposer(self: ConsensusCore, event: Any) -> None:
 
 
 def proposer_unchecked() -> contextlib.AbstractContextManager[None]:
-    return _replaced(ConsensusCore, "_on_proposal", _on_proposal_any_proposer)
+    return replaced(ConsensusCore, "_on_proposal", _on_proposal_any_proposer)
 
 
 # ---------------------------------------------------------------- catch-up (forge)
@@ -181,11 +171,11 @@ def _verify_commit(*, check_power: bool, check_block: bool) -> Callable[..., Non
 
 
 def catchup_ignores_power() -> contextlib.AbstractContextManager[None]:
-    return _replaced(inbound, "verify_commit", _verify_commit(check_power=False, check_block=True))
+    return replaced(inbound, "verify_commit", _verify_commit(check_power=False, check_block=True))
 
 
 def catchup_ignores_block() -> contextlib.AbstractContextManager[None]:
-    return _replaced(inbound, "verify_commit", _verify_commit(check_power=True, check_block=False))
+    return replaced(inbound, "verify_commit", _verify_commit(check_power=True, check_block=False))
 
 
 # ---------------------------------------------------------------- sign bytes (cross_chain)
@@ -281,6 +271,6 @@ def _on_vote_previous_height(self: ConsensusCore, event: Any) -> None:
 @contextlib.contextmanager
 def previous_height_admitted() -> Iterator[None]:
     with contextlib.ExitStack() as stack:
-        stack.enter_context(_replaced(Inbound, "_on_consensus", _on_consensus_previous_height))
-        stack.enter_context(_replaced(ConsensusCore, "_on_vote", _on_vote_previous_height))
+        stack.enter_context(replaced(Inbound, "_on_consensus", _on_consensus_previous_height))
+        stack.enter_context(replaced(ConsensusCore, "_on_vote", _on_vote_previous_height))
         yield

@@ -15,6 +15,7 @@ from ledger import execute
 from ledger.layout import ParticipantRecord
 from ledger.state import LedgerState
 from ledger.tx import SignedTx, Transfer
+from sim.plants import replaced
 
 
 @contextlib.contextmanager
@@ -35,8 +36,7 @@ def transfer_applied_twice() -> Iterator[None]:
         execute.HANDLERS[Transfer] = original
 
 
-@contextlib.contextmanager
-def frozen_recipient_credited() -> Iterator[None]:
+def frozen_recipient_credited() -> contextlib.AbstractContextManager[None]:
     """The account check forgets the frozen flag for recipients: a frozen account still
     receives transfers and mints (a sender's freeze still holds)."""
     original = execute._active
@@ -49,8 +49,4 @@ def frozen_recipient_credited() -> Iterator[None]:
             return record
         return original(state, key, height, who)
 
-    execute._active = active
-    try:
-        yield
-    finally:
-        execute._active = original
+    return replaced(execute, "_active", active)

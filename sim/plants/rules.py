@@ -12,7 +12,6 @@ puts it back afterwards. The replacements are the mistakes someone could plausib
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 from consensus.messages import Step
@@ -20,16 +19,7 @@ from consensus.replica import startup
 from consensus.replica.kept import Kept
 from consensus.rules import Rules
 from consensus.timeouts import TimeoutConfig
-
-
-@contextlib.contextmanager
-def _replaced(owner: Any, name: str, replacement: Any) -> Iterator[None]:
-    original = getattr(owner, name)
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
+from sim.plants import replaced
 
 
 def constant_timeouts() -> contextlib.AbstractContextManager[None]:
@@ -37,7 +27,7 @@ def constant_timeouts() -> contextlib.AbstractContextManager[None]:
         base = {Step.PROPOSE: self.propose_ms, Step.PREVOTE: self.prevote_ms}
         return base.get(step, self.precommit_ms)  # planted bug: no `round * delta`
 
-    return _replaced(TimeoutConfig, "duration_ms", duration_ms)
+    return replaced(TimeoutConfig, "duration_ms", duration_ms)
 
 
 def round_skip_by_heads() -> contextlib.AbstractContextManager[None]:
@@ -50,11 +40,11 @@ def round_skip_by_heads() -> contextlib.AbstractContextManager[None]:
                 return True
         return False
 
-    return _replaced(Rules, "_try_round_skip", _try_round_skip)
+    return replaced(Rules, "_try_round_skip", _try_round_skip)
 
 
 def restart_drops_kept() -> contextlib.AbstractContextManager[None]:
     def restore_kept(state: Any, raw_blocks: Any, max_bytes: int) -> Kept:
         return Kept()  # planted bug: the lock is restored, what it needs is not
 
-    return _replaced(startup, "restore_kept", restore_kept)
+    return replaced(startup, "restore_kept", restore_kept)

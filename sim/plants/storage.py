@@ -19,16 +19,7 @@ from consensus.replica import effect_order
 from consensus.replica import events as ev
 from ledger.store_keys import META_LAST_HEIGHT
 from ledger.store_lmdb import LmdbStore
-
-
-@contextlib.contextmanager
-def _replaced(owner: object, name: str, replacement: object) -> Iterator[None]:
-    original = getattr(owner, name)
-    setattr(owner, name, replacement)
-    try:
-        yield
-    finally:
-        setattr(owner, name, original)
+from sim.plants import replaced
 
 
 def sign_state_unsynced() -> contextlib.AbstractContextManager[None]:
@@ -47,7 +38,7 @@ def sign_state_unsynced() -> contextlib.AbstractContextManager[None]:
         finally:
             env.sync_on_commit = synced
 
-    return _replaced(LmdbStore, "save_sign_state", save_sign_state)
+    return replaced(LmdbStore, "save_sign_state", save_sign_state)
 
 
 class _PointerApart:
@@ -104,7 +95,7 @@ def height_pointer_apart() -> contextlib.AbstractContextManager[None]:
         finally:
             self._env = env
 
-    return _replaced(LmdbStore, "save_height", save_height)
+    return replaced(LmdbStore, "save_height", save_height)
 
 
 Plan = Iterator[effect_order.DurableWrite]
@@ -135,7 +126,7 @@ def _send_before_durable(
 
 def send_before_durable() -> contextlib.AbstractContextManager[None]:
     """The executor sends a vote while the sign state guarding it is still being written."""
-    return _replaced(effect_order, "execute_in_order", _send_before_durable)
+    return replaced(effect_order, "execute_in_order", _send_before_durable)
 
 
 def _commit_last(batch: Sequence[ev.ReplicaEffect], do: Callable[[ev.ReplicaEffect], None]) -> Plan:
@@ -149,4 +140,4 @@ def block_write_last() -> contextlib.AbstractContextManager[None]:
     """The executor saves a block after the effects that follow it (as a background task
     would): the next height's sign state can be durable while the block is not, a store the
     replica refuses to resume from."""
-    return _replaced(effect_order, "execute_in_order", _commit_last)
+    return replaced(effect_order, "execute_in_order", _commit_last)

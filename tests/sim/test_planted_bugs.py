@@ -16,7 +16,10 @@ from collections.abc import Callable
 
 import pytest
 
-from consensus.core import KNOWN_BUGS
+from consensus import signing
+from consensus.core import KNOWN_BUGS, ConsensusCore
+from consensus.replica import inbound
+from consensus.rules import Rules
 from sim.catch import first_catch, run_default
 from sim.config import BUGS, STRATEGIES
 from sim.hunts import HUNTS, detects, run
@@ -107,3 +110,19 @@ def test_each_adversary_bug_is_caught_on_a_default_seed_the_clean_build_passes(b
 def _cached(seed: int, bugs: tuple[str, ...]) -> RunResult:
     """Several bugs share a seed's clean run."""
     return run_default(seed, bugs)
+
+
+def test_a_planted_patch_is_gone_when_its_run_ends() -> None:
+    originals = {
+        "line28_without_polka": (Rules, "_on_proposal_rules"),
+        "proposer_unchecked": (ConsensusCore, "_on_proposal"),
+        "catchup_ignores_power": (inbound, "verify_commit"),
+        "previous_height_admitted": (ConsensusCore, "_on_vote"),
+    }
+    before = {name: getattr(owner, attr) for name, (owner, attr) in originals.items()}
+    code = signing.vote_sign_bytes.__code__
+    for name in ADVERSARY_CATCH:
+        with BY_NAME[name].plant():
+            pass
+    assert {name: getattr(owner, attr) for name, (owner, attr) in originals.items()} == before
+    assert signing.vote_sign_bytes.__code__ is code
