@@ -25,6 +25,7 @@ from network.gctune import tune_gc
 from network.keys import KeyFileError, load_key
 from network.logs import configure_logging
 from network.node import NodeSettings, NodeStartError, ValidatorNode, init_store
+from network.start_errors import sole_error
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,13 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(config.log_level, json=json_logs)
     try:
         trio.run(_serve, node)
-    except (StoreFormatError, NodeStartError) as exc:
-        raise CommandError(str(exc)) from None
+    except BaseException as exc:  # noqa: BLE001 - re-raised unless it is an operator's mistake
+        # The node starts inside nested nurseries: unwrap their exception groups so that a
+        # missing store, a store in use or a port in use is one line, not a traceback.
+        error = sole_error(exc)
+        if isinstance(error, (StoreFormatError, StoreError, NodeStartError)):
+            raise CommandError(str(error)) from None
+        raise
     return 0
 
 
