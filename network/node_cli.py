@@ -96,7 +96,7 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(config.log_level, json=json_logs)
     try:
         trio.run(_serve, node)
-    except BaseException as exc:  # noqa: BLE001 - re-raised unless it is an operator's mistake
+    except BaseException as exc:  # re-raised unless it is an operator mistake
         # The node starts inside nested nurseries: unwrap their exception groups so that a
         # missing store, a store in use or a port in use is one line, not a traceback.
         error = sole_error(exc)
