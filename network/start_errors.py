@@ -1,4 +1,5 @@
-"""Find the one real error inside the exception groups that trio nurseries raise.
+"""One-line operator errors: the one real error inside trio's exception groups, and a genesis
+error that names its file once.
 
 A node starts inside nested nurseries, so an operator's mistake (a port in use, a store held
 by a running node) reaches the CLI wrapped in one or more `ExceptionGroup`s, which Python
@@ -36,3 +37,12 @@ def bind_failure(exc: BaseException, setting: str, host: str, port: int) -> str 
                 reason = leaf.strerror or str(leaf)
             return f"cannot listen on {host}:{port} ({setting}): {reason}"
     return None
+
+
+def genesis_error_line(path: object, exc: Exception) -> str:
+    """`genesis file PATH: problem`, whichever way the genesis loader phrased the problem (it
+    may already start with `genesis: ` or with the path, or say `cannot read genesis file`)."""
+    text = str(exc)
+    for prefix in ("genesis: ", f"{path}: "):
+        text = text.removeprefix(prefix)
+    return text if "genesis file" in text else f"genesis file {path}: {text}"
