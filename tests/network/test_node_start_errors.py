@@ -6,6 +6,7 @@ come from inside the node's nurseries, where they used to surface as ExceptionGr
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -92,3 +93,26 @@ def test_api_port_in_use_names_api_address(tmp_path: Path, occupied_port: int) -
         "(api_address)",
         "already in use",
     )
+
+
+def test_a_bad_genesis_names_its_file_once(tmp_path: Path) -> None:
+    p2p, api = free_ports(2)
+    layout = one_validator(tmp_path / "net", p2p, api)
+    document = json.loads(layout.genesis_path.read_text())
+    layout.genesis_path.write_text(json.dumps({**document, "bogus": 1}))
+    result = run_node(layout.configs[0])
+    assert_one_line_error(result, f"genesis file {layout.genesis_path}: unknown field(s) bogus")
+    assert "genesis: " not in result.stderr
+
+
+def test_a_non_key_file_as_node_key_says_it_is_no_key_file(tmp_path: Path) -> None:
+    p2p, api = free_ports(2)
+    layout = one_validator(tmp_path / "net", p2p, api)
+    config = layout.configs[0]
+    config.write_text(
+        config.read_text().replace('node_key_file = "node0.key"', 'node_key_file = "genesis.json"')
+    )
+    layout.genesis_path.chmod(0o644)
+    result = run_node(config)
+    assert_one_line_error(result, "genesis.json: not a depositnet key file", "keys generate")
+    assert "permissions" not in result.stderr and "chain_id" not in result.stderr
