@@ -308,8 +308,9 @@ async def _show_status(stats: LoadStats, start: float) -> None:
 
 @attrs.frozen
 class Agreement:
-    """The validators' agreement at the end: `height` is the lowest of their latest heights,
-    all read at the same moment, and the block compared is the one at that height."""
+    """The validators' agreement at the end: `height` is the lowest of their latest heights
+    (read one after the other, once the load stopped), and the block compared is the one at
+    that height; the summary's `common height` line is this same number."""
 
     ok: bool
     height: int
