@@ -47,6 +47,11 @@ LOCK_FILE = "depositnet.lock"
 """An advisory lock (flock) that keeps a second process or object from opening the store."""
 
 
+class StoreInUseError(StoreError):
+    """Another open handle (usually another process: a validator already running) holds the
+    store's lock; kept apart so a node can tell its operator exactly that."""
+
+
 class LmdbStore:
     """A `Store` in an LMDB environment (a directory). Open with `LmdbStore.open(path)`."""
 
@@ -269,7 +274,7 @@ def _acquire_lock(where: str) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
         os.close(fd)
-        raise StoreError(
+        raise StoreInUseError(
             f"the store at {where} is already open (by this or another process)"
         ) from exc
     return fd

@@ -25,6 +25,10 @@ KEY_TYPE = "depositnet-ed25519-key"
 KEY_VERSION = 1
 MAX_KEY_FILE_BYTES = 4096
 FILE_MODE = 0o600
+NOT_A_KEY_FILE = (
+    "not a depositnet key file (a key file is the small JSON object with type, version, "
+    "public_key and seed that `depositnet keys generate` writes, mode 0600)"
+)
 
 
 class KeyFileError(ValueError):
@@ -46,10 +50,14 @@ def decode_key(data: bytes, source: str = "key file") -> Ed25519Signer:
     """Parse key file contents, checking every field; `source` names the file in errors."""
     try:
         document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise KeyFileError(f"{source}: not a JSON key file ({exc})") from None
-    if not isinstance(document, dict):
-        raise KeyFileError(f"{source}: expected a JSON object")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        document = None
+    # Something else entirely (a genesis, a config): say so, rather than name its first
+    # unexpected field as if it were a damaged key file.
+    if not isinstance(document, dict) or (
+        document.get("type") != KEY_TYPE and "seed" not in document
+    ):
+        raise KeyFileError(f"{source}: {NOT_A_KEY_FILE}")
     unknown = sorted(set(document) - {"type", "version", "public_key", "seed"})
     if unknown:
         raise KeyFileError(f"{source}: unknown field {unknown[0]!r}")
@@ -116,18 +124,19 @@ def load_key(path: str | os.PathLike[str]) -> Ed25519Signer:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise KeyFileError(f"{target}: not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise KeyFileError(
-                f"{target}: permissions {mode:04o} let group or others access the key; "
-                f"run `chmod 600 {target}`"
-            )
         if info.st_size > MAX_KEY_FILE_BYTES:
             raise KeyFileError(f"{target}: {info.st_size} bytes, too large for a key file")
         data = os.read(fd, MAX_KEY_FILE_BYTES + 1)
     finally:
         os.close(fd)
-    return decode_key(data, str(target))
+    signer = decode_key(data, str(target))  # first: a file that is no key is named as such
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise KeyFileError(
+            f"{target}: permissions {mode:04o} let group or others access the key; "
+            f"run `chmod 600 {target}`"
+        )
+    return signer
 
 
 def _hex32(value: object, field: str) -> bytes:

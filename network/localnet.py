@@ -3,7 +3,8 @@
 Used by `depositnet testnet`, the benchmarks and the end-to-end tests: it writes a testnet with
 `init_testnet` on free loopback ports, starts each validator as its own process, and waits for
 the `ready` line the node prints once it listens. Each node's stderr (its logs) goes to
-`DIR/node{i}.log`. Stopping is SIGTERM (graceful) or SIGKILL (a crash).
+`DIR/node{i}.log`; a node that dies while starting is reported with the end of that log.
+Stopping is SIGTERM (graceful) or SIGKILL (a crash).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from network.testnet_init import TestnetLayout, init_testnet
 
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 15.0
+LOG_TAIL_LINES = 10
 
 
 class LocalNetworkError(RuntimeError):
@@ -91,6 +93,15 @@ class LocalNetwork:
     def log_path(self, index: int) -> Path:
         return self.layout.directory / f"node{index}.log"
 
+    def log_tail(self, index: int, lines: int = LOG_TAIL_LINES) -> str:
+        """The last `lines` lines of validator `index`'s log, indented, for an error message."""
+        try:
+            text = self.log_path(index).read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            return f"    (cannot read it: {exc.strerror})"
+        tail = text.splitlines()[-lines:]
+        return "\n".join(f"    {line}" for line in tail) if tail else "    (empty)"
+
     def is_running(self, index: int) -> bool:
         proc = self._procs[index]
         return proc is not None and proc.poll() is None
@@ -154,9 +165,11 @@ class LocalNetwork:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                # Quote the log's end: the log may live in a temporary directory that is
+                # deleted as soon as this error stops the run.
                 raise LocalNetworkError(
-                    f"validator {index} exited with {proc.returncode} while starting; "
-                    f"see {self.log_path(index)}"
+                    f"validator {index} exited with {proc.returncode} while starting; the end "
+                    f"of its log {self.log_path(index)}:\n{self.log_tail(index)}"
                 )
             readable, _, _ = select.select([proc.stdout], [], [], 0.2)
             if readable:
@@ -186,4 +199,8 @@ class LocalNetwork:
 
 
 def _node_command(config: Path) -> Sequence[str]:
-    return [sys.executable, "-m", "depositnet", "node", "--config", os.fspath(config)]
+    """The node's command line, independent of the current directory: `-P` keeps Python from
+    putting the cwd first on sys.path (where a `depositnet/` folder would shadow the package)
+    and the config path is absolute."""
+    absolute = os.fspath(config.resolve())
+    return [sys.executable, "-P", "-m", "depositnet", "node", "--config", absolute]

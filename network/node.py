@@ -35,7 +35,7 @@ from consensus.replica.replica import Replica
 from ledger.app import LedgerApp
 from ledger.genesis import Genesis
 from ledger.mempool import Mempool
-from ledger.store_lmdb import LmdbStore
+from ledger.store_lmdb import LmdbStore, StoreInUseError
 from network.addresses import PeerAddress
 from network.api import create_app
 from network.api_limits import ApiLimits
@@ -45,6 +45,7 @@ from network.executor import EffectExecutor
 from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
 from network.peers import PeerManager
+from network.start_errors import bind_failure
 from network.timers import TimerQueue
 from network.txprecheck import TxPrecheck
 
@@ -109,7 +110,20 @@ def open_store(settings: NodeSettings) -> LmdbStore:
             f"no store at {path}: for a new validator run `depositnet init node --config "
             "FILE` once; for an existing one, restore its data directory"
         )
-    return LmdbStore.open(path, map_size=settings.map_size_bytes, create=False)
+    try:
+        return LmdbStore.open(path, map_size=settings.map_size_bytes, create=False)
+    except StoreInUseError:
+        raise NodeStartError(
+            f"the store at {path} is in use by another process: this validator is probably "
+            "already running (only one process may open a store)"
+        ) from None
+
+
+def _raise_if_bind_failed(exc: BaseException, setting: str, host: str, port: int) -> None:
+    """Turn a listen socket that could not bind into one NodeStartError naming the setting."""
+    message = bind_failure(exc, setting, host, port)
+    if message is not None:
+        raise NodeStartError(message) from None
 
 
 @attrs.frozen
@@ -213,7 +227,13 @@ class ValidatorNode:
                     on_disconnect=self._on_disconnect,
                     **settings.transport.peer_manager_options(),
                 )
-                p2p_port = await nursery.start(self._peers.run)
+                try:
+                    p2p_port = await nursery.start(self._peers.run)
+                except (OSError, BaseExceptionGroup) as exc:
+                    _raise_if_bind_failed(
+                        exc, "listen_address", settings.listen_host, settings.listen_port
+                    )
+                    raise
                 await nursery.start(self._timers.run)
                 self._precheck = TxPrecheck(
                     app.verified,
@@ -226,9 +246,15 @@ class ValidatorNode:
                 api_port = None
                 if settings.api_port is not None:
                     api = create_app(self.view, limits=settings.api_limits, metrics=self.metrics)
-                    api_port = await nursery.start(
-                        serve_api, api, settings.api_host, settings.api_port
-                    )
+                    try:
+                        api_port = await nursery.start(
+                            serve_api, api, settings.api_host, settings.api_port
+                        )
+                    except (OSError, BaseExceptionGroup) as exc:
+                        _raise_if_bind_failed(
+                            exc, "api_address", settings.api_host, settings.api_port
+                        )
+                        raise
                 log.info(
                     "validator started",
                     extra={"height": self.replica.height, "p2p_port": p2p_port},

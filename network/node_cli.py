@@ -25,6 +25,7 @@ from network.gctune import tune_gc
 from network.keys import KeyFileError, load_key
 from network.logs import configure_logging
 from network.node import NodeSettings, NodeStartError, ValidatorNode, init_store
+from network.start_errors import genesis_error_line, sole_error
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +78,17 @@ def load_node(config_path: str) -> tuple[NodeConfig, Genesis, ValidatorNode]:
     """Read and validate everything a node needs; raises CommandError with one clear line."""
     try:
         config = load_config(config_path)
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"{exc.filename}: {exc.strerror}") from None
+    try:
         genesis = load_genesis(config.genesis_file)
+    except GenesisError as exc:
+        raise CommandError(genesis_error_line(config.genesis_file, exc)) from None
+    try:
         key = load_key(config.node_key_file)
-    except (ConfigError, GenesisError, KeyFileError) as exc:
+    except KeyFileError as exc:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"{exc.filename}: {exc.strerror}") from None
@@ -95,8 +104,13 @@ def _run(args: argparse.Namespace) -> int:
     configure_logging(config.log_level, json=json_logs)
     try:
         trio.run(_serve, node)
-    except (StoreFormatError, NodeStartError) as exc:
-        raise CommandError(str(exc)) from None
+    except BaseException as exc:  # re-raised unless it is an operator mistake
+        # The node starts inside nested nurseries: unwrap their exception groups so that a
+        # missing store, a store in use or a port in use is one line, not a traceback.
+        error = sole_error(exc)
+        if isinstance(error, (StoreFormatError, StoreError, NodeStartError)):
+            raise CommandError(str(error)) from None
+        raise
     return 0
 
 

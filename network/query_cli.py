@@ -21,6 +21,7 @@ import trio
 from depositnet.cli import CommandError
 from ledger.genesis import Genesis, GenesisError, load_genesis, parse_genesis
 from network.client import ClientError, DepositClient, RequestFailed
+from network.start_errors import genesis_error_line
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 5.0
@@ -72,7 +73,7 @@ def read_genesis(path: str | None) -> Genesis:
     try:
         return load_genesis(path)
     except GenesisError as exc:
-        raise CommandError(f"genesis: {exc}") from None
+        raise CommandError(genesis_error_line(path, exc)) from None
 
 
 def placeholder_genesis() -> Genesis:
@@ -111,6 +112,17 @@ def run_client(
         raise CommandError(f"{exc.code}: {exc.message}") from None
     except ClientError as exc:
         raise CommandError(str(exc)) from None
+
+
+KYC_FOREVER = 2**63 - 1
+"""The KYC expiry height `depositnet tx register` uses when none is given: no expiry."""
+
+
+def kyc_expiry_text(height: int | None) -> str:
+    """A KYC expiry height as an operator reads it: `never` for no expiry, `-` for none."""
+    if height is None:
+        return "-"
+    return "never" if height >= KYC_FOREVER else str(height)
 
 
 def parse_key(text: str) -> bytes:
@@ -159,10 +171,7 @@ def cmd_account(args: argparse.Namespace) -> int:
         ["registered", "yes" if data["registered"] else "no"],
         ["name", data["name"] or "-"],
         ["frozen", "yes" if data["frozen"] else "no"],
-        [
-            "kyc expiry height",
-            data["kyc_expiry_height"] if data["kyc_expiry_height"] is not None else "-",
-        ],
+        ["kyc expiry height", kyc_expiry_text(data["kyc_expiry_height"])],
         ["at height", data["height"]],
     ]
     balances = sorted(data["balances"].items()) or [("-", 0)]
@@ -202,8 +211,67 @@ def cmd_block(args: argparse.Namespace) -> int:
     return 0
 
 
+def config_api_urls(genesis_path: str | None) -> dict[str, str | None]:
+    """API URL -> validator key (hex, if its key file is readable here) of each node config
+    (`*.toml`) next to a genesis file that names it, as `depositnet init testnet` writes them:
+    how `status` finds every validator of a testnet from DEPOSITNET_GENESIS alone."""
+    if not genesis_path:
+        return {}
+    from network.config import ConfigError, load_config
+    from network.keys import KeyFileError, load_key
+
+    genesis = Path(genesis_path).resolve()
+    found: dict[str, str | None] = {}
+    for path in sorted(genesis.parent.glob("*.toml")):
+        try:
+            config = load_config(path)
+        except ConfigError:
+            continue  # not a node config (or a broken one: `depositnet node` reports that)
+        if config.genesis_file.resolve() != genesis or not config.api_port:
+            continue
+        host = config.api_host if config.api_host not in (None, "0.0.0.0", "::") else None
+        try:
+            key: str | None = load_key(config.node_key_file).public_key.hex()
+        except (KeyFileError, OSError):
+            key = None  # named by the node itself when it answers
+        found[f"http://{host or '127.0.0.1'}:{config.api_port}"] = key
+    return found
+
+
+def status_urls(args: argparse.Namespace) -> tuple[list[str], dict[str, str | None]]:
+    """Every validator API `status` can find: --node (if given, exactly those), else
+    DEPOSITNET_NODE's list and the configs next to the genesis file; with the validator key
+    each config names (to label a validator that does not answer)."""
+    if args.node:
+        return node_urls(args), {}
+    found = [u.strip() for u in os.environ.get("DEPOSITNET_NODE", "").split(",") if u.strip()]
+    configs = config_api_urls(args.genesis or os.environ.get("DEPOSITNET_GENESIS"))
+    urls = list(dict.fromkeys(url.rstrip("/") for url in [*found, *configs]))
+    if not urls:
+        raise CommandError(
+            "no validator given: pass --node URL, set DEPOSITNET_NODE, or set "
+            "DEPOSITNET_GENESIS to a genesis with its nodes' configs beside it"
+        )
+    args.node = urls
+    return node_urls(args), configs
+
+
+def _genesis_validators(path: str | None) -> list[dict[str, Any]]:
+    """The validators of the genesis file, if one is given and valid (else none)."""
+    if not path:
+        return []
+    try:
+        genesis = load_genesis(path)
+    except GenesisError:
+        return []
+    return [
+        {"public_key": v.public_key.hex(), "name": v.name, "power": v.power}
+        for v in genesis.validator_set().validators
+    ]
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    urls = node_urls(args)
+    urls, config_keys = status_urls(args)
 
     async def gather(client: DepositClient) -> list[dict[str, Any]]:
         out = []
@@ -218,14 +286,24 @@ def cmd_status(args: argparse.Namespace) -> int:
         return out
 
     results = run_client(args, None, gather)
+    first = next((r for r in results if "error" not in r), None)
+    validators = (
+        first["validators"]["validators"]
+        if first is not None
+        else _genesis_validators(args.genesis or os.environ.get("DEPOSITNET_GENESIS"))
+    )
+    names = {v["public_key"]: v["name"] for v in validators}
     rows = []
     for r in results:
         if "error" in r:
-            rows.append([r["node"], "down", "", "", "", "", ""])
+            r["node_key"] = config_keys.get(r["node"])
+            name = names.get(r["node_key"] or "", "?")
+            rows.append([r["node"], name, "unreachable", "", "", "", "", ""])
             continue
         rows.append(
             [
                 r["node"],
+                names.get(r.get("node_key", ""), "(not a validator)"),
                 r["height"],
                 r["round"],
                 r["step"],
@@ -234,8 +312,11 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{r['mempool_txs']} txs",
             ]
         )
-    text = table(rows, ["node", "height", "round", "step", "peers", "sync", "mempool"])
-    first = next((r for r in results if "error" not in r), None)
+    seen = {r.get("node_key") for r in results}
+    for v in validators:  # validators no known address reached: one row each too
+        if v["public_key"] not in seen:
+            rows.append(["(no API address known)", v["name"], "unknown", "", "", "", "", ""])
+    text = table(rows, ["node", "validator", "height", "round", "step", "peers", "sync", "mempool"])
     if first is not None:
         vs = first["validators"]
         text += f"\n\nchain {first['chain_id']}: {len(vs['validators'])} validators, "
@@ -257,6 +338,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("height", metavar="HEIGHT", help="a height or 'latest'")
     add_node_options(p)
     p.set_defaults(func=cmd_block)
-    p = subparsers.add_parser("status", help="what each validator is doing (a table)")
+    p = subparsers.add_parser(
+        "status",
+        help="what each validator is doing (a table)",
+        description="One row per validator: those given by --node, or else every one listed "
+        "in DEPOSITNET_NODE and every node config beside the genesis file (--genesis or "
+        "DEPOSITNET_GENESIS).",
+    )
     add_node_options(p)
+    p.add_argument("--genesis", metavar="PATH", help="default $DEPOSITNET_GENESIS")
     p.set_defaults(func=cmd_status)

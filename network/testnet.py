@@ -6,17 +6,19 @@ signed transfers into random validators at `--rate` per second for `--duration` 
 status line shows the height, committed transfers per second and finality latency. At the end
 it checks that every validator holds the same block at the last common height: each header
 holds the previous block's id and app hash, so one equal block id means equal chains and equal
-app hashes below it. Ctrl-C stops the load and the validators cleanly.
+app hashes below it. Ctrl-C stops the load, checks that agreement, prints the summary of
+what ran and stops the validators cleanly.
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import attrs
@@ -28,11 +30,13 @@ from ledger.signing import make_tx
 from ledger.tx import Body, Mint, RegisterParticipant, Transfer, derive_tx_id
 from network.client import ClientError, DepositClient, percentile
 from network.localnet import LocalNetwork, LocalNetworkError
+from network.start_errors import sole_error
 from network.testnet_init import TestnetLayout
 
 ONBOARD_AMOUNT = 100_000_000_00  # minor units minted per participant and currency: 100 million
 KYC_EXPIRY_HEIGHT = 10**9
 FOLLOW_POLL_S = 0.05
+AGREEMENT_TIMEOUT_S = 15.0
 TICK_S = 0.05  # the load generator submits one batch per tick
 MAX_BATCH = 500  # the API's limit per POST /txs/batch
 
@@ -75,16 +79,30 @@ def _run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise CommandError(f"cannot write the testnet: {exc}") from None
         print(f"starting {args.validators} validators in {directory} ...", flush=True)
-        with network:
+        with network:  # stops every validator, whatever happens (a Ctrl-C while starting too)
             try:
                 network.start_all()
             except LocalNetworkError as exc:
                 raise CommandError(str(exc)) from None
             try:
                 return trio.run(_drive, network, args)
-            except KeyboardInterrupt:
-                print("\ninterrupted: stopping the validators", flush=True)
-                return 130
+            except BaseException as exc:  # re-raised unless it is one line
+                # Errors of tasks in nurseries arrive wrapped in exception groups.
+                error = sole_error(exc)
+                if isinstance(error, (CommandError, KeyboardInterrupt)):
+                    raise error from None
+                if isinstance(error, ClientError):
+                    raise CommandError(f"the network did not answer as expected: {error}") from None
+                raise
+
+
+@attrs.define
+class _Run:
+    """How the run went, for the summary: an interrupted run still reports what it did."""
+
+    load_start: float | None = None
+    load_end: float | None = None
+    interrupted: bool = False
 
 
 async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
@@ -92,29 +110,70 @@ async def _drive(network: LocalNetwork, args: argparse.Namespace) -> int:
     rng = random.Random(args.seed)
     clients = [DepositClient([url], layout.genesis, timeout_s=10.0) for url in network.api_urls]
     everyone = DepositClient(list(network.api_urls), layout.genesis, timeout_s=10.0)
+    stats, run = LoadStats(), _Run()
+    agreement: Agreement | None = None
     try:
-        await onboard(everyone, layout.roles, layout.participants)
-        stats = LoadStats()
-        stats.height = await everyone.latest_height()
-        stats.chain_time_ms = await everyone.chain_time_ms()
-        start = time.monotonic()
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_follow_blocks, clients[0], stats)
-            nursery.start_soon(_show_status, stats, start)
-            await _offer_load(clients, layout.genesis.chain_id, layout, stats, args, rng)
-            with trio.move_on_after(10):
-                while stats.pending:
-                    await trio.sleep(0.1)
-            nursery.cancel_scope.cancel()
-        elapsed = time.monotonic() - start
-        agreement = await _check_agreement(clients)
-    except ClientError as exc:
-        raise CommandError(f"the network did not answer as expected: {exc}") from None
+        # Ctrl-C stops the onboarding or the load, not the run: the validators keep running
+        # (their own sessions do not get the terminal's SIGINT) until their agreement is
+        # checked and the summary printed. A second Ctrl-C stops at once.
+        with trio.open_signal_receiver(signal.SIGINT) as signals:
+            async with trio.open_nursery() as nursery:
+                load = trio.CancelScope()
+                nursery.start_soon(_on_interrupt, signals, load, nursery.cancel_scope, run)
+                with load:
+                    await onboard(everyone, layout.roles, layout.participants)
+                    stats.height = await everyone.latest_height()
+                    stats.chain_time_ms = await everyone.chain_time_ms()
+                    run.load_start = time.monotonic()
+                    await _load_phase(clients, layout, stats, args, rng)
+                run.load_end = time.monotonic()
+                with trio.move_on_after(AGREEMENT_TIMEOUT_S):
+                    agreement = await _check_agreement(clients)
+                nursery.cancel_scope.cancel()
     finally:
         for client in [*clients, everyone]:
             await client.aclose()
-    _print_summary(stats, elapsed, args, agreement)
-    return 0 if agreement.startswith("ok") else 1
+    if agreement is None and run.interrupted:
+        print("stopped before the validators' agreement was checked", flush=True)
+        return 130
+    _print_summary(stats, run, args, agreement)
+    if run.interrupted:
+        return 130
+    return 0 if agreement is not None and agreement.ok else 1
+
+
+async def _on_interrupt(
+    signals: AsyncIterator[int], load: trio.CancelScope, everything: trio.CancelScope, run: _Run
+) -> None:
+    async for _ in signals:
+        if run.interrupted:
+            everything.cancel()
+            return
+        run.interrupted = True
+        print(
+            "\ninterrupted: stopping the load, checking agreement (Ctrl-C again to stop now)",
+            flush=True,
+        )
+        load.cancel()
+
+
+async def _load_phase(
+    clients: Sequence[DepositClient],
+    layout: TestnetLayout,
+    stats: LoadStats,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> None:
+    """Offer the load while following blocks, then wait (a while) for what is in flight."""
+    start = time.monotonic()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_follow_blocks, clients[0], stats)
+        nursery.start_soon(_show_status, stats, start)
+        await _offer_load(clients, layout.genesis.chain_id, layout, stats, args, rng)
+        with trio.move_on_after(10):
+            while stats.pending:
+                await trio.sleep(0.1)
+        nursery.cancel_scope.cancel()
 
 
 async def onboard(
@@ -247,31 +306,53 @@ async def _show_status(stats: LoadStats, start: float) -> None:
         print(f"\r{line}" if tty else line, end="" if tty else "\n", flush=True)
 
 
-async def _check_agreement(clients: Sequence[DepositClient]) -> str:
+@attrs.frozen
+class Agreement:
+    """The validators' agreement at the end: `height` is the lowest of their latest heights
+    (read one after the other, once the load stopped), and the block compared is the one at
+    that height; the summary's `common height` line is this same number."""
+
+    ok: bool
+    height: int
+    text: str
+
+
+async def _check_agreement(clients: Sequence[DepositClient]) -> Agreement:
     heights = [await client.latest_height() for client in clients]
     common = min(heights)
     if common == 0:
-        return "no block committed"
+        return Agreement(False, 0, "no block committed")
     ids = {(await client.block(common))["block_id"] for client in clients}
     if len(ids) != 1:
-        return f"DISAGREEMENT at height {common}: {sorted(ids)}"
+        return Agreement(False, common, f"DISAGREEMENT at height {common}: {sorted(ids)}")
     block_id = ids.pop()
-    return (
+    return Agreement(
+        True,
+        common,
         f"ok: all {len(clients)} validators hold block {common} = {block_id[:16]}... "
-        f"(hash-chained, so blocks 1..{common} and their app hashes are identical)"
+        f"(hash-chained, so blocks 1..{common} and their app hashes are identical)",
     )
 
 
 def _print_summary(
-    stats: LoadStats, elapsed: float, args: argparse.Namespace, agreement: str
+    stats: LoadStats, run: _Run, args: argparse.Namespace, agreement: Agreement | None
 ) -> None:
     lat = stats.latencies_s
+    elapsed = (
+        (run.load_end or time.monotonic()) - run.load_start if run.load_start is not None else 0.0
+    )
     print()
-    print(f"depositnet testnet: {args.validators} validators, {args.duration:g} s of transfers")
+    ran = (
+        f"{elapsed:.1f} s of transfers (interrupted; {args.duration:g} s were asked)"
+        if run.interrupted
+        else f"{args.duration:g} s of transfers"
+    )
+    print(f"depositnet testnet: {args.validators} validators, {ran}")
     print(f"  transfers submitted   {stats.submitted}")
     rejected = ", ".join(f"{code} {n}" for code, n in sorted(stats.rejected.items())) or "none"
     print(f"  rejected at submit    {rejected}")
-    print(f"  transfers committed   {stats.committed}  ({stats.committed / elapsed:.1f} per s)")
+    rate = f"  ({stats.committed / elapsed:.1f} per s)" if elapsed > 0 else ""
+    print(f"  transfers committed   {stats.committed}{rate}")
     if lat:
         print(
             "  finality latency      "
@@ -279,5 +360,8 @@ def _print_summary(
             f"max {max(lat) * 1000:.0f} ms"
         )
     print(f"  never seen committed  {len(stats.pending)}")
-    print(f"  heights               {stats.height}")
-    print(f"  agreement             {agreement}")
+    if agreement is None:
+        print("  agreement             not checked (the validators did not answer in time)")
+        return
+    print(f"  common height         {agreement.height}  (every validator holds blocks 1..it)")
+    print(f"  agreement             {agreement.text}")

@@ -38,8 +38,15 @@ from network.client import (
     load_signer,
 )
 from network.journal import Entry, Journal, check_label, nonce_for
-from network.query_cli import add_node_options, emit, read_genesis, run_client, seconds
-from network.tx_kinds import KINDS, KYC_FOREVER, height, summary
+from network.query_cli import (
+    KYC_FOREVER,
+    add_node_options,
+    emit,
+    read_genesis,
+    run_client,
+    seconds,
+)
+from network.tx_kinds import KINDS, height, summary
 from network.tx_status_cli import (
     cmd_status,
     describe_final,

@@ -15,9 +15,7 @@ import attrs
 
 from ledger import tx as T
 from ledger.amounts import MAX_AMOUNT
-from network.query_cli import parse_key
-
-KYC_FOREVER = 2**63 - 1
+from network.query_cli import kyc_expiry_text, parse_key
 
 
 def amount(text: str) -> int:
@@ -158,5 +156,9 @@ def _short(value: object) -> str:
 
 def summary(tx: T.SignedTx) -> str:
     """One line naming a transaction: its kind, body fields and signer (keys shortened)."""
-    fields = " ".join(f"{k}={_short(v)}" for k, v in attrs.asdict(tx.body, recurse=False).items())
+    body = attrs.asdict(tx.body, recurse=False)
+    fields = " ".join(
+        f"{k}={kyc_expiry_text(v) if k == 'kyc_expiry_height' else _short(v)}"
+        for k, v in body.items()
+    )
     return f"{tx.kind.name} {fields} signed by {tx.signer.hex()[:16]}"

@@ -114,6 +114,7 @@ async def test_cli_money_flow_and_queries_against_fake_validators(nursery, tmp_p
     status, out, err = await depositnet("account", keys["bob"], env=env)
     assert status == 0, err
     assert re.search(r"balance USD +2000", out) and re.search(r"registered +yes", out)
+    assert re.search(r"kyc expiry height +never\n", out), out  # the default: no expiry
     status, out, _ = await depositnet("account", ALICE.public_key.hex(), "--json", "--node", url)
     assert json.loads(out)["balances"] == {"USD": 7500}
     assert "SETTLE_REDEMPTION" in chain_kinds(chain)
@@ -124,9 +125,10 @@ async def test_cli_money_flow_and_queries_against_fake_validators(nursery, tmp_p
     status, out, err = await depositnet("status", "--node", url, "--node", DEAD_URL)
     assert status == 0, err
     lines = out.splitlines()
-    assert lines[0].split() == ["node", "height", "round", "step", "peers", "sync", "mempool"]
+    header = ["node", "validator", "height", "round", "step", "peers", "sync", "mempool"]
+    assert lines[0].split() == header
     assert url in lines[2] and "in sync" in lines[2]
-    assert DEAD_URL in lines[3] and "down" in lines[3]
+    assert DEAD_URL in lines[3] and "unreachable" in lines[3]
     assert "chain fake-chain: 4 validators, total power 40" in out
 
     # a failing outcome is final, reported, and exits 1

@@ -80,8 +80,9 @@ def _document(**changes: object) -> bytes:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        (b"\xff\xfe", "not a JSON key file"),
-        (b"[1, 2]", "expected a JSON object"),
+        (b"\xff\xfe", "not a depositnet key file"),
+        (b"[1, 2]", "not a depositnet key file"),
+        (b'{"chain_id": "x", "validators": []}', "not a depositnet key file .*keys generate"),
         (_document(type="ssh-rsa"), "type"),
         (_document(version=2), "version"),
         (_document(version=True), "version"),
@@ -129,3 +130,19 @@ def test_cli_refuses_overwrite_and_open_permissions(
     assert main(["keys", "show", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("depositnet: error:") and "chmod 600" in err
+
+
+def test_cli_names_a_readable_non_key_file_as_not_a_key_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A genesis passed where a key belongs (mode 0644): one line saying it is no key file,
+    not a permissions complaint nor its first unexpected field."""
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps({"chain_id": "depositnet-local", "validators": []}))
+    os.chmod(path, 0o644)
+    assert main(["keys", "show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("depositnet: error:"), err
+    assert f"{path}: not a depositnet key file" in err and "keys generate" in err
+    assert "permissions" not in err and "chain_id" not in err
+    assert "Traceback" not in err
