@@ -14,6 +14,7 @@ import json as _json
 import logging
 import sys
 import time
+from types import TracebackType
 from typing import Any, TextIO
 
 CONTEXT_FIELDS = ("height", "round", "step", "peer", "tx_id", "block_id", "validator")
@@ -98,7 +99,17 @@ def configure_logging(
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Python warnings become records in the same format (off then on: installs it afresh even
+    # if something replaced `warnings.showwarning` since an earlier call).
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught if json else sys.__excepthook__
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """In JSON mode a crash's traceback is one JSON record too (`exc`), not raw lines."""
+    logging.getLogger("depositnet").critical("unhandled exception", exc_info=(kind, exc, tb))
 
 
 READY = "ready"

@@ -170,6 +170,8 @@ class ValidatorNode:
         self, *, task_status: trio.TaskStatus[NodeAddresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
+        if not self.validators.is_member(self.node_key.public_key):  # logged once logs are set up
+            log.warning("this node's key is not a validator in genesis: it will only observe")
         store = open_store(settings)
         self._store = store
         try:

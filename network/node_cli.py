@@ -82,8 +82,6 @@ def load_node(config_path: str) -> tuple[NodeConfig, Genesis, ValidatorNode]:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"{exc.filename}: {exc.strerror}") from None
-    if not genesis.validator_set().is_member(key.public_key):
-        log.warning("this node's key is not a validator in genesis: it will only observe")
     node = ValidatorNode(genesis=genesis, node_key=key, settings=settings_from_config(config))
     return config, genesis, node
 
