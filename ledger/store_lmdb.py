@@ -225,6 +225,12 @@ class LmdbStore:
     def path(self) -> str:
         return self._path
 
+    def usage(self) -> tuple[int, int]:
+        """(bytes in use, map size): operators alert before a full map stops commits."""
+        self._check_open()
+        info, stat = self._env.info(), self._env.stat()
+        return (int(info["last_pgno"]) + 1) * int(stat["psize"]), int(info["map_size"])
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _check_open(self) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ledger.genesis import Genesis
+from network.logs import parse_ready
 from network.testnet_init import TestnetLayout, init_testnet
 
 READY_TIMEOUT_S = 60.0
@@ -174,7 +175,7 @@ class LocalNetwork:
             readable, _, _ = select.select([proc.stdout], [], [], 0.2)
             if readable:
                 line = proc.stdout.readline().decode("utf-8", "replace")
-                if line.startswith("ready "):
+                if parse_ready(line) is not None:
                     return
         self._signal(index, signal.SIGKILL, STOP_TIMEOUT_S)
         raise LocalNetworkError(

@@ -4,6 +4,8 @@ Operators feed validator logs to a collector, so each record is a single JSON ob
 fields (`ts`, `level`, `logger`, `msg`) plus the consensus context the caller passes through
 `extra=` (`height`, `round`, `peer`, `step`, `tx_id`, ...). Bytes become lowercase hex (a peer
 key is shortened to 16 characters). On a terminal the same record prints as one aligned line.
+In JSON mode every line the node prints is JSON, the `ready` line on stdout included
+(`ready_line`), so a collector that reads both streams never meets a line it cannot parse.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json as _json
 import logging
 import sys
 import time
+from types import TracebackType
 from typing import Any, TextIO
 
 CONTEXT_FIELDS = ("height", "round", "step", "peer", "tx_id", "block_id", "validator")
@@ -96,4 +99,53 @@ def configure_logging(
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    # Python warnings become records in the same format (off then on: installs it afresh even
+    # if something replaced `warnings.showwarning` since an earlier call).
+    logging.captureWarnings(False)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught if json else sys.__excepthook__
     return handler
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    """In JSON mode a crash's traceback is one JSON record too (`exc`), not raw lines."""
+    logging.getLogger("depositnet").critical("unhandled exception", exc_info=(kind, exc, tb))
+
+
+READY = "ready"
+
+
+def json_mode() -> bool:
+    """Whether the handler `configure_logging` installed writes JSON (False if none)."""
+    for handler in logging.getLogger().handlers:
+        if getattr(handler, "_depositnet", False):
+            return isinstance(handler.formatter, JsonFormatter)
+    return False
+
+
+def ready_line(fields: dict[str, object], *, json: bool) -> str:
+    """The line a node prints on stdout once it listens: `ready k=v ...`, or in JSON mode a
+    JSON log record whose msg is "ready" and whose fields are `fields`."""
+    if not json:
+        return " ".join([READY, *(f"{k}={v}" for k, v in fields.items())])
+    record = logging.makeLogRecord(
+        {"name": "network.node", "levelno": logging.INFO, "levelname": "INFO", "msg": READY}
+    )
+    record.__dict__.update(fields)
+    return JsonFormatter().format(record)
+
+
+def parse_ready(line: str) -> dict[str, str] | None:
+    """The fields of a `ready` line in either form, or None if `line` is not one."""
+    line = line.strip()
+    if line.startswith(READY + " "):
+        pairs = (item.partition("=") for item in line.split()[1:])
+        return {k: v for k, _, v in pairs}
+    if line.startswith("{"):
+        try:
+            record = _json.loads(line)
+        except ValueError:
+            return None
+        if isinstance(record, dict) and record.get("msg") == READY:
+            return {str(k): str(v) for k, v in record.items()}
+    return None

@@ -3,11 +3,14 @@
 Each `NodeMetrics` owns a `CollectorRegistry`, so several nodes can live in one process (the
 tests run four) without their collectors clashing in prometheus-client's global registry. The
 node calls the small methods below at the points it already knows the numbers; the API serves
-`render()` at `/metrics`. Nothing here blocks or does I/O: updating a collector is a lock and an
-addition.
+`render()` at `/metrics`. Updating a collector is a lock and an addition. Gauges that are a
+function of "now" (time since the last commit, peers by state, store usage) are refreshed by
+the callbacks registered with `on_scrape`, run at the start of each `render()`.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Mapping
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -16,7 +19,11 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
 _SECONDS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _ROUND_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16)
+_INTERVAL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0)
 _STEPS = ("propose", "prevote", "precommit", "commit")
+PEER_STATES = ("connected", "connecting", "backoff")
+TX_SOURCES = ("api", "peer")
+SIGNATURE_KINDS = ("consensus", "tx")
 
 
 class NodeMetrics:
@@ -55,7 +62,10 @@ class NodeMetrics:
             "depositnet_evidence_seen", "Equivocation evidence seen", registry=r
         )
         self._sigs = Counter(
-            "depositnet_signature_verifications", "Signatures verified", registry=r
+            "depositnet_signature_verifications",
+            "Signatures verified (memoised verdicts not counted)",
+            ["kind"],
+            registry=r,
         )
         self._exec = Histogram(
             "depositnet_block_execution_seconds",
@@ -72,8 +82,50 @@ class NodeMetrics:
         self._api = Counter(
             "depositnet_api_responses", "HTTP API responses by status class", ["status"], registry=r
         )
-        for step in _STEPS:  # export every step from the start, so dashboards see zeros
+        self._interval = Histogram(
+            "depositnet_block_interval_seconds",
+            "Time between two successive commits seen by this node",
+            buckets=_INTERVAL_BUCKETS,
+            registry=r,
+        )
+        self._latency = Histogram(
+            "depositnet_tx_commit_latency_seconds",
+            "From this node admitting a tx (API or peer gossip) to its commit here",
+            ["source"],
+            buckets=_INTERVAL_BUCKETS,
+            registry=r,
+        )
+        self._since_commit = Gauge(
+            "depositnet_seconds_since_last_commit",
+            "Seconds since this node last committed a block (since start if none yet)",
+            registry=r,
+        )
+        self._peer_states = Gauge(
+            "depositnet_peers", "Peers by connection state", ["state"], registry=r
+        )
+        self._store_used = Gauge(
+            "depositnet_store_used_bytes", "Bytes in use in the LMDB map", registry=r
+        )
+        self._store_map = Gauge(
+            "depositnet_store_map_size_bytes",
+            "The LMDB map size (most bytes it can hold)",
+            registry=r,
+        )
+        self._disk_free = Gauge(
+            "depositnet_data_dir_free_bytes",
+            "Free bytes on the file system of the data directory",
+            registry=r,
+        )
+        self._scrape_hooks: list[Callable[[], None]] = []
+        # Export every label value from the start, so dashboards and alerts see zeros.
+        for step in _STEPS:
             self._step.labels(step=step)
+        for kind in SIGNATURE_KINDS:
+            self._sigs.labels(kind=kind)
+        for source in TX_SOURCES:
+            self._latency.labels(source=source)
+        for state in PEER_STATES:
+            self._peer_states.labels(state=state)
 
     # ------------------------------------------------------------ what the node reports
 
@@ -107,10 +159,35 @@ class NodeMetrics:
     def evidence(self) -> None:
         self._evidence.inc()
 
-    def sig_verified(self, n: int = 1) -> None:
+    def sig_verified(self, n: int = 1, kind: str = "consensus") -> None:
+        """`n` signatures of `kind` (consensus: votes, proposals; tx: transactions) checked."""
         if n < 0:
             raise ValueError("a count of verifications cannot be negative")
-        self._sigs.inc(n)
+        self._sigs.labels(kind=kind).inc(n)
+
+    def block_interval(self, seconds: float) -> None:
+        self._interval.observe(max(0.0, seconds))
+
+    def tx_latency(self, source: str, seconds: float) -> None:
+        """A tx this node admitted from `source` (api/peer) committed `seconds` later."""
+        self._latency.labels(source=source).observe(max(0.0, seconds))
+
+    def since_last_commit(self, seconds: float) -> None:
+        self._since_commit.set(max(0.0, seconds))
+
+    def peer_states(self, counts: Mapping[str, int]) -> None:
+        """Peers by state; states not named are 0."""
+        for state in PEER_STATES:
+            self._peer_states.labels(state=state).set(counts.get(state, 0))
+
+    def store_usage(self, used_bytes: int, map_size_bytes: int, disk_free_bytes: int) -> None:
+        self._store_used.set(used_bytes)
+        self._store_map.set(map_size_bytes)
+        self._disk_free.set(disk_free_bytes)
+
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Run `refresh` before every `render()` (for gauges that depend on the time)."""
+        self._scrape_hooks.append(refresh)
 
     def api_response(self, status: int) -> None:
         """The API answered with HTTP `status` (counted by class: 2xx, 4xx, 5xx)."""
@@ -120,6 +197,8 @@ class NodeMetrics:
 
     def render(self) -> bytes:
         """The registry in the Prometheus text exposition format."""
+        for refresh in self._scrape_hooks:
+            refresh()
         data: bytes = prometheus_client.generate_latest(self.registry)
         return data
 

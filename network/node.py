@@ -34,7 +34,6 @@ from consensus.replica.config import ReplicaConfig
 from consensus.replica.replica import Replica
 from ledger.app import LedgerApp
 from ledger.genesis import Genesis
-from ledger.mempool import Mempool
 from ledger.store_lmdb import LmdbStore, StoreInUseError
 from network.addresses import PeerAddress
 from network.api import create_app
@@ -44,6 +43,7 @@ from network.config import TransportConfig
 from network.executor import EffectExecutor
 from network.ledger_view import LedgerNodeView
 from network.metrics import NodeMetrics
+from network.node_metrics import CountingScheme, NodeInstruments, TimedMempool
 from network.peers import PeerManager
 from network.start_errors import bind_failure
 from network.timers import TimerQueue
@@ -52,11 +52,11 @@ from network.txprecheck import TxPrecheck
 log = logging.getLogger(__name__)
 
 INBOUND_QUEUE_FRAMES = 4096
+"""Frames received from all peers and not yet handled; the transport blocks readers beyond."""
 VOTE_VERDICTS_KEPT = 8192
 """Consensus signature verdicts a node remembers (about 2 MiB): the votes of the last hundreds
 of heights at 4-16 validators, which is what recurs (a vote comes back in the next block's
 last commit, and in the recent blocks a lagging peer is served)."""
-"""Frames received from all peers and not yet handled; the transport blocks readers beyond."""
 
 
 def wall_clock_ms() -> int:
@@ -150,6 +150,9 @@ class ValidatorNode:
         self.settings = settings
         self.validators: ValidatorSet = genesis.validator_set()
         self.metrics = NodeMetrics()
+        self.instruments = NodeInstruments(self.metrics)
+        self.metrics.on_scrape(self._refresh_metrics)
+        self._store: LmdbStore | None = None
         self._clock_ms = clock_ms
         self._timers = TimerQueue(clock_ms, self._on_timer)
         self._replica: Replica | None = None
@@ -181,11 +184,19 @@ class ValidatorNode:
         self, *, task_status: trio.TaskStatus[NodeAddresses] = trio.TASK_STATUS_IGNORED
     ) -> None:
         settings = self.settings
+        if not self.validators.is_member(self.node_key.public_key):  # logged once logs are set up
+            log.warning("this node's key is not a validator in genesis: it will only observe")
         store = open_store(settings)
+        self._store = store
         try:
-            app = LedgerApp.from_store(self.genesis, store, ED25519)
-            mempool = Mempool(
-                app, max_count=settings.mempool_max_txs, max_bytes=settings.mempool_max_bytes
+            metrics = self.metrics
+            tx_scheme = CountingScheme(ED25519, lambda: metrics.sig_verified(kind="tx"))
+            app = LedgerApp.from_store(self.genesis, store, tx_scheme)
+            mempool = TimedMempool(
+                app,
+                on_admit=self.instruments.admitted,
+                max_count=settings.mempool_max_txs,
+                max_bytes=settings.mempool_max_bytes,
             )
             self._replica = Replica.open(
                 chain_id=self.genesis.chain_id,
@@ -198,7 +209,9 @@ class ValidatorNode:
                 genesis_time_ms=self.genesis.genesis_time_ms,
                 # A vote checked on arrival is checked again inside the next block's last
                 # commit (and when catch-up serves recent heights): remember the verdicts.
-                scheme=VerifyMemo(ED25519, max_entries=VOTE_VERDICTS_KEPT),
+                scheme=VerifyMemo(
+                    CountingScheme(ED25519, metrics.sig_verified), max_entries=VOTE_VERDICTS_KEPT
+                ),
             )
             self._view = LedgerNodeView(self, app, mempool, store)
             self._executor = EffectExecutor(
@@ -263,6 +276,7 @@ class ValidatorNode:
         finally:
             self._peers = None
             self._precheck = None
+            self._store = None
             store.close()
 
     # ------------------------------------------------------------------ event loop
@@ -272,9 +286,13 @@ class ValidatorNode:
         started = time.perf_counter()
         effects = self.replica.handle(event, self._clock_ms())
         handled_s = time.perf_counter() - started
+        decided = []
         for effect in effects:
             if isinstance(effect, ev.CommitBlock):
                 self._execution_s[effect.record.height] = handled_s
+                decided.append(effect.record.height)
+        replica = self.replica
+        self.instruments.after_event(replica.height, replica.round, replica.step, decided)
         self.executor.submit(effects)
         return effects
 
@@ -313,6 +331,7 @@ class ValidatorNode:
             exec_s=self._execution_s.pop(height, 0.0),
             store_s=store_s,
         )
+        self.instruments.committed(height, [r.tx_id for r in effect.results], self.view.mempool)
         self.view.height_committed(height)
         status = self.replica.status()
         self.metrics.mempool(status.mempool_txs, self.view.mempool.size_bytes)
@@ -354,10 +373,21 @@ class ValidatorNode:
     # ------------------------------------------------------------------ for the view
 
     def submit(self, tx: bytes) -> TxAdmission:
-        for effect in self._dispatch(ev.TxSubmitted(tx)):
+        self.instruments.source = "api"
+        try:
+            effects = self._dispatch(ev.TxSubmitted(tx))
+        finally:
+            self.instruments.source = "peer"
+        for effect in effects:
             if isinstance(effect, ev.TxAdmitted):
                 return effect.admission
         raise AssertionError("the replica answered a TxSubmitted without a TxAdmitted")
+
+    def _refresh_metrics(self) -> None:
+        """Before each scrape: the gauges that depend on now (no-op once stopped)."""
+        store, peers = self._store, self._peers
+        if store is not None and peers is not None:
+            self.instruments.scrape(peers.peer_states, store.usage, self.settings.data_dir)
 
     def connected_peers(self) -> tuple[bytes, ...]:
         return () if self._peers is None else self._peers.connected_peers()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 
 import trio
 
@@ -23,7 +22,7 @@ from ledger.store_keys import StoreFormatError
 from network.config import ConfigError, NodeConfig, load_config
 from network.gctune import tune_gc
 from network.keys import KeyFileError, load_key
-from network.logs import configure_logging
+from network.logs import configure_logging, json_mode, ready_line
 from network.node import NodeSettings, NodeStartError, ValidatorNode, init_store
 from network.start_errors import genesis_error_line, sole_error
 
@@ -92,8 +91,6 @@ def load_node(config_path: str) -> tuple[NodeConfig, Genesis, ValidatorNode]:
         raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"{exc.filename}: {exc.strerror}") from None
-    if not genesis.validator_set().is_member(key.public_key):
-        log.warning("this node's key is not a validator in genesis: it will only observe")
     node = ValidatorNode(genesis=genesis, node_key=key, settings=settings_from_config(config))
     return config, genesis, node
 
@@ -129,13 +126,12 @@ async def _serve(node: ValidatorNode) -> None:
         async with trio.open_nursery() as nursery:
             addresses = await nursery.start(node.run)
             tune_gc()  # after start-up: the loaded state is frozen out of later scans
-            print(
-                f"ready p2p_port={addresses.p2p_port} api_port={addresses.api_port} "
-                f"key={node.node_key.public_key.hex()}",
-                flush=True,
-            )
+            ready: dict[str, object] = {"p2p_port": addresses.p2p_port}
+            ready["api_port"] = addresses.api_port
+            ready["key"] = node.node_key.public_key.hex()
+            print(ready_line(ready, json=json_mode()), flush=True)
             async for signum in signals:
                 log.info("stopping on %s", signal.Signals(signum).name)
                 nursery.cancel_scope.cancel()
                 break
-    print("stopped", file=sys.stderr, flush=True)
+    log.info("stopped")

@@ -100,6 +100,8 @@ class PeerManager:
         self._dialing = 0
         self._live: dict[bytes, Connection] = {}
         self._counts = Counters()
+        # configured address -> (dialing state, key once known), for `peer_states`
+        self._dial_states: dict[PeerAddress, tuple[str, bytes | None]] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -139,6 +141,15 @@ class PeerManager:
     def connected_peers(self) -> tuple[bytes, ...]:
         """Keys of the peers with a live connection, sorted."""
         return tuple(sorted(self._live))
+
+    def peer_states(self) -> dict[str, int]:
+        """Live connections ("connected"), and configured peers not live: "connecting" (TCP
+        connect or handshake in progress) or "backoff" (waiting to redial)."""
+        counts = {"connected": len(self._live), "connecting": 0, "backoff": 0}
+        for state, key in self._dial_states.values():
+            if key is None or key not in self._live:
+                counts[state] += 1
+        return counts
 
     def disconnect(self, peer: bytes, reason: str) -> None:
         """Drop the live connection to `peer` (it will be redialed if it is configured)."""
@@ -190,8 +201,10 @@ class PeerManager:
         while True:
             if known is not None:
                 await self._wait_disconnected(known)
+            self._dial_states[address] = ("connecting", known)
             stream, problem = await self._dial(address)
             if stream is None:
+                self._dial_states[address] = ("backoff", known)
                 failures += 1
                 delay = backoff.next_delay_s()
                 # The first failure of a streak is news; the rest of it is noise.
@@ -202,6 +215,7 @@ class PeerManager:
             failures = 0
             peer, was_live = await self._connection(stream, str(address), dialed_to=address)
             known = known or peer
+            self._dial_states[address] = ("backoff", known)
             if was_live:
                 backoff.reset()
             await trio.sleep(backoff.next_delay_s())
@@ -250,6 +264,8 @@ class PeerManager:
                 return None, False
             finally:
                 self._pending_handshakes -= 1
+            if dialed_to is not None:  # its key is known now, so live means not dialing
+                self._dial_states[dialed_to] = ("connecting", channel.peer_public_key)
             dialer = self._key if dialed_to is not None else channel.peer_public_key
             conn = Connection(channel, address, dialer, self._send_queue_frames)
             if not self._register(conn):

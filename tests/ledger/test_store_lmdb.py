@@ -146,3 +146,12 @@ def test_not_an_lmdb_file_is_refused(tmp_path: Path) -> None:
 def test_bad_map_size(tmp_path: Path, map_size: object) -> None:
     with pytest.raises(StoreError, match="map_size"):
         LmdbStore.open(tmp_path / "db", map_size=map_size)  # type: ignore[arg-type]
+
+
+def test_usage_grows_with_writes_within_the_map(tmp_path: Path) -> None:
+    with LmdbStore.open(tmp_path / "s", map_size=SMALL_MAP) as store:
+        used, map_size = store.usage()
+        assert map_size == SMALL_MAP and 0 < used < SMALL_MAP
+        store.save_height(_record(1, {b"k%d" % i: b"v" * 200 for i in range(100)}))
+        grown, _ = store.usage()
+        assert used + 100 * 200 <= grown < SMALL_MAP

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -70,3 +72,22 @@ def test_terminal_gets_readable_lines_and_reconfiguring_does_not_duplicate() -> 
     logging.getLogger("depositnet.api").info("x")
     assert json.loads(pipe.getvalue())["msg"] == "x"
     assert tty.getvalue().count("\n") == 1  # the old handler is gone
+
+
+def test_json_mode_logs_warnings_and_crashes_as_json_records() -> None:
+    pipe = io.StringIO()
+    configure_logging("INFO", json=True, stream=pipe)
+    try:
+        # What `warnings.warn` calls to show a warning (pytest's own capture sits in front).
+        warnings.showwarning("old option", UserWarning, "config.py", 1)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError as exc:
+            sys.excepthook(RuntimeError, exc, exc.__traceback__)
+        records = [json.loads(line) for line in pipe.getvalue().splitlines()]
+        assert any("old option" in r["msg"] for r in records)
+        crash = records[-1]
+        assert crash["level"] == "critical" and "RuntimeError: boom" in crash["exc"]
+    finally:
+        configure_logging("INFO", json=False, stream=io.StringIO())
+    assert sys.excepthook is sys.__excepthook__

@@ -42,7 +42,19 @@ def test_every_reported_quantity_is_exported() -> None:
     m.catching_up(False)
     assert m.value("depositnet_catching_up") == 0.0
     assert m.value("depositnet_evidence_seen_total") == 1.0
-    assert m.value("depositnet_signature_verifications_total") == 10.0
+    assert m.value("depositnet_signature_verifications_total", {"kind": "consensus"}) == 10.0
+    m.block_interval(2.0)
+    m.tx_latency("api", 1.5)
+    m.since_last_commit(4.0)
+    m.peer_states({"connected": 2, "backoff": 1})
+    m.store_usage(8192, 1 << 30, 10**9)
+    assert m.value("depositnet_block_interval_seconds_sum") == 2.0
+    assert m.value("depositnet_tx_commit_latency_seconds_count", {"source": "api"}) == 1.0
+    assert m.value("depositnet_seconds_since_last_commit") == 4.0
+    assert m.value("depositnet_peers", {"state": "backoff"}) == 1.0
+    assert m.value("depositnet_peers", {"state": "connecting"}) == 0.0
+    assert m.value("depositnet_store_used_bytes") == 8192.0
+    assert m.value("depositnet_data_dir_free_bytes") == 1e9
     assert m.value("depositnet_block_execution_seconds_count") == 2.0
     assert m.value("depositnet_store_commit_seconds_sum") == pytest.approx(0.007)
     assert m.value("depositnet_api_responses_total", {"status": "4xx"}) == 1.0
@@ -58,3 +70,16 @@ def test_nonsense_reports_are_refused() -> None:
     with pytest.raises(ValueError):
         m.sig_verified(-1)
     assert m.value("depositnet_committed_blocks_total") == 0.0
+
+
+def test_scrape_hooks_run_before_each_render() -> None:
+    m = NodeMetrics()
+    scrapes: list[int] = []
+
+    def refresh() -> None:
+        scrapes.append(1)
+        m.since_last_commit(float(len(scrapes)))
+
+    m.on_scrape(refresh)
+    assert "depositnet_seconds_since_last_commit 1.0" in m.render().decode()
+    assert "depositnet_seconds_since_last_commit 2.0" in m.render().decode()
