@@ -90,14 +90,17 @@ class EventStreams:
         try:
             deadline = trio.current_time() + timeout_s
             body = render.tx_status_body(self.node, tx_id)
+            # the height the status was read at, taken before the yield: a block committed
+            # while the event goes out is then waited for, not missed until the keepalive
+            seen = self.node.latest_height()
             yield sse("status", body)
             while body["state"] != TxState.COMMITTED.value:
                 if trio.current_time() >= deadline:
                     yield sse("timeout", {"tx_id": tx_id.hex(), "waited_s": timeout_s})
                     return
-                next_height = self.node.latest_height() + 1
                 with trio.move_on_at(deadline):
-                    await self._wait(next_height)
+                    await self._wait(seen + 1)
+                seen = self.node.latest_height()
                 status = self.node.tx_status(tx_id)
                 if status.state is TxState.COMMITTED:
                     body = render.tx_status_body(self.node, tx_id)

@@ -77,8 +77,13 @@ def test_the_sampler_records_memory_cpu_and_the_store_file(tmp_path: Path) -> No
     store.write_bytes(b"x" * 10_000)
     sampler = harness.SoakSampler([os.getpid()], [store], interval_s=0.02)
     sampler.start()
-    deadline = time.monotonic() + 60.0  # a bound on a loaded machine, not a wait
-    while len(sampler.samples) < 3 and time.monotonic() < deadline:
+    # until the sampler's thread has taken two ticks after the start's sample; the bound only
+    # turns a hang into a clear failure
+    deadline = time.monotonic() + 60.0
+    while len(sampler.samples) < 3:
+        if time.monotonic() > deadline:
+            sampler.stop()
+            pytest.fail(f"the sampler took {len(sampler.samples)} samples in 60 s, not 3")
         time.sleep(0.01)
     samples = sampler.stop()
     assert len(samples) >= 4  # at the start, at least two ticks, at the end

@@ -31,6 +31,8 @@ from tests.network.apifake import (
     signed,
 )
 
+FOLLOW_BOUND_S = 60.0
+
 
 def registrations(n: int) -> list[bytes]:
     keys = [Ed25519Signer(bytes([i + 1]) * 32).public_key for i in range(n)]
@@ -86,12 +88,19 @@ async def test_batches_go_as_msgpack_and_raw_blocks_time_them(
     chain.commit()
     chain.commit()  # an empty block: nothing of ours
     async with httpx.AsyncClient() as http:
-        with trio.move_on_after(5):
+        # until the follower has matched every sent transfer; the bound only turns a hang
+        # into a clear failure (a loaded machine takes milliseconds here, not seconds)
+        with trio.move_on_after(FOLLOW_BOUND_S) as bound:
             async with trio.open_nursery() as follower:
                 follower.start_soon(loadgen.follow, http, url, 0, tally)
                 while tally.sent:
                     await trio.sleep(0.01)
                 follower.cancel_scope.cancel()
+    if bound.cancelled_caught:
+        pytest.fail(
+            f"the follower matched {tally.committed} of 4 transfers in {FOLLOW_BOUND_S:g} s "
+            f"(still unmatched: {len(tally.sent)}; follow errors: {tally.follow_errors})"
+        )
     assert tally.sent == {} and tally.committed == 4
     assert len(tally.latencies_s) == 4 and len(tally.block_times) == 1
     assert tally.follow_errors == {}

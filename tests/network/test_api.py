@@ -11,11 +11,14 @@ import httpx
 import msgpack
 import pytest
 import trio
+import trio.testing
 
 from consensus import codec
 from consensus.replica.block import block_id, decode_block, decode_header
 from ledger.receipt import decode_receipt
 from ledger.tx import Mint, RegisterParticipant, Transfer
+from ledger.txcodec import from_wire
+from network.api_events import EventStreams
 from network.api_limits import ApiLimits
 from tests.network.apifake import (
     ALICE,
@@ -322,10 +325,12 @@ async def test_rate_limit_answers_429_with_retry_after(nursery: trio.Nursery) ->
         assert (await client.get("/status")).status_code == 429
 
 
-async def read_events(response: httpx.Response, count: int) -> list[tuple[str, dict]]:
+async def read_events(lines: AsyncIterator[str], count: int) -> list[tuple[str, dict]]:
+    """The next `count` events from a stream's lines (fewer if the stream ends first). Pass the
+    same `lines` iterator again to read on: a response's lines can be iterated only once."""
     events: list[tuple[str, dict]] = []
     name = ""
-    async for line in response.aiter_lines():
+    async for line in lines:
         if line.startswith("event: "):
             name = line[7:]
         elif line.startswith("data: "):
@@ -335,39 +340,34 @@ async def read_events(response: httpx.Response, count: int) -> list[tuple[str, d
     return events
 
 
-async def test_block_stream_sends_each_new_block(api, nursery: trio.Nursery) -> None:
+async def test_block_stream_sends_each_new_block(api) -> None:
     chain, client = api
     chain.commit()
-
-    async def commit_two() -> None:
-        await trio.sleep(0.05)
-        chain.commit()
-        chain.commit()
-
     async with client.stream("GET", "/events/blocks") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
-        nursery.start_soon(commit_two)
-        events = await read_events(response, 2)
+        lines = response.aiter_lines()
+        # the stream's first line says where it starts: only then do the blocks commit
+        assert await anext(lines) == ": blocks from height 2"
+        chain.commit()
+        chain.commit()
+        events = await read_events(lines, 2)
     assert [e[0] for e in events] == ["block", "block"]
     assert [e[1]["height"] for e in events] == [2, 3]
     assert events[0][1]["block_id"] == chain.blocks[2].block_id.hex()
     async with client.stream("GET", "/events/blocks?from_height=1&limit=3") as response:
-        replay = await read_events(response, 10)  # ends by itself after `limit`
+        replay = await read_events(response.aiter_lines(), 10)  # ends by itself after `limit`
     assert [e[1]["height"] for e in replay] == [1, 2, 3]
 
 
-async def test_tx_stream_reports_pending_then_committed_then_ends(api, nursery) -> None:
+async def test_tx_stream_reports_pending_then_committed_then_ends(api) -> None:
     chain, client = api
     tx = register(ALICE.public_key, "alice")
     tx_id = (await client.post("/txs", json={"tx": tx.hex()})).json()["tx_id"]
-
-    async def commit_later() -> None:
-        await trio.sleep(0.05)
-        chain.commit()  # an empty-of-this-tx block cannot happen here: it is in the mempool
-
-    nursery.start_soon(commit_later)
     async with client.stream("GET", f"/events/txs/{tx_id}") as response:
-        events = await read_events(response, 10)
+        lines = response.aiter_lines()
+        pending = await read_events(lines, 1)  # the stream reported it pending: now commit it
+        chain.commit()  # an empty-of-this-tx block cannot happen here: it is in the mempool
+        events = pending + await read_events(lines, 10)
     assert [(name, body["state"]) for name, body in events] == [
         ("status", "pending"),
         ("status", "committed"),
@@ -376,10 +376,30 @@ async def test_tx_stream_reports_pending_then_committed_then_ends(api, nursery) 
     assert decode_receipt(bytes.fromhex(events[1][1]["committed"]["receipt"])).tx == tx
 
 
+async def test_a_commit_while_the_first_status_goes_out_is_not_missed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The stream is driven by hand on a virtual clock: the block commits while the stream is
+    suspended on its first event. Its next event is the commit, at once, not after the
+    keepalive period (the stream used to take the height to wait for only after that yield)."""
+    chain = FakeChain()
+    tx = register(ALICE.public_key, "alice")
+    assert chain.submit(tx).accepted
+    streams = EventStreams(FakeNode(chain), ApiLimits())
+    stream = streams.tx(from_wire(tx).tx_id, timeout_s=600.0)
+    assert b'"state":"pending"' in await anext(stream)
+    chain.commit()  # while the first event is on its way to the client
+    start = trio.current_time()
+    assert b'"state":"committed"' in await anext(stream)
+    assert trio.current_time() == start  # no wait at all, on a clock that jumps when idle
+    await stream.aclose()
+    assert streams.open == 0
+
+
 async def test_tx_stream_ends_with_an_explicit_timeout_event(api) -> None:
     _chain, client = api
     async with client.stream("GET", "/events/txs/" + "cd" * 16 + "?timeout_s=0.05") as response:
-        events = await read_events(response, 10)
+        events = await read_events(response.aiter_lines(), 10)
     assert [name for name, _ in events] == ["status", "timeout"]
     assert events[1][1]["tx_id"] == "cd" * 16
     bad = await client.get("/events/txs/" + "cd" * 16 + "?timeout_s=-1")

@@ -211,7 +211,7 @@ async def test_a_lying_validator_is_refused_and_the_receipt_taken_elsewhere(
     assert occurrences(chain, tx) == 1
 
 
-async def suspected(client: DepositClient, tx: bytes, deadline_s: float = 30.0) -> None:
+async def suspected(client: DepositClient, tx: bytes, deadline_s: float = 60.0) -> None:
     """Wait on `tx` with `client` until its first URL is a suspect (it never ends alone)."""
     url = client.node_urls[0]
     with trio.fail_after(deadline_s):
@@ -254,20 +254,38 @@ async def test_an_id_taken_by_another_transaction_is_proven_and_final(nursery) -
     assert occurrences(chain, other) == 0
 
 
+@attrs.define
+class Refusals(FakeNode):
+    """A validator that signals each refusal it answers (an event to order the test by)."""
+
+    refused: trio.Event = attrs.field(factory=trio.Event)
+    codes: list[str] = attrs.field(factory=list)
+
+    def submit_tx(self, tx: bytes) -> TxAdmission:
+        admission = super().submit_tx(tx)
+        if not admission.accepted:
+            self.codes.append(admission.code)
+            self.refused.set()
+        return admission
+
+
 async def test_a_pending_duplicate_resolves_once_the_first_commits(nursery) -> None:
     chain = FakeChain()
-    url = await serve_node(nursery, FakeNode(chain))
+    node = Refusals(chain)
+    url = await serve_node(nursery, node)
     first, other = register("first"), register("other")
     chain.submit(first)  # pending: the other is refused DUPLICATE_TX_ID without a receipt
 
-    async def commit_soon() -> None:
-        await trio.sleep(0.3)
+    async def commit_once_refused() -> None:
+        await node.refused.wait()
         chain.commit()
 
-    nursery.start_soon(commit_soon)
+    nursery.start_soon(commit_once_refused)
     async with DepositClient([url], chain.genesis, timeout_s=2) as client:
         with pytest.raises(TxIdUsed):
-            await client.submit_and_wait(other, timeout_s=10)
+            await client.submit_and_wait(other, timeout_s=60)
+    assert node.codes[0] == "DUPLICATE_TX_ID"  # refused while the first was pending
+    assert occurrences(chain, first) == 1 and occurrences(chain, other) == 0
 
 
 async def test_a_transaction_that_can_no_longer_commit_is_proven_expired(nursery) -> None:

@@ -169,10 +169,10 @@ async def test_proxy_cuts_silently_and_heals() -> None:
             hub.start()
             before = await trio.open_tcp_stream(HOST, port)
             await before.send_all(b"ping")
-            with trio.fail_after(10):
+            with trio.fail_after(60):
                 assert await before.receive_some() == b"ping"
 
-            with trio.fail_after(10):  # the proxy counts a chunk after delivering it
+            with trio.fail_after(60):  # the proxy counts a chunk after delivering it
                 while hub.forwarded_bytes < 2 * len(b"ping"):
                     await trio.sleep(0.01)
             hub.partition([0], [1])
@@ -181,18 +181,18 @@ async def test_proxy_cuts_silently_and_heals() -> None:
             await before.send_all(b"lost")
             during = await trio.open_tcp_stream(HOST, port)  # accepted, then silence
             await during.send_all(b"lost too")
-            with trio.fail_after(10):
+            with trio.fail_after(60):
                 while hub.dropped_bytes < len(b"lost" + b"lost too"):
                     await trio.sleep(0.01)
             assert hub.forwarded_bytes == forwarded  # nothing got through, nothing was reset
 
             hub.heal()
             for stale in (before, during):  # they lost bytes: closed at the heal
-                with trio.fail_after(10):
+                with trio.fail_after(60):
                     assert await stale.receive_some() == b""
             after = await trio.open_tcp_stream(HOST, port)
             await after.send_all(b"pong")
-            with trio.fail_after(10):
+            with trio.fail_after(60):
                 assert await after.receive_some() == b"pong"
             for stream in (before, during, after):
                 await stream.aclose()

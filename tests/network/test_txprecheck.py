@@ -51,7 +51,7 @@ async def _run_until_dispatched(
     async with trio.open_nursery() as nursery:
         await nursery.start(precheck.run)
         assert precheck.offer(PEER, payload)
-        with trio.fail_after(10):
+        with trio.fail_after(60):
             while not dispatched:
                 await trio.sleep(0.01)
         nursery.cancel_scope.cancel()
