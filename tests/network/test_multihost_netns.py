@@ -45,9 +45,7 @@ def netns_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NetnsNet
     netns = Netns(VALIDATORS)
     try:
         netns.create()
-        net = NetnsNetwork(
-            tmp_path_factory.mktemp("netns"), netns, config_extra=FAULT_TEST_CONFIG
-        )
+        net = NetnsNetwork(tmp_path_factory.mktemp("netns"), netns, config_extra=FAULT_TEST_CONFIG)
         with net:  # stops (and, if need be, kills) every node on the way out
             net.start_all()
             yield net
