@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 from network.localnet import LocalNetwork, LocalNetworkError, _node_command
@@ -109,21 +110,38 @@ class Netns:
     def heal(self, index: int) -> None:
         _ip("link", "set", self.host_ends[index], "up")
 
+    def get_inside(self, index: int, url: str) -> str:
+        """GET `url` from inside namespace `index` (reaches its node even while it is cut)."""
+        script = (
+            "import sys, urllib.request\n"
+            "sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+        )
+        result = subprocess.run(
+            ["ip", "netns", "exec", self.namespaces[index], sys.executable, "-c", script, url],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise AssertionError(f"GET {url} inside {self.namespaces[index]}: {result.stderr}")
+        return result.stdout
+
     def remove(self) -> list[str]:
-        """Delete all this object made (in reverse); the errors, if any (for the report)."""
+        """Delete all this object made; the errors, if any (for the report). The veth pairs
+        go first, from the host end (synchronous, unlike the pair's removal with its
+        namespace), then the namespaces, then the bridge."""
         errors = []
+        for link in reversed(self._made_links):
+            result = _ip("link", "del", link, check=False)
+            if result.returncode != 0 and "Cannot find device" not in result.stderr:
+                errors.append(f"link del {link}: {result.stderr.strip()}")
+        self._made_links.clear()
         for ns in reversed(self._made_namespaces):
             result = _ip("netns", "del", ns, check=False)
             if result.returncode != 0:
                 errors.append(f"netns del {ns}: {result.stderr.strip()}")
         self._made_namespaces.clear()
-        for link in reversed(self._made_links):
-            # deleting a namespace deletes its veth end and so the pair; the bridge remains
-            if _ip("link", "show", link, check=False).returncode == 0:
-                result = _ip("link", "del", link, check=False)
-                if result.returncode != 0:
-                    errors.append(f"link del {link}: {result.stderr.strip()}")
-        self._made_links.clear()
         return errors
 
     def leftovers(self) -> list[str]:
