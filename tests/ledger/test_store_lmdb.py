@@ -8,6 +8,7 @@ import lmdb
 import pytest
 
 from consensus.interfaces import HeightRecord, StoreError
+from ledger.store_growth import GrowthPolicy
 from ledger.store_keys import (
     DB_BLOCKS,
     DB_META,
@@ -17,7 +18,6 @@ from ledger.store_keys import (
     StoreFormatError,
     height_key,
 )
-from ledger.store_growth import GrowthPolicy
 from ledger.store_lmdb import LmdbStore
 
 SMALL_MAP = 256 * 1024
