@@ -20,7 +20,7 @@ from typing import Any
 import lmdb
 
 from consensus.interfaces import HeightRecord, StoreError
-from ledger.store_growth import GrowthPolicy, ReadGate, StoreFullError, needs_growth
+from ledger.store_growth import GROW_AT, GrowthPolicy, ReadGate, StoreFullError, needs_growth
 from ledger.store_keys import (
     DB_APP_HASHES,
     DB_BLOCKS,
@@ -69,11 +69,13 @@ class LmdbStore:
         path: str,
         growth: GrowthPolicy | None = None,
     ) -> None:
-        """Use `LmdbStore.open`; this only wires an already opened environment."""
+        """Use `LmdbStore.open`; this only wires an already opened environment. Without a
+        `growth` policy the map never grows (the simulator's environment has no map)."""
         self._env: Any = env
-        self._growth = growth or GrowthPolicy()
+        self._growth = growth or GrowthPolicy(growth_step=0)
         self._gate = ReadGate()
-        self._warned = False
+        self._warned = False  # disk nearly full: said once
+        self._warned_stuck = False  # the map cannot grow: said once
         self._dbs = dbs
         self._lock_fd = lock_fd
         self._path = path
@@ -183,13 +185,16 @@ class LmdbStore:
         """Run `write` in one synced transaction: grow the map first when it is nearly full,
         and when the map fills anyway, grow it and run the whole transaction once more (the
         first attempt was aborted: nothing of it is on disk)."""
-        used, map_size = self.usage()
-        if needs_growth(used, map_size):
-            self._grow(used, map_size, what, required=False)
+        if self._growth.growth_step:
+            used, map_size = self.usage()
+            if needs_growth(used, map_size):
+                self._grow(used, map_size, what, required=False)
         try:
             self._run_write(write)
             return
         except lmdb.MapFullError as exc:
+            if not self._growth.growth_step:
+                raise _storage_error(exc, what, self._path, self._last_height) from exc
             used, map_size = self.usage()
             if not self._grow(used, map_size, what, required=True):
                 raise _storage_error(exc, what, self._path, self._last_height) from exc
@@ -218,17 +223,25 @@ class LmdbStore:
         except OSError as exc:
             raise StoreError(f"cannot read the free disk space at {self._path}: {exc}") from exc
         if headroom < keep:
-            message = (
-                f"store at {self._path} is full: growing its map from {map_size} to {new_size} "
-                f"bytes would leave {max(headroom, 0)} bytes free on its disk, under "
-                f"[store].min_free_disk = {keep}; the store remains at height "
-                f"{self._last_height}. Free disk space (or move the data directory) and restart."
+            why = (
+                f"growing its map from {map_size} to {new_size} bytes would leave "
+                f"{max(headroom, 0)} bytes free on its disk, under [store].min_free_disk = {keep}"
             )
             if required:
-                raise StoreFullError(message)
-            if not self._warned:
-                log.warning("%s (writing on in the room left)", message)
-                self._warned = True
+                raise StoreFullError(
+                    f"store at {self._path} is full: {why}; the store remains at height "
+                    f"{self._last_height}. Free disk space (or move the data directory) and "
+                    "restart."
+                )
+            if not self._warned_stuck:
+                log.warning(
+                    "store at %s: map over %d%% used and it cannot grow: %s; writing on in the "
+                    "room left, the node stops when the map is full",
+                    self._path,
+                    round(GROW_AT * 100),
+                    why,
+                )
+                self._warned_stuck = True
             return False
         if headroom < 2 * keep and not self._warned:
             log.warning(

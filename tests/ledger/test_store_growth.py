@@ -107,7 +107,9 @@ def test_a_disk_too_full_to_grow_stops_the_store_at_a_whole_height(
         assert store.last_height() == saved and saved > 5
         assert _whole(store, saved) and store.load_block(saved + 1) is None
         assert store.usage()[1] == 2 * MIB  # grew once, then refused
-    assert any("disk nearly full" in r.getMessage() for r in caplog.records)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2, warnings  # first the disk is nearly full, then it has no room
+    assert "disk nearly full" in warnings[0] and "cannot grow" in warnings[1]
     with LmdbStore.open(path, map_size=MIB, growth=policy) as store:  # on disk: whole too
         assert store.last_height() == saved and _whole(store, saved)
         disk["bytes"] = PLENTY  # the operator freed space: writing resumes

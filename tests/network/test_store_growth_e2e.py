@@ -8,8 +8,10 @@ from pathlib import Path
 import trio
 
 from consensus.crypto import Ed25519Signer
+from ledger.store_lmdb import LmdbStore
 from ledger.tx import Mint, RegisterParticipant, Transfer
 from network.client import DepositClient
+from network.client_errors import ClientError
 from network.client_signing import sign_body
 from network.localnet import LocalNetwork
 from tests.network.conftest import FAST_TIMEOUTS
@@ -77,3 +79,63 @@ async def test_a_tiny_map_grows_while_transfers_keep_committing(tmp_path: Path) 
             assert height is not None
             await probe.wait_for_height(height + 1, nodes=[0])
             assert net.is_running(0)
+
+
+NO_ROOM = """
+[store]
+initial_map_size = 1048576
+growth_step = 1048576
+min_free_disk = 1125899906842624
+"""
+
+
+async def test_a_store_without_room_to_grow_stops_the_node_at_a_whole_height(
+    tmp_path: Path,
+) -> None:
+    # min_free_disk = 2**50: no disk can keep that free, so the 1 MiB map may never grow.
+    with LocalNetwork(tmp_path / "net", validators=1, config_extra=FAST_TIMEOUTS + NO_ROOM) as net:
+        net.start_all()
+        genesis, roles = net.genesis, net.layout.roles
+        async with DepositClient(net.api_urls, genesis, timeout_s=5) as client:
+            n = 0
+
+            async def stream() -> None:
+                nonlocal n
+                while True:
+                    until = await client.chain_time_ms() + 600_000
+                    wires = []
+                    for _ in range(BATCH):
+                        n += 1
+                        body = RegisterParticipant(n.to_bytes(32, "big"), f"p{n}", 10**9)
+                        signed = sign_body(
+                            roles["compliance"], genesis.chain_id, body, valid_until_ms=until
+                        )
+                        wires.append(signed[1])
+                    await client.submit_batch(wires)
+                    await client.submit_and_wait(wires[-1], timeout_s=FINAL_S)
+
+            async def node_exit(cancel: trio.CancelScope) -> None:
+                while net.is_running(0):
+                    await trio.sleep(0.05)
+                cancel.cancel()
+
+            with trio.fail_after(DEADLINE_S):
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(node_exit, nursery.cancel_scope)
+                        nursery.start_soon(stream)
+                except* ClientError:
+                    pass  # the node went away mid-request: node_exit ends the wait
+                while net.is_running(0):
+                    await trio.sleep(0.05)
+        status = net.stop(0)
+        log = net.log_path(0).read_text(encoding="utf-8")
+        assert status == 2, log[-2000:]
+        assert "Traceback" not in log, log[-4000:]
+        errors = [line for line in log.splitlines() if line.startswith("depositnet: error:")]
+        assert len(errors) == 1 and "is full" in errors[0] and "min_free_disk" in errors[0], log
+        assert "cannot grow" in log  # the warning came before the stop
+        with LmdbStore.open(tmp_path / "net" / "data" / "node0" / "store", create=False) as store:
+            last = store.last_height()  # opening checks the pointer against the blocks
+            assert last > 1 and store.load_block(last) and store.load_commit(last)
+            assert f"remains at height {last}" in errors[0]
