@@ -4,19 +4,23 @@ A committed height (block, commit certificate, state writes, transaction results
 height pointer) goes into LMDB in a single write transaction opened with `sync=True`, so after
 a crash at any instant reopening finds height h complete or absent, never a mix. Any LMDB
 failure (a full map, an I/O error) aborts the transaction and surfaces as `StoreError`; the
-store stays at the previous height and keeps working. The layout is in `ledger/store_keys.py`.
+store stays at the previous height and keeps working. The map grows on its own before it fills
+(`ledger/store_growth.py`), so only a disk without room stops writes (`StoreFullError`). The
+layout is in `ledger/store_keys.py`.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import lmdb
 
 from consensus.interfaces import HeightRecord, StoreError
+from ledger.store_growth import GROW_AT, GrowthPolicy, ReadGate, StoreFullError, needs_growth
 from ledger.store_keys import (
     DB_APP_HASHES,
     DB_BLOCKS,
@@ -43,6 +47,8 @@ from ledger.store_keys import (
     readable_height,
 )
 
+log = logging.getLogger(__name__)
+
 LOCK_FILE = "depositnet.lock"
 """An advisory lock (flock) that keeps a second process or object from opening the store."""
 
@@ -55,9 +61,21 @@ class StoreInUseError(StoreError):
 class LmdbStore:
     """A `Store` in an LMDB environment (a directory). Open with `LmdbStore.open(path)`."""
 
-    def __init__(self, env: Any, dbs: dict[bytes, Any], lock_fd: int, path: str) -> None:
-        """Use `LmdbStore.open`; this only wires an already opened environment."""
+    def __init__(
+        self,
+        env: Any,
+        dbs: dict[bytes, Any],
+        lock_fd: int,
+        path: str,
+        growth: GrowthPolicy | None = None,
+    ) -> None:
+        """Use `LmdbStore.open`; this only wires an already opened environment. Without a
+        `growth` policy the map never grows (the simulator's environment has no map)."""
         self._env: Any = env
+        self._growth = growth or GrowthPolicy(growth_step=0)
+        self._gate = ReadGate()
+        self._warned = False  # disk nearly full: said once
+        self._warned_stuck = False  # the map cannot grow: said once
         self._dbs = dbs
         self._lock_fd = lock_fd
         self._path = path
@@ -66,17 +84,29 @@ class LmdbStore:
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, map_size: int = 1 << 30, create: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        map_size: int = 1 << 30,
+        create: bool = True,
+        growth: GrowthPolicy | None = None,
     ) -> LmdbStore:
         """Open (or with `create`, create) the store in directory `path`.
 
-        `map_size` is the most bytes the store may ever hold; reopening with a larger value
-        grows an existing store. Raises StoreError if the directory is missing (and not
-        `create`), already open, not a depositnet store, or of an unknown format version.
+        `map_size` is the initial map size (an existing store keeps at least its data's size);
+        `growth` says how the map grows when it fills (default: 1 GiB steps while the disk
+        keeps 1 GiB free; a `growth_step` of 0 never grows). Raises StoreError if the
+        directory is missing (and not `create`), already open, not a depositnet store, or of
+        an unknown format version.
         """
         where = os.fspath(path)
         if type(map_size) is not int or map_size <= 0:
             raise StoreError(f"map_size must be a positive int, got {map_size!r}")
+        policy = growth or GrowthPolicy()
+        for name in ("growth_step", "min_free_disk"):
+            value = getattr(policy, name)
+            if type(value) is not int or value < 0:
+                raise StoreError(f"{name} must be a non-negative int, got {value!r}")
         if not create and not os.path.isdir(where):
             raise StoreError(f"no store at {where}: the directory does not exist")
         if create:
@@ -99,7 +129,7 @@ class LmdbStore:
         try:
             env.reader_check()  # free reader slots of processes that died holding them
             dbs = _open_dbs(env, where, create)
-            return cls(env, dbs, lock_fd, where)
+            return cls(env, dbs, lock_fd, where, policy)
         except BaseException:
             env.close()
             os.close(lock_fd)
@@ -111,11 +141,11 @@ class LmdbStore:
         """Save the replica's sign state in one synced transaction; durable on return."""
         self._check_open()
         raw = check_bytes(data, "sign state")
-        try:
-            with self._env.begin(write=True) as txn:
-                txn.put(META_SIGN_STATE, raw, db=self._dbs[DB_META])
-        except lmdb.Error as exc:
-            raise _storage_error(exc, "the sign state", self._path, self._last_height) from exc
+
+        def write(txn: Any) -> None:
+            txn.put(META_SIGN_STATE, raw, db=self._dbs[DB_META])
+
+        self._write(write, "the sign state")
 
     def save_height(self, record: HeightRecord) -> None:
         """Write all of `record` and the new height in one synced transaction, or nothing."""
@@ -125,31 +155,118 @@ class LmdbStore:
         key = height_key(checked.height)
         state = self._dbs[DB_STATE]
         index = self._dbs[DB_TX_INDEX]
+
+        def write(txn: Any) -> None:
+            txn.put(key, checked.block, db=self._dbs[DB_BLOCKS])
+            txn.put(key, checked.commit, db=self._dbs[DB_COMMITS])
+            txn.put(key, checked.app_hash, db=self._dbs[DB_APP_HASHES])
+            txn.put(key, checked.results, db=self._dbs[DB_RESULTS])
+            puts = []
+            for state_key, value in checked.writes:
+                if value is None:
+                    txn.delete(state_key, db=state)
+                else:
+                    puts.append((state_key, value))
+            with txn.cursor(db=state) as cursor:  # one C loop per table, in key order
+                cursor.putmulti(puts)
+            with txn.cursor(db=index) as cursor:
+                _, added = cursor.putmulti(checked.tx_index, overwrite=False)
+            if added != len(checked.tx_index):  # raising aborts the whole transaction
+                raise _AlreadyIndexed(self._first_indexed(txn, checked.tx_index))
+            txn.put(META_LAST_HEIGHT, key, db=self._dbs[DB_META])
+
         try:
-            with self._env.begin(write=True) as txn:
-                txn.put(key, checked.block, db=self._dbs[DB_BLOCKS])
-                txn.put(key, checked.commit, db=self._dbs[DB_COMMITS])
-                txn.put(key, checked.app_hash, db=self._dbs[DB_APP_HASHES])
-                txn.put(key, checked.results, db=self._dbs[DB_RESULTS])
-                puts = []
-                for state_key, value in checked.writes:
-                    if value is None:
-                        txn.delete(state_key, db=state)
-                    else:
-                        puts.append((state_key, value))
-                with txn.cursor(db=state) as cursor:  # one C loop per table, in key order
-                    cursor.putmulti(puts)
-                with txn.cursor(db=index) as cursor:
-                    _, added = cursor.putmulti(checked.tx_index, overwrite=False)
-                if added != len(checked.tx_index):  # raising aborts the whole transaction
-                    raise _AlreadyIndexed(self._first_indexed(txn, checked.tx_index))
-                txn.put(META_LAST_HEIGHT, key, db=self._dbs[DB_META])
+            self._write(write, f"height {checked.height}")
         except _AlreadyIndexed as exc:
             raise already_indexed(exc.tx_id, checked.height) from None
-        except lmdb.Error as exc:
-            what = f"height {checked.height}"
-            raise _storage_error(exc, what, self._path, self._last_height) from exc
         self._last_height = checked.height
+
+    def _write(self, write: Callable[[Any], None], what: str) -> None:
+        """Run `write` in one synced transaction: grow the map first when it is nearly full,
+        and when the map fills anyway, grow it and run the whole transaction once more (the
+        first attempt was aborted: nothing of it is on disk)."""
+        if self._growth.growth_step:
+            used, map_size = self.usage()
+            if needs_growth(used, map_size):
+                self._grow(used, map_size, what, required=False)
+        try:
+            self._run_write(write)
+            return
+        except lmdb.MapFullError as exc:
+            if not self._growth.growth_step:
+                raise _storage_error(exc, what, self._path, self._last_height) from exc
+            used, map_size = self.usage()
+            if not self._grow(used, map_size, what, required=True):
+                raise _storage_error(exc, what, self._path, self._last_height) from exc
+        except lmdb.Error as exc:
+            raise _storage_error(exc, what, self._path, self._last_height) from exc
+        try:
+            self._run_write(write)
+        except lmdb.Error as exc:
+            raise _storage_error(exc, what, self._path, self._last_height) from exc
+
+    def _run_write(self, write: Callable[[Any], None]) -> None:
+        with self._env.begin(write=True) as txn:
+            write(txn)
+
+    def _grow(self, used: int, map_size: int, what: str, *, required: bool) -> bool:
+        """Grow the map by one step if the disk keeps `min_free_disk` after; True if grown.
+
+        With `required` (the map is full), a disk without room is a `StoreFullError`; else
+        the refusal is logged and the write goes on in the room left."""
+        step, keep = self._growth.growth_step, self._growth.min_free_disk
+        if step == 0:
+            return False
+        new_size = map_size + step
+        try:
+            headroom = self._growth.headroom(self._path, used, new_size)
+        except OSError as exc:
+            raise StoreError(f"cannot read the free disk space at {self._path}: {exc}") from exc
+        if headroom < keep:
+            why = (
+                f"growing its map from {map_size} to {new_size} bytes would leave "
+                f"{max(headroom, 0)} bytes free on its disk, under [store].min_free_disk = {keep}"
+            )
+            if required:
+                raise StoreFullError(
+                    f"store at {self._path} is full: {why}; the store remains at height "
+                    f"{self._last_height}. Free disk space (or move the data directory) and "
+                    "restart."
+                )
+            if not self._warned_stuck:
+                log.warning(
+                    "store at %s: map over %d%% used and it cannot grow: %s; writing on in the "
+                    "room left, the node stops when the map is full",
+                    self._path,
+                    round(GROW_AT * 100),
+                    why,
+                )
+                self._warned_stuck = True
+            return False
+        if headroom < 2 * keep and not self._warned:
+            log.warning(
+                "store at %s: disk nearly full; after growing the map to %d bytes the disk "
+                "keeps %d bytes free, under twice [store].min_free_disk = %d",
+                self._path,
+                new_size,
+                headroom,
+                keep,
+            )
+            self._warned = True
+        with self._gate.resizing() as drained:
+            if not drained:
+                log.warning("store at %s: reads still open; map growth postponed", self._path)
+                return False
+            try:
+                self._env.set_mapsize(new_size)
+            except lmdb.Error as exc:
+                raise StoreError(
+                    f"cannot grow the map of the store at {self._path}: {exc}"
+                ) from exc
+        log.info(
+            "store at %s: map grown from %d to %d bytes (%s)", self._path, map_size, new_size, what
+        )
+        return True
 
     def _first_indexed(self, txn: Any, entries: tuple[tuple[bytes, bytes], ...]) -> bytes:
         """The first of `entries` whose tx_id was indexed before this transaction."""
@@ -196,7 +313,11 @@ class LmdbStore:
         return self._iter_state(raw)
 
     def _iter_state(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-        with self._env.begin(db=self._dbs[DB_STATE]) as txn, txn.cursor() as cursor:
+        with (
+            self._gate.reading(),
+            self._env.begin(db=self._dbs[DB_STATE]) as txn,
+            txn.cursor() as cursor,
+        ):
             found = cursor.set_range(prefix) if prefix else cursor.first()
             while found:
                 key = cursor.key()
@@ -228,7 +349,8 @@ class LmdbStore:
     def usage(self) -> tuple[int, int]:
         """(bytes in use, map size): operators alert before a full map stops commits."""
         self._check_open()
-        info, stat = self._env.info(), self._env.stat()
+        with self._gate.reading():
+            info, stat = self._env.info(), self._env.stat()
         return (int(info["last_pgno"]) + 1) * int(stat["psize"]), int(info["map_size"])
 
     # -- helpers -----------------------------------------------------------------------------
@@ -239,7 +361,7 @@ class LmdbStore:
 
     def _get(self, db_name: bytes, key: bytes) -> bytes | None:
         self._check_open()
-        with self._env.begin(db=self._dbs[db_name]) as txn:
+        with self._gate.reading(), self._env.begin(db=self._dbs[db_name]) as txn:
             value: bytes | None = txn.get(key)
             return value
 
@@ -316,7 +438,8 @@ def _storage_error(exc: Exception, what: str, where: str, height: int) -> StoreE
     if isinstance(exc, lmdb.MapFullError):
         return StoreError(
             f"store at {where} is full (LMDB map_size reached) while saving {what}; nothing was "
-            f"written and the store remains at height {height}. Reopen it with a larger map_size."
+            f"written and the store remains at height {height}. Reopen it with a larger map_size "
+            "([store].initial_map_size) or a larger [store].growth_step."
         )
     return StoreError(
         f"storage error at {where} while saving {what} ({exc}); nothing was written and the "

@@ -26,6 +26,7 @@ __all__ = [
     "ConfigError",
     "MempoolLimits",
     "NodeConfig",
+    "StoreConfig",
     "TransportConfig",
     "load_config",
     "parse_config",
@@ -82,6 +83,20 @@ class BlockLimits:
     chain commits tens of blocks a second)."""
 
 
+GIB = 1 << 30
+MIB = 1 << 20
+MAX_STORE_BYTES = 1 << 50
+
+
+@attrs.frozen
+class StoreConfig:
+    """How the LMDB map starts and grows, and how much disk it must leave free (bytes)."""
+
+    initial_map_size: int = GIB
+    growth_step: int = GIB
+    min_free_disk: int = GIB
+
+
 @attrs.frozen
 class NodeConfig:
     """A validated node configuration; paths are absolute."""
@@ -100,6 +115,7 @@ class NodeConfig:
     mempool: MempoolLimits = attrs.field(factory=MempoolLimits)
     blocks: BlockLimits = attrs.field(factory=BlockLimits)
     transport: TransportConfig = attrs.field(factory=TransportConfig)
+    store: StoreConfig = attrs.field(factory=StoreConfig)
 
 
 def load_config(path: str | Path) -> NodeConfig:
@@ -144,6 +160,7 @@ def parse_config(document: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
         mempool=_mempool(top.table("mempool")),
         blocks=_blocks(top.table("blocks")),
         transport=_transport(top.table("transport")),
+        store=_store(top.table("store")),
     )
     top.finish()
     return config
@@ -225,6 +242,19 @@ def _transport(table: Table) -> TransportConfig:
         raise ConfigError(table.field("redial_cap_ms"), "must be at least redial_base_ms")
     if config.idle_timeout_ms <= config.keepalive_ms:
         raise ConfigError(table.field("idle_timeout_ms"), "must be greater than keepalive_ms")
+    table.finish()
+    return config
+
+
+def _store(table: Table) -> StoreConfig:
+    d = StoreConfig()
+    config = StoreConfig(
+        initial_map_size=table.integer(
+            "initial_map_size", d.initial_map_size, MIB, MAX_STORE_BYTES
+        ),
+        growth_step=table.integer("growth_step", d.growth_step, MIB, MAX_STORE_BYTES),
+        min_free_disk=table.integer("min_free_disk", d.min_free_disk, 0, MAX_STORE_BYTES),
+    )
     table.finish()
     return config
 

@@ -34,6 +34,7 @@ from consensus.replica.config import ReplicaConfig
 from consensus.replica.replica import Replica
 from ledger.app import LedgerApp
 from ledger.genesis import Genesis
+from ledger.store_growth import GrowthPolicy
 from ledger.store_lmdb import LmdbStore, StoreInUseError
 from network.addresses import PeerAddress
 from network.api import create_app
@@ -77,7 +78,9 @@ class NodeSettings:
     replica: ReplicaConfig = attrs.field(factory=ReplicaConfig)
     mempool_max_txs: int = 10_000
     mempool_max_bytes: int = 8 << 20
-    map_size_bytes: int = 1 << 30
+    map_size_bytes: int = 1 << 30  # the initial map; it grows by store_growth_step when full
+    store_growth_step: int = 1 << 30
+    store_min_free_disk: int = 1 << 30  # growth that would leave less free disk is refused
     api_limits: ApiLimits = attrs.field(factory=ApiLimits)
     transport: TransportConfig = attrs.field(factory=TransportConfig)
     allowed_peers: tuple[bytes, ...] = ()  # non-validator keys that may connect (observers)
@@ -91,13 +94,21 @@ def store_path(settings: NodeSettings) -> Path:
     return settings.data_dir / "store"
 
 
+def store_growth(settings: NodeSettings) -> GrowthPolicy:
+    return GrowthPolicy(
+        growth_step=settings.store_growth_step, min_free_disk=settings.store_min_free_disk
+    )
+
+
 def init_store(settings: NodeSettings) -> None:
     """Create a new validator's store with its first sign state (`depositnet init node`)."""
     path = store_path(settings)
     if path.exists():
         raise NodeStartError(f"{path} already exists: a validator's store is never re-created")
     path.parent.mkdir(parents=True, exist_ok=True)
-    with LmdbStore.open(path, map_size=settings.map_size_bytes) as store:
+    with LmdbStore.open(
+        path, map_size=settings.map_size_bytes, growth=store_growth(settings)
+    ) as store:
         Replica.initialize_store(store)
 
 
@@ -111,7 +122,9 @@ def open_store(settings: NodeSettings) -> LmdbStore:
             "FILE` once; for an existing one, restore its data directory"
         )
     try:
-        return LmdbStore.open(path, map_size=settings.map_size_bytes, create=False)
+        return LmdbStore.open(
+            path, map_size=settings.map_size_bytes, create=False, growth=store_growth(settings)
+        )
     except StoreInUseError:
         raise NodeStartError(
             f"the store at {path} is in use by another process: this validator is probably "

@@ -68,6 +68,9 @@ def settings_from_config(config: NodeConfig) -> NodeSettings:
         ),
         mempool_max_txs=config.mempool.max_txs,
         mempool_max_bytes=config.mempool.max_bytes,
+        map_size_bytes=config.store.initial_map_size,
+        store_growth_step=config.store.growth_step,
+        store_min_free_disk=config.store.min_free_disk,
         transport=config.transport,
         allowed_peers=config.allowed_peers,
     )

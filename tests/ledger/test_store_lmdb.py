@@ -8,6 +8,7 @@ import lmdb
 import pytest
 
 from consensus.interfaces import HeightRecord, StoreError
+from ledger.store_growth import GrowthPolicy
 from ledger.store_keys import (
     DB_BLOCKS,
     DB_META,
@@ -20,6 +21,7 @@ from ledger.store_keys import (
 from ledger.store_lmdb import LmdbStore
 
 SMALL_MAP = 256 * 1024
+FIXED = GrowthPolicy(growth_step=0)  # a map that never grows: its size is a hard limit
 
 
 def _record(height: int, writes: dict[bytes, bytes | None] | None = None) -> HeightRecord:
@@ -45,7 +47,7 @@ def _poke_meta(path: Path, key: bytes, value: bytes) -> None:
 
 def test_map_full_leaves_store_at_previous_height(tmp_path: Path) -> None:
     path = tmp_path / "db"
-    with LmdbStore.open(path, map_size=SMALL_MAP) as store:
+    with LmdbStore.open(path, map_size=SMALL_MAP, growth=FIXED) as store:
         store.save_sign_state(b"sign")
         store.save_height(_record(1, {b"a": b"1"}))
         huge = _record(2, {b"a": b"changed", b"big": b"x" * (2 * SMALL_MAP)})
@@ -61,7 +63,7 @@ def test_map_full_leaves_store_at_previous_height(tmp_path: Path) -> None:
         store.save_sign_state(b"sign2")
         assert store.last_height() == 2
     # The remedy the message names: reopen with a larger map, then the big record fits.
-    with LmdbStore.open(path, map_size=8 * SMALL_MAP) as store:
+    with LmdbStore.open(path, map_size=8 * SMALL_MAP, growth=FIXED) as store:
         assert store.last_height() == 2
         assert store.load_sign_state() == b"sign2"
         store.save_height(_record(3, {b"big": b"x" * (2 * SMALL_MAP)}))
@@ -69,7 +71,7 @@ def test_map_full_leaves_store_at_previous_height(tmp_path: Path) -> None:
 
 
 def test_map_full_on_sign_state(tmp_path: Path) -> None:
-    with LmdbStore.open(tmp_path / "db", map_size=SMALL_MAP) as store:
+    with LmdbStore.open(tmp_path / "db", map_size=SMALL_MAP, growth=FIXED) as store:
         store.save_sign_state(b"old")
         with pytest.raises(StoreError, match="full"):
             store.save_sign_state(b"s" * (2 * SMALL_MAP))

@@ -8,7 +8,8 @@ import pytest
 
 from consensus.timeouts import TimeoutConfig
 from network.addresses import AddressError, PeerAddress, parse_host_port
-from network.config import ConfigError, load_config, parse_config
+from network.config import ConfigError, StoreConfig, load_config, parse_config
+from network.node_cli import settings_from_config
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "ab" * 32
@@ -48,6 +49,22 @@ def test_the_example_config_is_valid() -> None:
     assert config.api_port == 26657
     assert len(config.peers) == 3 and config.peers[2].public_key is None
     assert config.transport.max_frame_bytes == 4 * 1024 * 1024
+    assert config.store == StoreConfig()  # the example shows the defaults
+
+
+def test_store_table_is_read_and_reaches_the_node_settings(tmp_path: Path) -> None:
+    default = parse(BASE).store
+    assert (default.initial_map_size, default.growth_step, default.min_free_disk) == (
+        1 << 30,
+        1 << 30,
+        1 << 30,
+    )
+    store = {"initial_map_size": 2 << 20, "growth_step": 1 << 20, "min_free_disk": 0}
+    config = parse({**BASE, "store": store})
+    assert config.store == StoreConfig(2 << 20, 1 << 20, 0)
+    settings = settings_from_config(config)
+    assert (settings.map_size_bytes, settings.store_growth_step) == (2 << 20, 1 << 20)
+    assert settings.store_min_free_disk == 0
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
@@ -98,6 +115,14 @@ CATALOGUE = [
     ("transport.redial_cap_ms", 50, "transport.redial_cap_ms", "at least redial_base_ms"),
     ("transport.idle_timeout_ms", 2000, "transport.idle_timeout_ms", "greater than keepalive"),
     ("transport.send_queue_frames", 0, "transport.send_queue_frames", "outside"),
+    ("store.initial_map_size", 4096, "store.initial_map_size", "outside"),
+    ("store.initial_map_size", "1GiB", "store.initial_map_size", "expected an integer"),
+    ("store.growth_step", 0, "store.growth_step", "outside"),
+    ("store.growth_step", 2**51, "store.growth_step", "outside"),
+    ("store.min_free_disk", -1, "store.min_free_disk", "outside"),
+    ("store.min_free_disk", 1.5, "store.min_free_disk", "expected an integer"),
+    ("store.map_size", 1 << 30, "store.map_size", "unknown field"),
+    ("store", 5, "store", "expected a table"),
     ("colour", "blue", "colour", "unknown field"),
 ]
 
