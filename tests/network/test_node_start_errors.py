@@ -73,24 +73,15 @@ def test_second_instance_says_the_store_is_in_use(tmp_path: Path) -> None:
     assert_one_line_error(result, "in use by another process", "already running")
 
 
-def test_p2p_port_in_use_names_listen_address(tmp_path: Path, occupied_port: int) -> None:
-    (api,) = free_ports(1)
-    layout = one_validator(tmp_path / "net", occupied_port, api)
+@pytest.mark.parametrize("setting", ["listen_address", "api_address"])
+def test_a_port_in_use_names_its_setting(tmp_path: Path, occupied_port: int, setting: str) -> None:
+    (other,) = free_ports(1)
+    p2p, api = (occupied_port, other) if setting == "listen_address" else (other, occupied_port)
+    layout = one_validator(tmp_path / "net", p2p, api)
     assert_one_line_error(
         run_node(layout.configs[0]),
         f"127.0.0.1:{occupied_port}",
-        "(listen_address)",
-        "already in use",
-    )
-
-
-def test_api_port_in_use_names_api_address(tmp_path: Path, occupied_port: int) -> None:
-    (p2p,) = free_ports(1)
-    layout = one_validator(tmp_path / "net", p2p, occupied_port)
-    assert_one_line_error(
-        run_node(layout.configs[0]),
-        f"127.0.0.1:{occupied_port}",
-        "(api_address)",
+        f"({setting})",
         "already in use",
     )
 
