@@ -82,7 +82,8 @@ class ReadGate:
             self._mine.count = nested
             with self._cond:
                 self._readers -= 1
-                self._cond.notify_all()
+                if self._resizing:  # only a resize waits for readers: every read is hot
+                    self._cond.notify_all()
 
     @contextmanager
     def resizing(self, wait_s: float = GATE_WAIT_S) -> Iterator[bool]:
