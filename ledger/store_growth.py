@@ -60,30 +60,36 @@ def needs_growth(used: int, map_size: int) -> bool:
 
 
 class ReadGate:
-    """Many readers at once, or one resize with no reader: a small readers-writer gate."""
+    """Many readers at once, or one resize with no reader: a small readers-writer gate.
+
+    Every store read passes through `reading()`, so it is the gate itself (no generator per
+    read) and its lock is a plain `Lock` (the Condition's default `RLock` costs more)."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._resizing = False
         self._mine = threading.local()  # this thread's open reads: a nested read never waits
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        nested = getattr(self._mine, "count", 0)
+    def reading(self) -> ReadGate:
+        """`with gate.reading():` holds off resizes until the block ends."""
+        return self
+
+    def __enter__(self) -> None:
+        mine = self._mine
+        nested = getattr(mine, "count", 0)
         with self._cond:
             while self._resizing and not nested:
                 self._cond.wait()
             self._readers += 1
-        self._mine.count = nested + 1
-        try:
-            yield
-        finally:
-            self._mine.count = nested
-            with self._cond:
-                self._readers -= 1
-                if self._resizing:  # only a resize waits for readers: every read is hot
-                    self._cond.notify_all()
+        mine.count = nested + 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._mine.count -= 1
+        with self._cond:
+            self._readers -= 1
+            if self._resizing:  # only a resize waits for readers: every read is hot
+                self._cond.notify_all()
 
     @contextmanager
     def resizing(self, wait_s: float = GATE_WAIT_S) -> Iterator[bool]:
